@@ -1,0 +1,1 @@
+"""Vectorised, differentiable PyTorch implementation of nanoBragg (the torch engine of nbparity)."""
