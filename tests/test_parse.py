@@ -1,0 +1,132 @@
+"""The trace readers: contract grammar, legacy forms, stock printouts, and their errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nbparity.cases import upstream_cases
+from nbparity.parse import (
+    DuplicateRecordError,
+    TraceFormatError,
+    parse_printout_text,
+    parse_trace_file,
+    parse_trace_text,
+)
+
+CONTRACT_LOG = """\
+some ordinary engine output
+TRACE_C: trace_pixel 3 7
+TRACE_C: schema_version 1
+TRACE_C: engine c-reference
+TRACE_C: fdet_vec 0 0 1
+TRACE_C: distance_meters 0.10000000000000001
+TRACE_C_PHI: phi_tic=0 mos_tic=0 hkl_frac 0.5 -1.25 3
+TRACE_C_PHI: phi_tic=1 mos_tic=0 sub=2 hkl_frac 0.5 -1.25 nan
+TRACE_C_PHI: phi_tic=1 mos_tic=0 hkl_rounded 1 -1 3
+TRACE_C: I_pixel_final inf
+TRACE_C: trace_pixel 4 0
+TRACE_C: I_pixel_final -inf
+"""
+
+
+def test_contract_log_becomes_one_row_per_component():
+    log = parse_trace_text(CONTRACT_LOG, "c.log")
+    frame = log.frame
+    assert log.grammar == "contract"
+    assert log.pixels == [(3, 7), (4, 0)]
+    assert log.ignored_lines == 1
+    fdet = frame[frame.key == "fdet_vec"]
+    assert list(fdet.component) == [0, 1, 2] and list(fdet.value) == [0.0, 0.0, 1.0]
+    assert frame[frame.key == "distance_meters"].value.iloc[0] == 0.1
+    steps = frame[(frame.key == "hkl_frac") & (frame.phi_tic == 1)]
+    assert list(steps["sub"]) == [2, 2, 2] and math.isnan(steps.value.iloc[2])
+    finals = frame[frame.key == "I_pixel_final"]
+    assert list(zip(finals.slow, finals.value)) == [(3, math.inf), (4, -math.inf)]
+    assert (frame.resolution == 0).all()
+    assert frame[frame.key == "engine"].text.iloc[0] == "c-reference"
+
+
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C: fdet_vec 0 1\n", "c.log:2"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C: distance_meters abc\n", "c.log:2"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C: 9key 1\n", "c.log:2"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C_PHI: mos_tic=0 F_latt 1\n", "c.log:2"),
+        ("TRACE_C: trace_pixel 1 x\n", "c.log:1"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C: hkl_rounded 1 2 3.5\n", "c.log:2"),
+        ("just text\n", "c.log:1"),
+        ("", "c.log:1"),
+    ],
+)
+def test_malformed_logs_name_file_and_line(bad, where):
+    with pytest.raises(TraceFormatError) as info:
+        parse_trace_text(bad, "c.log")
+    assert str(info.value).startswith(where)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_record_in_contract_log_is_structural():
+    text = "TRACE_PY: trace_pixel 1 2\nTRACE_PY: polar 1\nTRACE_PY: polar 1\n"
+    with pytest.raises(DuplicateRecordError, match="py.log:3: duplicate record polar"):
+        parse_trace_text(text, "py.log")
+
+
+def test_legacy_forms_are_read_and_repetitions_counted():
+    text = (
+        "TRACE_C:pix0_vector=0.1 0.02 -0.03\n"
+        "TRACE_C: I_before_scaling_pre_polar 12.5\n"
+        "TRACE_C: I_before_scaling_pre_polar 99\n"
+        "TRACE_C_PHI phi_tic=0 phi_deg=0 k_frac=-0.25 F_latt_b=1.5 F_latt=2.5\n"
+    )
+    log = parse_trace_text(text, "legacy.log")
+    frame = log.frame
+    assert log.grammar == "legacy"
+    assert log.repeated == {"I_before_scaling": 1}
+    assert frame[frame.key == "I_before_scaling"].value.tolist() == [12.5]
+    k = frame[frame.key == "hkl_frac"]
+    assert k.component.tolist() == [1] and k.value.tolist() == [-0.25]
+    assert frame[frame.key == "pix0_vector"].value.tolist() == [0.1, 0.02, -0.03]
+    # Legacy values were printed with few digits: the reader records their resolution.
+    assert frame[frame.key == "F_latt"].resolution.iloc[0] == pytest.approx(0.05)
+
+
+def test_stock_printouts_of_every_upstream_case_parse():
+    count = 0
+    for case in upstream_cases():
+        for path in sorted(case.folder.glob("printout_*.txt")):
+            slow, fast = (int(x) for x in path.stem.split("_")[1:])
+            blocks = parse_printout_text(path.read_text(), str(path))
+            assert [(b.slow, b.fast) for b in blocks] == [(slow, fast)]
+            assert blocks[0].pixel >= 0 and blocks[0].omega > 0
+            count += 1
+    assert count >= 35
+
+
+def test_printout_as_trace_frame_maps_final_and_last_step_keys(upstream_dir):
+    log = parse_trace_file(upstream_dir / "cubic_default_F" / "printout_32_32.txt")
+    frame = log.frame
+    assert log.grammar == "printout" and log.pixels == [(32, 32)]
+    final = frame[frame.key == "I_pixel_final"]
+    assert final.value.iloc[0] == pytest.approx(149.9624481)
+    # %15.10g: resolution is half a unit in the 10th significant digit.
+    assert final.resolution.iloc[0] == pytest.approx(5e-8)
+    assert set(frame[frame.stage == "phi"].phi_tic) == {-2}
+
+
+def test_truncated_printout_is_an_error_naming_the_line(upstream_dir):
+    text = (upstream_dir / "cubic_default_F" / "printout_32_32.txt").read_text()
+    cut = text[: text.index("omega")]
+    with pytest.raises(TraceFormatError, match=r"x.txt:\d+: printout block truncated"):
+        parse_printout_text(cut, "x.txt")
+
+
+def test_unreadable_and_binary_files(tmp_path):
+    with pytest.raises(TraceFormatError, match="cannot read"):
+        parse_trace_file(tmp_path / "missing.log")
+    binary = tmp_path / "b.log"
+    binary.write_bytes(b"TRACE_C: x 1\x00\x01")
+    with pytest.raises(TraceFormatError, match="b.log:1: binary data"):
+        parse_trace_file(binary)
