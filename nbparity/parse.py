@@ -474,7 +474,8 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
     for b in blocks:
         pixel = (b.slow, b.fast)
         t = b.tokens
-        builder.add(b.line, "PRINTOUT", pixel, "meta", {}, "trace_pixel", [str(b.slow), str(b.fast)])
+        builder.add(b.line, "PRINTOUT", pixel, "meta", {}, "trace_pixel",
+                    [str(b.slow), str(b.fast)])
         # Upstream's formats: %g (6 digits) for I, F_cell, F_latt; %15.10g for the rest.
         builder.add(b.line, "PRINTOUT", pixel, "final", {}, "I_before_scaling", [t["F"][2]],
                     digits=6)
@@ -489,5 +490,6 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
         builder.add(b.line, "PRINTOUT", pixel, "phi", last, "F_latt", [t["F"][1]], digits=6)
         cell = t["cell"]
         for c, key in enumerate(("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms")):
-            builder.add(b.line, "PRINTOUT", pixel, "phi", last, key, [cell[c], cell[3 + c], cell[6 + c]])
+            builder.add(b.line, "PRINTOUT", pixel, "phi", last, key,
+                        [cell[c], cell[3 + c], cell[6 + c]])
     return TraceLog(source, builder.frame(), "printout")

@@ -1,4 +1,7 @@
-"""The schema module is the contract's key catalogue, key for key (docs/design/trace-contract.md)."""
+"""The schema module is the contract's key catalogue, key for key.
+
+The contract is docs/design/trace-contract.md (a copy of the team's design note).
+"""
 
 from __future__ import annotations
 

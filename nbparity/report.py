@@ -1,0 +1,205 @@
+"""Reports of a comparison: rich tables for people; JSON, CSV, Markdown, JUnit XML for machines."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from xml.sax.saxutils import escape, quoteattr
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from nbparity.compare import FAILING, Comparison
+from nbparity.divergence import Divergence
+
+FORMATS = ("table", "json", "csv", "markdown", "junit")
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "both-nan": "red",
+                "precision-limited": "yellow", "missing-candidate": "magenta",
+                "missing-reference": "magenta", "not-comparable": "dim"}
+REPORT_COLUMNS = ["slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "thick", "key",
+                  "ref", "cand", "abs_err", "rel_err", "max_component_diff", "status"]
+
+
+def select(comparison: Comparison, keys=None, stages=None, failed_only=False) -> pd.DataFrame:
+    rows = comparison.records
+    if keys:
+        rows = rows[rows.key.isin(keys)]
+    if stages:
+        rows = rows[rows.stage.isin(stages)]
+    if failed_only:
+        rows = rows[rows.status != "pass"]
+    return rows
+
+
+def summary(comparison: Comparison) -> dict:
+    """Counts and the worst record, for the summary line and machine formats."""
+    records = comparison.records
+    worst = comparison.worst()
+    return {
+        "reference": comparison.reference.source,
+        "candidate": comparison.candidate.source,
+        "records": int(len(records)),
+        "compared": int(len(comparison.compared)),
+        "failed": int(records.status.isin(FAILING).sum()),
+        "precision_limited": int((records.status == "precision-limited").sum()),
+        "missing": int(len(comparison.missing)),
+        "not_comparable": int((records.status == "not-comparable").sum()),
+        "rtol": comparison.tolerance.rtol,
+        "atol": comparison.tolerance.atol,
+        "worst": None if worst is None else {
+            "key": worst.key, "pixel": [int(worst.slow), int(worst.fast)],
+            "phi_tic": int(worst.phi_tic), "mos_tic": int(worst.mos_tic),
+            "rel_err": _num(worst.rel_err)},
+    }
+
+
+def summary_line(comparison: Comparison) -> str:
+    s = summary(comparison)
+    worst = s["worst"]
+    where = ""
+    if worst:
+        step = ("" if worst["phi_tic"] < 0
+                else f" phi_tic={worst['phi_tic']} mos_tic={worst['mos_tic']}")
+        where = (f"; worst rel error {_fmt(worst['rel_err'])} at {worst['key']} pixel "
+                 f"({worst['pixel'][0]}, {worst['pixel'][1]}){step}")
+    extra = f", {s['precision_limited']} precision-limited" if s["precision_limited"] else ""
+    return (f"{s['compared']} records compared, {s['failed']} failed{extra}, "
+            f"{s['missing']} missing on one side{where}")
+
+
+def _num(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return float(v)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.3g}"
+
+
+# --------------------------------------------------------------------------- renderers
+
+def render(comparison: Comparison, rows: pd.DataFrame, fmt: str,
+           divergences: list[Divergence] | None = None) -> str:
+    if fmt == "json":
+        return render_json(comparison, rows, divergences)
+    if fmt == "csv":
+        return rows[REPORT_COLUMNS].to_csv(index=False)
+    if fmt == "markdown":
+        return render_markdown(comparison, rows)
+    if fmt == "junit":
+        return render_junit(comparison, rows)
+    return render_table(comparison, rows)
+
+
+def render_table(comparison: Comparison, rows: pd.DataFrame, width: int = 160) -> str:
+    table = Table(title=f"{comparison.reference.source} (reference) vs "
+                        f"{comparison.candidate.source} (candidate)", show_lines=False)
+    for col in ("pixel", "step", "key", "reference", "candidate", "abs err", "rel err", "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows.itertuples(index=False):
+        step = "" if r.phi_tic < 0 else f"φ{r.phi_tic} m{r.mos_tic}"
+        style = STATUS_STYLE.get(r.status, "")
+        table.add_row(f"{r.slow} {r.fast}", step, r.key, r.ref, r.cand, _fmt(r.abs_err),
+                      _fmt(r.rel_err), f"[{style}]{r.status}[/]" if style else r.status)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    console.print(table)
+    console.print(summary_line(comparison))
+    return buffer.getvalue()
+
+
+def render_json(comparison: Comparison, rows: pd.DataFrame,
+                divergences: list[Divergence] | None = None) -> str:
+    records = []
+    for r in rows[REPORT_COLUMNS].itertuples(index=False):
+        item = r._asdict()
+        for k in ("abs_err", "rel_err", "max_component_diff"):
+            item[k] = _num(item[k])
+        for k in ("slow", "fast", "phi_tic", "mos_tic", "sub", "src", "thick"):
+            item[k] = int(item[k])
+        records.append(item)
+    payload = {"summary": summary(comparison), "records": records}
+    if divergences is not None:
+        payload["first_divergences"] = [divergence_dict(d) for d in divergences]
+    return json.dumps(payload, indent=2)
+
+
+def render_markdown(comparison: Comparison, rows: pd.DataFrame) -> str:
+    lines = ["| pixel | step | key | reference | candidate | rel err | status |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows.itertuples(index=False):
+        step = "" if r.phi_tic < 0 else f"φ{r.phi_tic} m{r.mos_tic}"
+        lines.append(f"| {r.slow} {r.fast} | {step} | `{r.key}` | {r.ref} | {r.cand} | "
+                     f"{_fmt(r.rel_err)} | {r.status} |")
+    lines.append("")
+    lines.append(summary_line(comparison))
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbparity") -> str:
+    cases = []
+    failures = 0
+    for r in rows.itertuples(index=False):
+        step = "" if r.phi_tic < 0 else f" phi_tic={r.phi_tic} mos_tic={r.mos_tic}"
+        name = f"pixel {r.slow} {r.fast}{step} {r.key}"
+        body = ""
+        if r.status in FAILING:
+            failures += 1
+            message = f"{r.key}: reference {r.ref} candidate {r.cand} rel {_fmt(r.rel_err)}"
+            body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
+        elif r.status != "pass":
+            body = f"<skipped message={quoteattr(r.status)}/>"
+        cases.append(f'  <testcase classname="{suite}.{r.stage}" name={quoteattr(name)}>{body}'
+                     "</testcase>")
+    head = (f'<testsuite name="{suite}" tests="{len(cases)}" failures="{failures}" '
+            f'errors="0">')
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', head, *cases, "</testsuite>"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- divergence
+
+def divergence_dict(d: Divergence) -> dict:
+    r = d.record
+    last = d.last_agreeing
+    return {
+        "pixel": list(d.pixel), "stage": r.stage, "key": r.key, "phi_tic": int(r.phi_tic),
+        "mos_tic": int(r.mos_tic), "reference": r.ref, "candidate": r.cand,
+        "rel_err": _num(r.rel_err), "status": r.status,
+        "last_agreeing": None if last is None else {
+            "stage": last.stage, "key": last.key, "phi_tic": int(last.phi_tic),
+            "mos_tic": int(last.mos_tic)},
+        "propagated_failures": d.propagated, "diagnosis": d.diagnosis,
+    }
+
+
+def render_divergences(divergences: list[Divergence], fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps([divergence_dict(d) for d in divergences], indent=2)
+    if not divergences:
+        return "no divergence: every compared record is within tolerance\n"
+    out = []
+    for d in divergences:
+        r = d.record
+        out.append(f"first divergence: {d.where()}")
+        out.append(f"  reference {r.ref}")
+        out.append(f"  candidate {r.cand}")
+        out.append(f"  rel error {_fmt(r.rel_err)} ({r.status})")
+        if d.last_agreeing is not None:
+            last = d.last_agreeing
+            step = "" if last.phi_tic < 0 else f" phi_tic={last.phi_tic} mos_tic={last.mos_tic}"
+            out.append(f"  last agreeing record: {last.stage}/{last.key}{step}")
+        out.append(f"  later failures of this pixel (likely propagated): {d.propagated}")
+        for sentence in d.diagnosis or ["no known signature fits; inspect the quantities the "
+                                        "failing key is computed from"]:
+            out.append(f"  diagnosis: {sentence}")
+    return "\n".join(out) + "\n"
