@@ -193,8 +193,8 @@ def _evaluate(merged: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
     res = np.nan_to_num(merged.res_r.to_numpy(float)) + np.nan_to_num(merged.res_x.to_numpy(float))
 
     mask = np.arange(width)[None, :] < arity[:, None]
-    diff = np.where(mask, x - r, 0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = np.where(mask, x - r, 0.0)
         # Equal infinities give inf - inf = nan: they agree, so their difference is 0.
         same = mask & (x == r)
         diff = np.where(same, 0.0, diff)
@@ -218,6 +218,9 @@ def _evaluate(merged: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
     both_nan = nan_r & nan_x
     status[both_nan] = "pass" if tol.nan_equal else "both-nan"
     status[nan_r ^ nan_x] = "fail"
+    # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
+    inf_mismatch = np.any(mask & (np.isinf(r) | np.isinf(x)) & (x != r), axis=1)
+    status[inf_mismatch & ~(nan_r | nan_x)] = "fail"
     status[~present_x] = "missing-candidate"
     status[~present_r] = "missing-reference"
 

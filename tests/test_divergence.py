@@ -1,0 +1,115 @@
+"""First divergence and its diagnoses (nbparity.divergence) on synthetic contract logs."""
+
+from __future__ import annotations
+
+import copy
+
+from nbparity.compare import Tolerance, compare_logs
+from nbparity.divergence import first_divergences
+from nbparity.parse import parse_trace_text
+
+PIXEL = (20, 45)
+ROT0 = {"rot_a_angstroms": (100.0, 0.0, 0.0), "rot_b_angstroms": (0.0, 100.0, 0.0),
+        "rot_c_angstroms": (0.0, 0.0, 100.0)}
+ROT_LAST = {"rot_a_angstroms": (99.9847695, 1.7452406, 0.0),
+            "rot_b_angstroms": (-1.7452406, 99.9847695, 0.0),
+            "rot_c_angstroms": (0.0, 0.0, 100.0)}
+
+
+def _block(rot_at_zero=ROT0, phi0=0.0, pixel_pos=(0.1, 0.0012, -0.0034)):
+    return {PIXEL: {
+        "pixel": {"fdet_vec": (0.0, 0.0, 1.0), "sdet_vec": (0.0, -1.0, 0.0),
+                  "odet_vec": (1.0, 0.0, 0.0), "pixel_pos_meters": pixel_pos,
+                  "distance_meters": 0.1},
+        "steps": {(0, 0): {"phi_deg": phi0, **rot_at_zero, "F_latt": 3.0},
+                  (1, 0): {"phi_deg": 0.5, **ROT0, "F_latt": 4.0},
+                  (2, 0): {"phi_deg": 1.0, **ROT_LAST, "F_latt": 5.0}},
+        "final": {"I_before_scaling": 50.0, "I_pixel_final": 2.5},
+    }}
+
+
+def _first(ref_text, cand_text, **tol):
+    comparison = compare_logs(parse_trace_text(ref_text, "c.log"),
+                              parse_trace_text(cand_text, "py.log"), Tolerance(**tol))
+    found = first_divergences(comparison)
+    return found[0] if found else None
+
+
+def _with(block, key, value, stage="pixel"):
+    block = copy.deepcopy(block)
+    block[PIXEL][stage][key] = value
+    return block
+
+
+def test_no_divergence_when_logs_agree(make_log):
+    assert _first(make_log("C", _block()), make_log("PY", _block())) is None
+
+
+def test_carryover_is_named_with_the_mode_switch(make_log):
+    ref = make_log("C", _block(rot_at_zero=ROT_LAST), mode="c-parity")
+    cand = make_log("PY", _block(), mode="spec")
+    found = _first(ref, cand)
+    assert found.record.key == "rot_a_angstroms" and found.record.phi_tic == 0
+    assert found.last_agreeing.key == "phi_deg"
+    assert found.propagated >= 1
+    text = " ".join(found.diagnosis)
+    assert "carry-over" in text and "--phi-carryover-mode c-parity" in text
+
+
+def test_carryover_the_other_way_suggests_spec(make_log):
+    ref = make_log("C", _block(), mode="spec")
+    cand = make_log("PY", _block(rot_at_zero=ROT_LAST), mode="c-parity")
+    text = " ".join(_first(ref, cand).diagnosis)
+    assert "carry-over" in text and "--phi-carryover-mode spec" in text
+
+
+def test_a_rotation_error_at_nonzero_phi_is_not_called_carryover(make_log):
+    ref = make_log("C", _block(rot_at_zero=ROT_LAST, phi0=0.25))
+    cand = make_log("PY", _block(phi0=0.25))
+    found = _first(ref, cand)
+    assert found.record.key == "rot_a_angstroms"
+    assert not any("carry-over" in d for d in found.diagnosis)
+
+
+def test_unit_factor_sign_flip_and_swapped_components(make_log):
+    ref = make_log("C", _block())
+    metres = _first(ref, make_log("PY", _with(_block(), "distance_meters", 100.0)))
+    assert metres.record.key == "distance_meters"
+    assert any("1e3" in d for d in metres.diagnosis)
+    flipped = _first(ref, make_log("PY", _with(_block(), "odet_vec", (-1.0, 0.0, 0.0))))
+    assert any("sign flip" in d for d in flipped.diagnosis)
+    swapped = _first(ref, make_log("PY", _with(_block(), "pixel_pos_meters",
+                                                (0.0012, 0.1, -0.0034))))
+    assert any("swapped components" in d for d in swapped.diagnosis)
+
+
+def test_half_pixel_offset_along_fast(make_log):
+    ref = make_log("C", _block())
+    shifted = _with(_block(), "pixel_pos_meters", (0.1, 0.0012, -0.0034 + 0.00005))
+    found = _first(ref, make_log("PY", shifted))
+    assert found.record.key == "pixel_pos_meters"
+    assert any("+5e-05 m along fast" in d and "half-pixel" in d for d in found.diagnosis)
+
+
+def test_slow_fast_swap(make_log):
+    # Pixel (20, 45) vs (45, 20) with 0.1 mm pixels: the position moves by 25 pixels along
+    # +fast and -25 along slow... i.e. (slow - fast) * pixel along fast, the opposite along slow.
+    pixel = 1e-4
+    d_fast = (PIXEL[0] - PIXEL[1]) * pixel
+    d_slow = -d_fast
+    base = (0.1, 0.0012, -0.0034)
+    # fdet = (0, 0, 1), sdet = (0, -1, 0)
+    moved = (base[0], base[1] - d_slow, base[2] + d_fast)
+    found = _first(make_log("C", _block()), make_log("PY", _with(_block(), "pixel_pos_meters",
+                                                                  moved)))
+    assert any("slow/fast swap" in d and "(45, 20)" in d for d in found.diagnosis)
+
+
+def test_float32_rounding_is_recognised(make_log):
+    ref = make_log("C", _block())
+    cand = make_log("PY", _with(_block(), "distance_meters", 0.1 * (1 + 3e-8)),
+                    dtype="float32")
+    found = _first(ref, cand, rtol=1e-8)
+    assert any("float32 rounding" in d for d in found.diagnosis)
+    plain = make_log("PY", _with(_block(), "distance_meters", 0.1 * (1 + 3e-8)))
+    assert not any("float32" in d for d in _first(ref, plain, rtol=1e-8).diagnosis)
