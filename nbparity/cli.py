@@ -6,9 +6,8 @@ Every error reaches the user as one line on stderr plus the contract's exit code
 
 from __future__ import annotations
 
-import os
+import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -16,9 +15,17 @@ from rich.console import Console
 from rich.table import Table
 
 from nbparity import __version__, exitcodes, report, schema
+from nbparity.atomic import atomic_write
+from nbparity.bundle import BundleError, default_bundle_dir
+from nbparity.cases import TRACES_DIR, Case, CaseFileError, detector_shape, load_cases
 from nbparity.compare import StructuralMismatch, Tolerance, compare_logs
 from nbparity.divergence import first_divergences
+from nbparity.engines import MODES, EngineError
+from nbparity.images import compare_files, write_png_heatmap
 from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_file
+from nbparity.runner import TraceRequest, gate_cases, gate_exit_code, select_cases, trace_case
+
+DEFAULT_CASES = TRACES_DIR / "cases.toml"
 
 
 class _OneLineErrors(click.Group):
@@ -104,17 +111,13 @@ def write_output(text: str, output: str | None, force: bool) -> None:
     if output is None or output == "-":
         click.echo(text, nl=False)
         return
-    path = Path(output)
-    if path.exists() and not force:
-        raise Failure(f"--output: {path} exists (use --force to replace it)", exitcodes.USAGE)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                                   prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        atomic_write(output, text, overwrite=force)
+    except FileExistsError:
+        raise Failure(f"--output: {output} exists (use --force to replace it)",
+                      exitcodes.USAGE) from None
     except OSError as exc:
-        raise Failure(f"--output: cannot write {path}: {exc.strerror or exc}",
+        raise Failure(f"--output: cannot write {output}: {exc.strerror or exc}",
                       exitcodes.USAGE) from None
 
 
@@ -180,6 +183,213 @@ def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fm
     comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal))
     click.echo(report.render_divergences(first_divergences(comparison), fmt), nl=False)
     sys.exit(comparison.exit_code())
+
+
+# --------------------------------------------------------------------------- cases & trace
+
+def _load_case_file(path: str | None) -> list:
+    try:
+        return load_cases(path or DEFAULT_CASES)
+    except CaseFileError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+
+
+def _case_from_inputs(case_name, cases_file, args_file, extra_args) -> Case:
+    chosen = sum(bool(x) for x in (case_name, args_file, extra_args))
+    if chosen > 1:
+        raise click.UsageError("give one of --case, --args-file or -- ARGS")
+    if args_file:
+        path = Path(args_file)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise Failure(f"--args-file: cannot read {path}: {exc.strerror or exc}",
+                          exitcodes.USAGE) from None
+        try:
+            args = tuple(shlex.split(text, comments=True))
+        except ValueError as exc:
+            raise Failure(f"--args-file: {path}: {exc}", exitcodes.USAGE) from None
+        return Case(path.stem, path.resolve().parent, args, (), detector_shape(args))
+    if extra_args:
+        return Case("args", Path.cwd(), tuple(extra_args), (), detector_shape(extra_args))
+    name = case_name or "default"
+    for case in _load_case_file(cases_file):
+        if case.name == name:
+            return case
+    raise Failure(f"--case: no case named {name!r} in {cases_file or DEFAULT_CASES}",
+                  exitcodes.USAGE)
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise Failure("--device cuda: no CUDA GPU is available on this machine",
+                          exitcodes.USAGE)
+
+
+@cli.command("cases")
+@click.option("--cases-file", type=click.Path(dir_okay=False), help="A TOML case file.")
+def cases_command(cases_file):
+    """List the named cases (traces/cases.toml by default)."""
+    table = Table(title=str(cases_file or DEFAULT_CASES))
+    for column in ("name", "detector (slow x fast)", "pixels", "arguments"):
+        table.add_column(column, overflow="fold")
+    for case in _load_case_file(cases_file):
+        pixels = " ".join(f"({s},{f})" for s, f in case.pixels)
+        table.add_row(case.name, f"{case.shape[0]} x {case.shape[1]}", pixels,
+                      " ".join(case.args))
+    Console(width=160).print(table)
+
+
+@cli.command("trace", context_settings={"ignore_unknown_options": False})
+@click.option("--pixel", "pixels", type=(int, int), multiple=True, metavar="S F",
+              help="Pixel to trace, slow then fast, zero-based (repeatable; default: the "
+                   "case's pixels).")
+@click.option("--case", "case_name", help="A named case (default: the embedded 'default').")
+@click.option("--cases-file", type=click.Path(dir_okay=False), help="Where --case is looked up.")
+@click.option("--args-file", type=click.Path(dir_okay=False),
+              help="A file of nanoBragg arguments (inputs relative to its folder).")
+@click.option("--engine", "engines", type=click.Choice(["both", "c", "py"]), default="both",
+              show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+              show_default=True)
+@click.option("--phi-carryover-mode", "mode", type=click.Choice(MODES), default="spec",
+              show_default=True, help="The torch simulator's φ=0 mode (the C engine keeps "
+                                      "upstream's c-parity unless --c-mode says otherwise).")
+@click.option("--c-mode", type=click.Choice(MODES), default=None,
+              help="The C engine's φ=0 mode (default: its own, c-parity).")
+@click.option("--c-bin", type=click.Path(dir_okay=False),
+              help="C engine binary (default: $NB_C_BIN, else c_reference/build/nanobragg-ref).")
+@click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (must not exist).")
+@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
+              help="Seconds before the C engine is stopped.")
+@with_tolerance
+@click.argument("extra_args", nargs=-1, type=click.UNPROCESSED)
+def trace_command(pixels, case_name, cases_file, args_file, engines, device, dtype, mode, c_mode,
+                  c_bin, out, timeout_s, rtol, atol, tol_items, nan_equal, extra_args):
+    """Run the engines with tracing at the given pixels, write a run bundle, print the
+    comparison and exit with the gate's code. Arguments after -- are a nanoBragg command line."""
+    case = _case_from_inputs(case_name, cases_file, args_file, extra_args)
+    _check_device(device)
+    chosen = list(pixels) or list(case.pixels)
+    if not chosen:
+        raise click.UsageError("give at least one --pixel S F")
+    tolerance = make_tolerance(rtol, atol, tol_items, nan_equal)
+    per_key = {**case.tolerance, **tolerance.per_key}
+    request = TraceRequest(case, chosen, engines, mode, c_mode, device, dtype, c_bin, timeout_s,
+                           Tolerance(tolerance.rtol, tolerance.atol, per_key, nan_equal))
+    try:
+        outcome = trace_case(request, Path(out) if out else default_bundle_dir(case.name))
+    except EngineError as exc:
+        raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
+    except BundleError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    except ValueError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    _print_trace_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+def _print_trace_outcome(outcome) -> None:
+    console = Console(width=160)
+    timings = ", ".join(f"{name} {run.seconds:.2f} s" for name, run in outcome.runs.items())
+    console.print(f"bundle: {outcome.bundle}  ({timings})", highlight=False)
+    if outcome.message:
+        click.echo(f"nbparity trace: error: {outcome.message}", err=True)
+        return
+    if outcome.comparison is None:
+        return
+    rows = report.select(outcome.comparison, keys=KEY_SUMMARY)
+    click.echo(report.render_table(outcome.comparison, rows), nl=False)
+    click.echo(report.render_divergences(outcome.divergences), nl=False)
+    verdict = "PARITY" if outcome.exit_code == exitcodes.PARITY else "DIVERGED"
+    click.echo(f"{verdict} (rtol {outcome.request.tolerance.rtol:g}, torch mode "
+               f"{outcome.request.mode}, {outcome.request.dtype} on {outcome.request.device})")
+
+
+#: Keys shown in trace's summary table (the full comparison is one `nbparity diff` away).
+KEY_SUMMARY = ("pix0_vector_meters", "pixel_pos_meters", "scattering_vec_A_inv", "phi_deg",
+               "rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms", "hkl_frac", "F_latt",
+               "F_cell", "I_before_scaling", "I_pixel_final")
+
+
+# --------------------------------------------------------------------------- gate & images
+
+@cli.command("gate")
+@click.argument("cases_file", required=False, type=click.Path(dir_okay=False))
+@click.option("-k", "pattern", help="Only cases whose name contains (or globs) PATTERN.")
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Carry-over pairings to run (default both): c-parity = default C vs torch "
+                   "c-parity; spec = C spec vs torch spec.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
+@click.option("--c-bin", type=click.Path(dir_okay=False))
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+              show_default=True)
+@with_tolerance
+def gate_command(cases_file, pattern, modes, junit, c_bin, device, dtype, rtol, atol, tol_items,
+                 nan_equal):
+    """Run every case of CASES_FILE (default traces/cases.toml) through both engines at its
+    pixels and fail on any divergence (the contract's exit codes)."""
+    _check_device(device)
+    cases = select_cases(_load_case_file(cases_file), pattern)
+    if not cases:
+        raise Failure(f"-k {pattern}: no case matches", exitcodes.USAGE)
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("gate", total=len(cases) * len(modes or MODES))
+
+        def on_case(label: str, done: int) -> None:
+            progress.update(task, description=label, completed=done)
+
+        results = gate_cases(cases, modes or MODES, make_tolerance(rtol, atol, tol_items,
+                                                                   nan_equal),
+                             c_bin, device, dtype, progress=on_case)
+    click.echo(report.render_gate(results), nl=False)
+    if junit:
+        try:
+            atomic_write(junit, report.render_gate_junit(results), overwrite=True)
+        except OSError as exc:
+            raise Failure(f"--junit: cannot write {junit}: {exc.strerror or exc}",
+                          exitcodes.USAGE) from None
+    sys.exit(gate_exit_code(results))
+
+
+@cli.command("images")
+@click.argument("image_a", type=click.Path(dir_okay=False))
+@click.argument("image_b", type=click.Path(dir_okay=False))
+@click.option("--shape", type=(int, int), metavar="S F", help="Slow and fast size (default: "
+                                                               "square).")
+@click.option("--roi", type=(int, int, int, int), metavar="S0 S1 F0 F1",
+              help="Only slow S0..S1 and fast F0..F1 (inclusive, zero-based).")
+@click.option("--rtol", type=float, default=1e-6, show_default=True)
+@click.option("--png", type=click.Path(dir_okay=False), help="Difference heat-map PNG.")
+def images_command(image_a, image_b, shape, roi, rtol, png):
+    """Image-level parity of two float images (A is the reference): max rel error over pixels
+    above 1e-3 of the maximum, correlation, sums, worst pixels."""
+    try:
+        parity, a, b = compare_files(Path(image_a), Path(image_b), shape, roi)
+    except (OSError, ValueError) as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    click.echo(f"shape {parity.shape[0]} x {parity.shape[1]} (slow x fast); "
+               f"{parity.compared_pixels} pixels above 1e-3 of the maximum")
+    click.echo(f"max rel error {parity.max_rel:.3e}; correlation {parity.correlation:.9f}; "
+               f"sums {parity.sum_reference:.9g} vs {parity.sum_candidate:.9g}")
+    for s, f, r, x, rel in parity.worst:
+        click.echo(f"  pixel ({s}, {f}): {r:.9g} vs {x:.9g}  rel {rel:.3e}")
+    if png:
+        try:
+            write_png_heatmap(Path(png), a, b)
+        except FileExistsError:
+            raise Failure(f"--png: {png} exists", exitcodes.USAGE) from None
+        except OSError as exc:
+            raise Failure(f"--png: cannot write {png}: {exc.strerror or exc}",
+                          exitcodes.USAGE) from None
+    sys.exit(exitcodes.PARITY if parity.passes(rtol) else exitcodes.DIVERGED)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,3 +203,52 @@ def render_divergences(divergences: list[Divergence], fmt: str = "table") -> str
                                         "failing key is computed from"]:
             out.append(f"  diagnosis: {sentence}")
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- gate
+
+def render_gate(results) -> str:
+    """One line per case and pairing, then the first divergence of each failing one."""
+    from nbparity import exitcodes
+
+    verdicts = {exitcodes.PARITY: "PASS", exitcodes.DIVERGED: "DIVERGED",
+                exitcodes.USAGE: "BAD INPUT", exitcodes.STRUCTURAL: "STRUCTURAL",
+                exitcodes.ENGINE_FAILED: "ENGINE FAILED"}
+    lines = []
+    for r in results:
+        detail = ""
+        if r.comparison is not None:
+            detail = summary_line(r.comparison)
+        if r.message:
+            detail = r.message
+        lines.append(f"{verdicts.get(r.exit_code, r.exit_code):13} {r.case} [{r.mode}] "
+                     f"({r.seconds:.1f} s): {detail}")
+    failing = [r for r in results if r.divergences]
+    for r in failing:
+        lines.append("")
+        lines.append(f"{r.case} [{r.mode}]:")
+        lines.append(render_divergences(r.divergences).rstrip("\n"))
+    passed = sum(1 for r in results if r.exit_code == 0)
+    lines.append("")
+    lines.append(f"gate: {passed} of {len(results)} case runs at parity")
+    return "\n".join(lines) + "\n"
+
+
+def render_gate_junit(results) -> str:
+    cases = []
+    failures = 0
+    for r in results:
+        name = f"{r.case} [{r.mode}]"
+        body = ""
+        if r.exit_code != 0:
+            failures += 1
+            first = r.divergences[0] if r.divergences else None
+            message = r.message or (f"first divergence: {first.where()}" if first else
+                                    "diverged")
+            body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
+        cases.append(f'  <testcase classname="nbparity.gate" name={quoteattr(name)} '
+                     f'time="{r.seconds:.3f}">{body}</testcase>')
+    head = (f'<testsuite name="nbparity-gate" tests="{len(cases)}" failures="{failures}" '
+            'errors="0">')
+    return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', head, *cases,
+                      "</testsuite>"]) + "\n"
