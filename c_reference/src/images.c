@@ -1,0 +1,196 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "images.h"
+#include "output.h"
+#include "rng.h"
+
+static const char *byte_order(void)
+{
+    unsigned short probe = 1;
+    return (*(unsigned char *)&probe == 1) ? "little_endian" : "big_endian";
+}
+
+static void write_smv(const nb_sim *s, const char *path, const unsigned short *data)
+{
+    nb_out_file *o = nb_out_open(path);
+    FILE *f = o->f;
+    size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
+    long pos;
+    fprintf(f, "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n", byte_order());
+    fprintf(f, "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%g;\nDISTANCE=%g;\n", s->fpixels, s->spixels,
+            s->pixel_size * 1000.0, s->distance * 1000.0);
+    fprintf(f, "WAVELENGTH=%g;\n", s->lambda0 * 1e10);
+    fprintf(f, "BEAM_CENTER_X=%g;\nBEAM_CENTER_Y=%g;\n", s->Xbeam * 1000.0, s->Ybeam * 1000);
+    fprintf(f, "ADXV_CENTER_X=%g;\nADXV_CENTER_Y=%g;\n", s->Fbeam * 1000.0, (s->detsize_s - s->Sbeam) * 1000);
+    fprintf(f, "MOSFLM_CENTER_X=%g;\nMOSFLM_CENTER_Y=%g;\n", (s->Sbeam - 0.5 * s->pixel_size) * 1000.0,
+            (s->Fbeam - 0.5 * s->pixel_size) * 1000);
+    fprintf(f, "DENZO_X_BEAM=%g;\nDENZO_Y_BEAM=%g;\n", (s->Sbeam - 0.0 * s->pixel_size) * 1000.0,
+            (s->Fbeam - 0.0 * s->pixel_size) * 1000);
+    fprintf(f, "DIALS_ORIGIN=%g,%g,%g\n", s->dials_origin[1], s->dials_origin[2], s->dials_origin[3]);
+    fprintf(f, "XDS_ORGX=%g;\nXDS_ORGY=%g;\n", s->ORGX, s->ORGY);
+    fprintf(f, "CLOSE_DISTANCE=%g;\n", s->close_distance * 1000.0);
+    fprintf(f, "PHI=%g;\nOSC_START=%g;\nOSC_RANGE=%g;\n", s->phi0 * NB_RTD, s->phi0 * NB_RTD, s->osc * NB_RTD);
+    fprintf(f, "TWOTHETA=%g;\n", s->twotheta * NB_RTD);
+    fprintf(f, "DETECTOR_SN=000;\n");
+    fprintf(f, "BEAMLINE=fake;\n");
+    fprintf(f, "}\f");
+    pos = ftell(f);
+    while (pos >= 0 && pos < 512) {
+        fputc(' ', f);
+        pos++;
+    }
+    fwrite(data, sizeof(unsigned short), npix, f);
+    nb_out_commit(o);
+}
+
+static int in_roi(const nb_sim *s, int fp, int sp)
+{
+    return !(fp < s->roi_xmin || fp > s->roi_xmax || sp < s->roi_ymin || sp > s->roi_ymax);
+}
+
+void nb_finish_full_run(nb_sim *s, double omega_sum)
+{
+    const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
+    double sum = 0.0, sumsqr = 0.0, avg, rms, rmsd, max_I = 0.0, max_x = 0.0, max_y = 0.0;
+    long sumn = 0;
+    int sp, fp;
+    unsigned short *ints;
+    const double sub = s->subpixel_size;
+    const int os = s->oversample;
+
+    printf("\n");
+    printf("solid angle subtended by detector = %g steradian ( %g%% sphere)\n", omega_sum / s->steps,
+           100 * omega_sum / s->steps / 4 / M_PI);
+
+    /* the running statistics upstream keeps inside its pixel loop */
+    for (sp = 0; sp < s->spixels; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            float v, v2;
+            if (!in_roi(s, fp, sp))
+                continue;
+            if (s->mask && s->mask[(size_t)sp * s->fpixels + fp] == 0)
+                continue;
+            v = s->image[(size_t)sp * s->fpixels + fp];
+            if (v > max_I) {
+                max_I = v;
+                /* sub-pixel position of the last sub-pixel of that pixel */
+                max_x = sub * (fp * os + (os - 1)) + sub / 2.0;
+                max_y = sub * (sp * os + (os - 1)) + sub / 2.0;
+            }
+            sum += v;
+            v2 = v * v;
+            sumsqr += v2;
+            ++sumn;
+        }
+    if (sumn <= 0)
+        sumn = 1;
+    avg = sum / sumn;
+    if (sumn <= 1)
+        sumn = 2;
+    rms = sqrt(sumsqr / (sumn - 1));
+    sumsqr = 0.0;
+    sumn = 0;
+    for (sp = 0; sp < s->spixels; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            double d;
+            if (!in_roi(s, fp, sp))
+                continue;
+            d = s->image[(size_t)sp * s->fpixels + fp] - avg;
+            sumsqr += d * d;
+            ++sumn;
+        }
+    if (sumn <= 1)
+        sumn = 2;
+    rmsd = sqrt(sumsqr / (sumn - 1));
+
+    if (s->floatfile) {
+        nb_out_file *o;
+        printf("writing %s as %lu %lu-byte floats\n", s->floatfile, (unsigned long)npix,
+               (unsigned long)sizeof(float));
+        o = nb_out_open(s->floatfile);
+        fwrite(s->image, sizeof(float), npix, o->f);
+        nb_out_commit(o);
+    }
+
+    printf("max_I = %g  at %g %g\n", max_I, max_x, max_y);
+    printf("mean= %g rms= %g rmsd= %g\n", avg, rms, rmsd);
+    if (s->intfile_scale <= 0.0) {
+        s->intfile_scale = 1.0;
+        if (max_I > 0.0)
+            s->intfile_scale = 55000.0 / max_I;
+    }
+    printf("intfile_scale = %g\n", s->intfile_scale);
+
+    ints = nb_calloc(npix + 10, sizeof(unsigned short));
+    for (sp = 0; sp < s->spixels; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            size_t i = (size_t)sp * s->fpixels + fp;
+            double v;
+            if (!in_roi(s, fp, sp))
+                continue;
+            v = s->image[i] * s->intfile_scale + s->adc;
+            if (v > 65535.0) v = 65535.0;
+            if (v < 0.0) v = 0.0;
+            ints[i] = (unsigned short)(floorf((float)(v + 0.5)));
+        }
+    if (s->intfile) {
+        printf("writing %s as %lu-byte integers\n", s->intfile, (unsigned long)sizeof(unsigned short));
+        write_smv(s, s->intfile, ints);
+    }
+
+    if (s->write_pgm && s->pgmfile) {
+        unsigned char *pgm = nb_calloc(npix + 10, 1);
+        nb_out_file *o;
+        if (s->pgm_scale <= 0.0) {
+            s->pgm_scale = s->intfile_scale;
+            if (rmsd > 0.0)
+                s->pgm_scale = 250.0 / (5.0 * rmsd);
+        }
+        printf("pgm_scale = %g\n", s->pgm_scale);
+        for (sp = 0; sp < s->spixels; sp++)
+            for (fp = 0; fp < s->fpixels; fp++) {
+                size_t i = (size_t)sp * s->fpixels + fp;
+                double v;
+                if (!in_roi(s, fp, sp))
+                    continue;
+                v = s->image[i] * s->pgm_scale;
+                if (v > 255.0) v = 255.0;
+                pgm[i] = (unsigned char)(v < 0.0 ? 0 : v);
+            }
+        printf("writing %s as %lu-byte integers\n", s->pgmfile, (unsigned long)sizeof(unsigned char));
+        o = nb_out_open(s->pgmfile);
+        fprintf(o->f, "P5\n%d %d\n", s->fpixels, s->spixels);
+        fprintf(o->f, "# pixels scaled by %lg\n", s->pgm_scale);
+        fprintf(o->f, "255\n");
+        fwrite(pgm, 1, npix, o->f);
+        nb_out_commit(o);
+        free(pgm);
+    }
+
+    if (s->calculate_noise && s->noisefile) {
+        double photons = 0.0;
+        long overloads = 0;
+        for (sp = 0; sp < s->spixels; sp++)
+            for (fp = 0; fp < s->fpixels; fp++) {
+                size_t i = (size_t)sp * s->fpixels + fp;
+                double v;
+                if (!in_roi(s, fp, sp))
+                    continue;
+                v = rng_poisson(s->image[i], &s->seed);
+                photons += v;
+                v += s->adc;
+                if (v > 65535.0) {
+                    v = 65535.0;
+                    ++overloads;
+                }
+                ints[i] = (unsigned short)v;
+            }
+        printf("%.0f photons on noise image (%ld overloads)\n", photons, overloads);
+        printf("writing %s as %lu-byte integers\n", s->noisefile, (unsigned long)sizeof(unsigned short));
+        write_smv(s, s->noisefile, ints);
+    }
+    free(ints);
+}

@@ -1,0 +1,123 @@
+/* The whole state of one simulation run: options as given, the values derived
+ * from them, the tables built from them and the image.  Lengths are metres and
+ * angles radians inside, as in the program whose behaviour is reproduced. */
+#ifndef NB_H
+#define NB_H
+
+#include <stddef.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+#define NB_RTD (180.0 * (1.0 / M_PI))
+#define NB_AVOGADRO 6.02214179e23
+
+typedef enum { PIVOT_SAMPLE, PIVOT_BEAM } nb_pivot;
+typedef enum { SHAPE_SQUARE, SHAPE_ROUND, SHAPE_GAUSS, SHAPE_TOPHAT } nb_shape;
+typedef enum { CONV_CUSTOM, CONV_ADXV, CONV_MOSFLM, CONV_XDS, CONV_DIALS, CONV_DENZO } nb_convention;
+
+typedef struct {
+    /* ---- files ---- */
+    const char *matfile, *hklfile, *dumpfile, *maskfile, *imgfile, *sourcefile, *stolfile;
+    const char *floatfile, *intfile, *pgmfile, *noisefile;
+    int calculate_noise, write_pgm;
+
+    /* ---- detector ---- */
+    double beam[4], fdet[4], sdet[4], odet[4], pix0[4], twotheta_axis[4];
+    double polar_vec[4], spindle[4], vert[4];
+    nb_pivot pivot;
+    nb_convention conv;
+    double distance, close_distance, detsize_f, detsize_s, pixel_size;
+    int fpixels, spixels;
+    double Xbeam, Ybeam, Fbeam, Sbeam, Xclose, Yclose, Fclose, Sclose, ORGX, ORGY;
+    double dials_origin[4];
+    double rotx, roty, rotz, twotheta;
+    double hdr_twotheta; /* read from image headers, unused */
+    int curved, point_pixel;
+    double det_mu, det_thick, det_thickstep;
+    int det_thicksteps;
+    int oversample, os_thick, os_polar, os_omega;
+    int roi_xmin, roi_xmax, roi_ymin, roi_ymax;
+    unsigned short *mask;
+    int mask_f, mask_s;
+    double omega_sum;
+
+    /* ---- beam ---- */
+    double lambda0, dispersion, dispstep;
+    int dispsteps;
+    double hdivrange, hdivstep, vdivrange, vdivstep;
+    int hdivsteps, vdivsteps, divsteps, round_div;
+    double fluence, flux, exposure, beamsize;
+    double polarization;
+    int nopolar;
+    double water_size, I_bg;
+    int sources;
+    double *src_x, *src_y, *src_z, *src_I, *src_lambda;
+    double r_e_sqr;
+
+    /* ---- crystal ---- */
+    int user_cell;
+    double cell_a, cell_b, cell_c, alpha, beta, gamma;
+    double misset[4];
+    long misset_seed;
+    double Na, Nb, Nc;
+    double sample_x, sample_y, sample_z;
+    nb_shape shape;
+    double fudge;
+    double mosaic_spread;
+    int mosaic_domains;
+    long mosaic_seed;
+    double *umats;
+    double phi0, phistep, osc;
+    int phisteps;
+    double a_A[4], b_A[4], c_A[4];          /* real-space cell, Angstrom, phi=0 */
+    double a_star[4], b_star[4], c_star[4]; /* reciprocal cell, 1/Angstrom */
+    double a0[4], b0[4], c0[4];             /* real-space cell, metres */
+    double V_cell;                          /* Angstrom^3 */
+    double alpha_out, beta_out, gamma_out, alpha_star, beta_star, gamma_star;
+    double xtal_a, xtal_b, xtal_c;
+
+    /* ---- structure factors ---- */
+    int interpolate;     /* 2: automatic, 1: on, 0: off */
+    double default_F;
+    long hkls;
+    int h_min, h_max, k_min, k_max, l_min, l_max, h_range, k_range, l_range;
+    double *Fhkl;        /* (h_range+1) x (k_range+1) x (l_range+1) */
+    double dmin;
+    double stol_file_mult;
+
+    /* ---- output ---- */
+    double intfile_scale, pgm_scale, adc;
+    long seed;
+    int printout, printout_f, printout_s, progress;
+    int have_printout_pixel;
+    int recommended_oversample;
+
+    /* ---- extras ---- */
+    int carry_cparity;
+    int ntrace;
+    int (*trace)[2]; /* slow, fast */
+
+    /* ---- derived sampling ---- */
+    long steps;
+    double subpixel_size;
+    float *image;
+} nb_sim;
+
+/* options.c */
+void nb_defaults(nb_sim *s);
+void nb_parse_args(nb_sim *s, int argc, char **argv);
+/* smv.c */
+void nb_read_mask_header(nb_sim *s, const char *path, int is_mask);
+/* setup.c */
+void nb_setup_sampling(nb_sim *s);
+void nb_setup_detector(nb_sim *s);
+void nb_setup_crystal(nb_sim *s);
+void nb_setup_sources(nb_sim *s);
+void nb_setup_mosaic(nb_sim *s);
+/* sfac.c */
+void nb_load_structure_factors(nb_sim *s);
+double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
+                   int *interp_flag);
+
+#endif

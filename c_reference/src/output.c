@@ -1,0 +1,47 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "err.h"
+#include "output.h"
+
+static unsigned long temp_counter = 0;
+
+nb_out_file *nb_out_open(const char *path)
+{
+    nb_out_file *o = nb_calloc(1, sizeof *o);
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(path) + 64;
+
+    if (*base == '\0')
+        nb_die("%s: output file name is a directory", path);
+    o->final_path = nb_calloc(strlen(path) + 1, 1);
+    strcpy(o->final_path, path);
+    o->temp_path = nb_calloc(n, 1);
+    memcpy(o->temp_path, path, dirlen);
+    sprintf(o->temp_path + dirlen, ".%s.%lu.%lu.tmp", base, (unsigned long)clock() & 0xffffUL,
+            ++temp_counter);
+    o->f = fopen(o->temp_path, "wb");
+    if (!o->f)
+        nb_die_code(NB_EXIT_IO, "%s: cannot create output file", path);
+    nb_temp_register(o->temp_path);
+    return o;
+}
+
+void nb_out_commit(nb_out_file *o)
+{
+    int bad = ferror(o->f);
+    if (fclose(o->f) != 0)
+        bad = 1;
+    o->f = NULL;
+    if (bad)
+        nb_die_code(NB_EXIT_IO, "%s: write error", o->final_path);
+    if (rename(o->temp_path, o->final_path) != 0)
+        nb_die_code(NB_EXIT_IO, "%s: cannot rename temporary output into place", o->final_path);
+    nb_temp_forget(o->temp_path);
+    free(o->temp_path);
+    free(o->final_path);
+    free(o);
+}

@@ -1,0 +1,222 @@
+/* Structure factors: HKL text file, binary dump file, nearest-neighbour and
+ * tricubic (4x4x4 Lagrange) lookup. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "nb.h"
+#include "output.h"
+
+static int parse_number(const char *t, double *v)
+{
+    char *end;
+    *v = strtod(t, &end);
+    return end != t && *end == '\0';
+}
+
+typedef struct {
+    int h, k, l;
+    double F;
+} hkl_entry;
+
+static void read_hkl(nb_sim *s)
+{
+    FILE *f = fopen(s->hklfile, "r");
+    char line[4096];
+    long lineno = 0, n = 0, cap = 0;
+    hkl_entry *e = NULL;
+    long i;
+
+    if (!f)
+        nb_die("%s: cannot open HKL file", s->hklfile);
+    while (fgets(line, sizeof line, f)) {
+        char *tok[5];
+        int ntok = 0;
+        char *p = strtok(line, " \t\r\n");
+        double v[4];
+        int j;
+        lineno++;
+        if (strlen(line) == sizeof line - 1)
+            nb_die("%s:%ld: line too long", s->hklfile, lineno);
+        while (p && ntok < 5) {
+            tok[ntok++] = p;
+            p = strtok(NULL, " \t\r\n");
+        }
+        if (ntok == 0)
+            continue;
+        if (ntok != 4)
+            nb_die("%s:%ld: expected 'h k l F' (4 numbers), found %d field%s", s->hklfile, lineno,
+                   ntok, ntok == 1 ? "" : "s");
+        for (j = 0; j < 4; j++)
+            if (!parse_number(tok[j], &v[j]))
+                nb_die("%s:%ld: '%s' is not a number", s->hklfile, lineno, tok[j]);
+        for (j = 0; j < 3; j++)
+            if (v[j] != floor(v[j]) || fabs(v[j]) > 1e6)
+                nb_die("%s:%ld: Miller index '%s' is not an integer", s->hklfile, lineno, tok[j]);
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            e = realloc(e, (size_t)cap * sizeof *e);
+            if (!e)
+                nb_die_code(NB_EXIT_IO, "out of memory reading %s", s->hklfile);
+        }
+        e[n].h = (int)v[0];
+        e[n].k = (int)v[1];
+        e[n].l = (int)v[2];
+        e[n].F = v[3];
+        n++;
+    }
+    fclose(f);
+    if (n == 0)
+        nb_die("%s:%ld: no reflections in HKL file", s->hklfile, lineno);
+
+    s->h_min = s->k_min = s->l_min = 1000000000;
+    s->h_max = s->k_max = s->l_max = -1000000000;
+    for (i = 0; i < n; i++) {
+        if (s->h_min > e[i].h) s->h_min = e[i].h;
+        if (s->k_min > e[i].k) s->k_min = e[i].k;
+        if (s->l_min > e[i].l) s->l_min = e[i].l;
+        if (s->h_max < e[i].h) s->h_max = e[i].h;
+        if (s->k_max < e[i].k) s->k_max = e[i].k;
+        if (s->l_max < e[i].l) s->l_max = e[i].l;
+    }
+    s->h_range = s->h_max - s->h_min + 1;
+    s->k_range = s->k_max - s->k_min + 1;
+    s->l_range = s->l_max - s->l_min + 1;
+    s->hkls = n;
+    printf("counting entries in %s\n", s->hklfile);
+    {
+        size_t nh = (size_t)s->h_range + 1, nk = (size_t)s->k_range + 1, nl = (size_t)s->l_range + 1;
+        int a, b, c;
+        s->Fhkl = nb_calloc(nh * nk * nl, sizeof(double));
+        if (s->default_F != 0.0) {
+            printf("initializing to default_F = %g:\n", s->default_F);
+            for (a = 0; a < s->h_range; a++)
+                for (b = 0; b < s->k_range; b++)
+                    for (c = 0; c < s->l_range; c++)
+                        s->Fhkl[((size_t)a * nk + (size_t)b) * nl + (size_t)c] = s->default_F;
+            printf("done initializing:\n");
+        }
+        printf("re-reading %s\n", s->hklfile);
+        for (i = 0; i < n; i++) {
+            size_t idx = ((size_t)(e[i].h - s->h_min) * nk + (size_t)(e[i].k - s->k_min)) * nl +
+                         (size_t)(e[i].l - s->l_min);
+            s->Fhkl[idx] = e[i].F;
+        }
+    }
+    free(e);
+}
+
+static void read_dump(nb_sim *s, FILE *f)
+{
+    char line[512];
+    size_t total, got;
+    int c;
+    if (!fgets(line, sizeof line, f) ||
+        sscanf(line, "%d %d %d %d %d %d", &s->h_min, &s->h_max, &s->k_min, &s->k_max, &s->l_min,
+               &s->l_max) != 6)
+        nb_die("%s:1: malformed dump file header", s->dumpfile);
+    c = fgetc(f);
+    if (c != '\f')
+        nb_die("%s:1: malformed dump file header (no form feed)", s->dumpfile);
+    s->h_range = s->h_max - s->h_min + 1;
+    s->k_range = s->k_max - s->k_min + 1;
+    s->l_range = s->l_max - s->l_min + 1;
+    if (s->h_range <= 0 || s->k_range <= 0 || s->l_range <= 0)
+        nb_die("%s:1: empty index range in dump file", s->dumpfile);
+    total = ((size_t)s->h_range + 1) * ((size_t)s->k_range + 1) * ((size_t)s->l_range + 1);
+    s->Fhkl = nb_calloc(total, sizeof(double));
+    got = fread(s->Fhkl, sizeof(double), total, f);
+    if (got != total)
+        nb_die("%s: truncated dump file (%lu of %lu values)", s->dumpfile, (unsigned long)got,
+               (unsigned long)total);
+    s->hkls = (long)s->h_range * s->k_range * s->l_range;
+}
+
+void nb_load_structure_factors(nb_sim *s)
+{
+    if (!s->hklfile) {
+        FILE *f = s->dumpfile ? fopen(s->dumpfile, "rb") : NULL;
+        if (f) {
+            printf("reading Fs from %s\n", s->dumpfile);
+            read_dump(s, f);
+            fclose(f);
+        } else if (s->dumpfile && s->default_F == 0.0) {
+            nb_die("%s: cannot open dump file", s->dumpfile);
+        }
+    } else {
+        read_hkl(s);
+        if (s->dumpfile) {
+            size_t total = ((size_t)s->h_range + 1) * ((size_t)s->k_range + 1) *
+                           ((size_t)s->l_range + 1);
+            nb_out_file *o = nb_out_open(s->dumpfile);
+            printf("writing dump file for next time: %s\n", s->dumpfile);
+            fprintf(o->f, "%d %d %d %d %d %d\n\f", s->h_min, s->h_max, s->k_min, s->k_max,
+                    s->l_min, s->l_max);
+            fwrite(s->Fhkl, sizeof(double), total, o->f);
+            nb_out_commit(o);
+        }
+    }
+    if (s->hkls == 0)
+        s->interpolate = 0;
+}
+
+/* 4-point Lagrange interpolation at x through (xa[i], ya[i]) */
+static double lagrange4(const double *xa, const double *ya, double x)
+{
+    double t0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] /
+                ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]));
+    double t1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] /
+                ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]));
+    double t2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] /
+                ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]));
+    double t3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] /
+                ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]));
+    return t0 + t1 + t2 + t3;
+}
+
+static double F_at(const nb_sim *s, int h, int k, int l)
+{
+    size_t nk = (size_t)s->k_range + 1, nl = (size_t)s->l_range + 1;
+    return s->Fhkl[((size_t)(h - s->h_min) * nk + (size_t)(k - s->k_min)) * nl +
+                   (size_t)(l - s->l_min)];
+}
+
+/* Structure factor at fractional (h,k,l) with nearest indices (h0,k0,l0).
+ * *interp_flag is the run-wide interpolation switch: when the 4x4x4 block
+ * would leave the table it is turned off for good (as upstream does) and the
+ * nearest-neighbour value is used. */
+double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
+                   int *interp_flag)
+{
+    if (*interp_flag) {
+        if ((h - s->h_min + 3) > s->h_range || (h - 2 < s->h_min) ||
+            (k - s->k_min + 3) > s->k_range || (k - 2 < s->k_min) ||
+            (l - s->l_min + 3) > s->l_range || (l - 2 < s->l_min)) {
+            *interp_flag = 0;
+        } else {
+            int hf = (int)floor(h), kf = (int)floor(k), lf = (int)floor(l);
+            double hx[4], kx[4], lx[4], tk[4], th[4], tl[4];
+            int i1, i2, i3;
+            for (i1 = 0; i1 < 4; i1++) {
+                hx[i1] = (double)(hf - 1 + i1);
+                kx[i1] = (double)(kf - 1 + i1);
+                lx[i1] = (double)(lf - 1 + i1);
+            }
+            for (i1 = 0; i1 < 4; i1++) {
+                for (i2 = 0; i2 < 4; i2++) {
+                    for (i3 = 0; i3 < 4; i3++)
+                        tl[i3] = F_at(s, hf - 1 + i1, kf - 1 + i2, lf - 1 + i3);
+                    tk[i2] = lagrange4(lx, tl, l);
+                }
+                th[i1] = lagrange4(kx, tk, k);
+            }
+            return lagrange4(hx, th, h);
+        }
+    }
+    if (s->hkls && h0 <= s->h_max && h0 >= s->h_min && k0 <= s->k_max && k0 >= s->k_min &&
+        l0 <= s->l_max && l0 >= s->l_min)
+        return F_at(s, h0, k0, l0);
+    return s->default_F;
+}
