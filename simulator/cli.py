@@ -1,16 +1,178 @@
-"""Command line of the torch simulator (``nbsim``)."""
+"""Command line of the torch simulator: nanoBragg's options -> SimulationConfig, and ``main``.
+
+Option names are nanoBragg's, matched exactly (nanoBragg's substring matching, where one token
+may fire several handlers, is intentionally not reproduced). Every default and derivation of
+nanoBragg is reproduced (automatic phi steps, divergence/dispersion/thickness sampling,
+oversampling, conventions, pivots, sizes). Extra options of this engine:
+
+  -trace_pixel S F               trace pixel (slow, fast), zero-based; repeatable
+  -trace_only                    compute only the traced pixels (no image files)
+  -phi_carryover_mode spec|c-parity   nanoBragg's phi=0 carry-over off (spec) or reproduced
+  -device cpu|cuda   -dtype float64|float32   -memory_budget_gb G (default 1)
+"""
 from __future__ import annotations
 
+import math
+import os
 import sys
 
-USAGE = """usage: nbsim [nanoBragg options]
+from simulator.io import InputError
 
-Torch implementation of nanoBragg. Options follow nanoBragg's names.
-Extra options: -trace_pixel S F, -phi_carryover_mode spec|c-parity,
--device cpu|cuda, -dtype float64|float32, -memory_budget_gb G.
+USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...] [-phi_carryover_mode spec|c-parity]
+             [-device cpu|cuda] [-dtype float64|float32] [-memory_budget_gb G] [-trace_only]
+
+Torch implementation of nanoBragg (vectorised, differentiable). Options follow nanoBragg's names:
+crystal  -cell a b c al be ga | -mat file ; -misset x y z | random ; -misset_seed ; -N -Na -Nb -Nc ;
+         -xtalsize -xtal_x -xtal_y -xtal_z (mm) ; -square_xtal -round_xtal -gauss_xtal -tophat_spots ;
+         -fudge ; -mosaic deg -mosaic_domains n -mosaic_seed ; -phi -osc -phistep -phisteps ; -spindle_axis
+F        -hkl file ; -default_F F ; -dump file ; -interpolate -nointerpolate ; -dmin A
+beam     -lambda A | -energy eV ; -dispersion % -dispsteps ; -divergence -hdivrange -vdivrange (mrad)
+         -hdivstep -vdivstep -hdivsteps -vdivsteps -divsteps -round_div -square_div ; -sourcefile ;
+         -fluence | -flux -exposure -beamsize ; -polar K -nopolar ; -water um
+detector -distance -close_distance (mm) ; -detpixels -detpixels_f -detpixels_s -detsize -pixel (mm) ;
+         -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot beam|sample ;
+         -mosflm -xds -adxv -denzo -dials ; -fdet_vector -sdet_vector -odet_vector -beam_vector
+         -polar_vector -twotheta_axis -pix0_vector ; -twotheta -detector_rotx/y/z (deg) ;
+         -curved_det -point_pixel ; -detector_thick um -detector_abs um|inf -detector_thicksteps ;
+         -roi xmin xmax ymin ymax ; -mask file.img ; -img file.img
+sampling -oversample n -oversample_thick -oversample_polar -oversample_omega
+output   -floatfile -intfile -noisefile -pgmfile ; -nonoise -nopgm ; -scale -pgmscale -adc ; -seed ;
+         -printout -printout_pixel f s -noprogress
+Bad input exits 2 with a one-line message; outputs are written atomically.
 """
 
-KNOWN: set[str] = set()
+
+class UsageError(Exception):
+    """A usage error: the message is one line, naming the option."""
+
+
+def _num(opt, tok):
+    try:
+        v = float(tok)
+    except (TypeError, ValueError):
+        raise UsageError(f"bad value for {opt}: {tok!r}") from None
+    return v
+
+
+def _int(opt, tok):
+    try:
+        return int(tok)
+    except (TypeError, ValueError):
+        try:
+            v = float(tok)
+        except (TypeError, ValueError):
+            raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
+        if v != int(v):
+            raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
+        return int(v)
+
+
+# name -> number of values
+_OPTS: dict[str, int] = {}
+
+
+def _reg(n, *names):
+    for name in names:
+        _OPTS[name] = n
+
+
+_reg(1, "-Na", "-Nb", "-Nc", "-N", "-samplesize", "-sample_size", "-sample_thick", "-sample_x", "-sample_width",
+     "-sample_y", "-width", "-sample_heigh", "-sample_height", "-sample_z", "-heigh", "-height", "-xtalsize",
+     "-xtal_size", "-xtal_thick", "-xtal_x", "-xtal_width", "-xtal_y", "-xtal_heigh", "-xtal_height", "-xtal_z",
+     "-density", "-sample_den", "-sample_density", "-MW", "-molec", "-molecular_weight", "-Xbeam", "-Ybeam",
+     "-Xclose", "-Yclose", "-ORGX", "-ORGY", "-pivot", "-distance", "-close_distance", "-detector_abs",
+     "-detector_absorb", "-detector_absorption", "-detector_thick", "-detector_thicksteps", "-thicksteps",
+     "-twotheta", "-detector_rotx", "-detector_roty", "-detector_rotz", "-detsize", "-detsize_f", "-detsize_s",
+     "-detpixels", "-detpixels_f", "-detpixels_x", "-detpixels_s", "-detpixels_y", "-pixel", "-polar",
+     "-oversample", "-lambda", "-wave", "-wavelength", "-energy", "-fluence", "-flux", "-exposure", "-beamsize",
+     "-mosaic", "-mosaicity", "-mosaic_spread", "-mosaic_dom", "-mosaic_domains", "-dispersion", "-dispsteps",
+     "-divergence", "-hdivrange", "-vdivrange", "-hdivstep", "-hdivsteps", "-vdivstep", "-vdivsteps", "-divsteps",
+     "-adc", "-phi", "-osc", "-phistep", "-phisteps", "-dmin", "-mat", "-matrix", "-hkl", "-default_F", "-dump",
+     "-img", "-mask", "-stolout", "-stol", "-4stol", "-Q", "-sourcefile", "-floatfile", "-floatimage", "-intfile",
+     "-intimage", "-pgmfile", "-pgmimage", "-noisefile", "-noiseimage", "-scale", "-pgmscale", "-fudge", "-seed",
+     "-mosaic_seed", "-misset_seed", "-water", "-phi_carryover_mode", "-device", "-dtype", "-memory_budget_gb")
+_reg(0, "-mosflm", "-xds", "-adxv", "-denzo", "-dials", "-curved_det", "-curved_detector", "-point_pixel",
+     "-nopolar", "-oversample_thick", "-oversample_polar", "-oversample_omega", "-round_div", "-square_div",
+     "-nonoise", "-nopgm", "-coherent", "-printout", "-noprogress", "-progress", "-interpolate", "-nointerpolate",
+     "-round_xtal", "-square_xtal", "-gauss_xtal", "-binary_spots", "-tophat_spots", "-trace_only")
+_reg(3, "-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis",
+     "-twotheta_axis", "-pix0_vector")
+_reg(2, "-printout_pixel", "-trace_pixel")
+_reg(4, "-roi")
+_OPTS["-cell"] = -6  # up to six values, stops at a token starting with '-'
+_OPTS["-misset"] = -3  # 'random' or three values
+
+NAN = math.nan
+
+
+def _tokenize(argv):
+    """Split argv into (option, values) pairs; unknown options and missing values are errors."""
+    out = []
+    i = 0
+    n = len(argv)
+    while i < n:
+        tok = argv[i]
+        if not tok.startswith("-") or tok == "-":
+            raise UsageError(f"unexpected argument {tok!r} (values must follow their option)")
+        if tok not in _OPTS:
+            raise UsageError(f"unknown option {tok}")
+        k = _OPTS[tok]
+        if tok == "-cell":
+            vals = []
+            j = i + 1
+            while j < n and len(vals) < 6 and not argv[j].startswith("-"):
+                vals.append(argv[j])
+                j += 1
+            if not vals:
+                raise UsageError("-cell needs at least one value (a b c alpha beta gamma)")
+            out.append((tok, vals))
+            i = j
+            continue
+        if tok == "-misset":
+            if i + 1 < n and "rand" in argv[i + 1]:
+                out.append((tok, [argv[i + 1]]))
+                i += 2
+                continue
+            k = 3
+        if tok == "-curved_det" or tok == "-curved_detector":
+            # nanoBragg needs a token after it; as the last token it is ignored
+            out.append((tok, [] if i + 1 < n else None))
+            i += 1
+            continue
+        if i + k >= n:
+            raise UsageError(f"{tok} needs {k} value{'s' if k > 1 else ''}")
+        out.append((tok, argv[i + 1: i + 1 + k]))
+        i += 1 + k
+    return out
+
+
+def parse_argv(argv, cwd=None):
+    """nanoBragg argv (list of str, without the program name) -> frozen SimulationConfig.
+
+    Files named in argv resolve relative to ``cwd`` (default: the current directory).
+    Raises UsageError (bad option/value) or InputError (bad file) with a one-line message.
+    """
+    from simulator.setup import build_config
+
+    argv = [str(a) for a in argv]
+    cwd = os.getcwd() if cwd is None else str(cwd)
+    pairs = _tokenize(argv)
+    return build_config(pairs, argv, cwd)
+
+
+def run_argv(argv, cwd=None, stdout=None):
+    """Everything the command line does: parse, simulate, print and write the outputs.
+
+    Returns the SimulationResult. Output files resolve relative to cwd.
+    """
+    from simulator.engine import simulate
+    from simulator.output import write_outputs
+
+    stdout = sys.stdout if stdout is None else stdout
+    config = parse_argv(argv, cwd=cwd)
+    result = simulate(config)
+    write_outputs(config, result, stdout)
+    return result
 
 
 def main(argv=None) -> int:
@@ -18,8 +180,12 @@ def main(argv=None) -> int:
     if any(a in ("-h", "--help", "-help") for a in argv):
         sys.stdout.write(USAGE)
         return 0
-    for a in argv:
-        if a.startswith("-") and a not in KNOWN:
-            sys.stderr.write(f"nbsim: unknown option {a}\n")
-            return 2
+    try:
+        run_argv(argv)
+    except (UsageError, InputError) as exc:
+        sys.stderr.write(f"nbsim: {exc}\n")
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.stderr.write("nbsim: interrupted\n")
+        return 130
     return 0

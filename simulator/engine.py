@@ -1,0 +1,500 @@
+"""The engine: the only module that knows nanoBragg's loop structure, vectorised.
+
+Pixels are processed in chunks sized to a memory budget; inside a chunk every other loop of
+nanoBragg is a tensor dimension, in nanoBragg's loop order:
+
+    (P pixels, T thickness layers, S sub-pixels (subS slow, subF fast), R sources, F phi steps, M domains)
+
+The rotated cell for every (phi, domain) is one small table, so h, k, l for a chunk are three
+broadcast products. Serial-order state of nanoBragg is carried as O(1) values between chunks:
+the phi=0 carry-over's first sweep (c-parity mode) and the global switch that turns tricubic
+interpolation off after the first out-of-range lookup. The engine hands the trace module the
+tensors it computed for traced pixels ("taps"); the trace module only formats them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from simulator.beam import incident_vectors, polarization_factor
+from simulator.crystal import build_cell, mosaic_umats, phi_angles, rotation_table
+from simulator.detector import capture_fraction, detector_setup, solid_angle, subpixel_positions
+from simulator.geometry import RTD, comps, unitize
+from simulator.lattice import lattice_factor
+from simulator.structure_factors import HklTable
+
+#: names of the differentiable inputs ``simulate`` accepts as tensors (units as on the command line)
+PARAM_NAMES = ("cell", "misset_deg", "distance_mm", "beam_center_mm", "N", "mosaic_spread_deg", "lambda_A")
+
+
+@dataclass
+class SimulationResult:
+    """What a run produced.
+
+    image: (slow, fast) tensor on the config's device/dtype (0 outside the ROI/mask, and for
+        pixels not computed in a trace-only run).
+    trace_lines: TRACE_PY lines of the traced pixels (empty when none were requested).
+    taps: {(slow, fast): {name: tensor}} the production tensors of each traced pixel.
+    setup: python numbers of the set-up (detector geometry after placement, cell) for outputs.
+    printouts: {(slow, fast): {name: value}} last-iteration values for -printout(_pixel).
+    omega_sum: nanoBragg's running sum of solid angles (for its statistics line).
+    """
+
+    image: torch.Tensor
+    trace_lines: list = field(default_factory=list)
+    taps: dict = field(default_factory=dict)
+    setup: dict = field(default_factory=dict)
+    printouts: dict = field(default_factory=dict)
+    omega_sum: float = 0.0
+    computed: Optional[torch.Tensor] = None  # bool (slow, fast): pixels computed in this run
+
+
+def _dtype(name):
+    return torch.float64 if name == "float64" else torch.float32
+
+
+class _Model:
+    """Set-up tensors of one run (everything that does not depend on the pixel)."""
+
+    def __init__(self, config, params):
+        c = config
+        self.c = c
+        self.dtype = dt = _dtype(c.run.dtype)
+        self.device = dev = torch.device(c.run.device)
+        t = lambda x: torch.as_tensor(x, dtype=dt, device=dev)  # noqa: E731
+        params = {k: (v.to(device=dev, dtype=dt) if isinstance(v, torch.Tensor) else t(v))
+                  for k, v in (params or {}).items()}
+        unknown = set(params) - set(PARAM_NAMES)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}; known: {PARAM_NAMES}")
+        self.params = params
+        lam = params.get("lambda_A")
+        self.lambda0 = lam / 1.0e10 if lam is not None else t(c.beam.lambda0)
+        self.geo = detector_setup(c.detector, c.beam.beam_vector, params, dt, dev)
+        self.cryst = build_cell(c.crystal, params, self.lambda0, dt, dev)
+        Nt = params.get("N")
+        self.N = (Nt[0], Nt[1], Nt[2]) if Nt is not None else tuple(t(x) for x in c.crystal.N)
+        self.N_values = c.crystal.N
+        self.umats = mosaic_umats(c.crystal, params, dt, dev)
+        normal, first = phi_angles(c.crystal, c.run.phi_carryover_mode)
+        spindle = t(c.crystal.spindle)
+        self.phis_true = [c.crystal.phi0 + c.crystal.phistep * i for i in range(c.crystal.phisteps)]
+        self.tables = {}
+        for name, angles in (("normal", normal), ("first", first)):
+            ang = t(angles)
+            self.tables[name] = tuple(rotation_table(self.cryst[k], spindle, ang, self.umats)
+                                      for k in ("a_m", "b_m", "c_m"))  # each (F, M, 3)
+        self.carry_first = first != normal
+        self.incident = incident_vectors(c.beam.source_dirs, dt, dev)  # (R, 3)
+        if c.beam.source_lambda_factors is not None:
+            self.lambdas = self.lambda0 * t(c.beam.source_lambda_factors)
+        else:
+            self.lambdas = t(c.beam.source_lambdas)
+        self.polar_vector = t(c.beam.polar_vector)
+        self.hkl = HklTable(c.sf, dt, dev)
+        self.steps = c.steps
+        self.T = c.detector.thicksteps
+        self.S = c.sampling.oversample ** 2
+        self.R = len(c.beam.source_dirs)
+        self.F = c.crystal.phisteps
+        self.M = c.crystal.mosaic_domains
+
+    # ---------------------------------------------------------------- pixel geometry
+    def pixel_part(self, fast, slow):
+        """Per (P, T, S[, R]) quantities of a chunk of pixels."""
+        c, geo = self.c, self.geo
+        pos, Fdet, Sdet = subpixel_positions(geo, c.detector, c.beam.beam_vector, fast, slow,
+                                             c.sampling.oversample, self.dtype, self.device)
+        diffracted, airpath = unitize(pos)
+        omega = solid_angle(airpath, geo["close_distance"], c.detector.pixel_size, c.detector.point_pixel)
+        if c.detector.thick > 0.0 or c.sampling.oversample_thick:
+            cap = capture_fraction(diffracted, geo["odet"], c.detector, self.dtype, self.device)
+        else:
+            cap = torch.ones_like(airpath)
+        d = diffracted[:, :, :, None, :]  # (P, T, S, 1, 3)
+        inc = self.incident  # (R, 3)
+        lam = self.lambdas[:, None]
+        scattering = (d - inc) / lam  # (P, T, S, R, 3)
+        sx, sy, sz = comps(scattering)
+        stol = 0.5 * torch.sqrt(sx * sx + sy * sy + sz * sz)
+        dmin = c.beam.dmin
+        if dmin > 0.0:
+            passed = ~((stol > 0.0) & (dmin > 0.5 / torch.where(stol > 0, stol, torch.ones_like(stol))))
+        else:
+            passed = torch.ones_like(stol, dtype=torch.bool)
+        polar_all = polarization_factor(c.beam.polarization, inc.expand_as(scattering), d.expand_as(scattering),
+                                        self.polar_vector)
+        return dict(pos=pos, Fdet=Fdet, Sdet=Sdet, diffracted=diffracted, airpath=airpath, omega=omega, cap=cap,
+                    scattering=scattering, stol=stol, passed=passed, polar_all=polar_all)
+
+    # ---------------------------------------------------------------- one chunk
+    def chunk(self, fast, slow, first_sweep, interp_on: bool, want_taps=(), want_printout=None,
+              range_only=False):
+        """Compute a chunk of pixels.
+
+        first_sweep: None or (p, t, s, r) position (inside this chunk) of the run's first sweep.
+        interp_on: the tricubic switch at the start of the chunk (serial state).
+        Returns (values (P,), info dict, interp_on after the chunk).
+        """
+        c = self.c
+        pp = self.pixel_part(fast, slow)
+        P = fast.shape[0]
+        T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
+        sx, sy, sz = comps(pp["scattering"])
+        sx, sy, sz = sx[..., None, None], sy[..., None, None], sz[..., None, None]  # (P,T,S,R,1,1)
+        an, bn, cn = self.tables["normal"]
+
+        def hkl_of(tab_a, tab_b, tab_c):
+            ax, ay, az = comps(tab_a)
+            bx, by, bz = comps(tab_b)
+            cx, cy, cz = comps(tab_c)
+            return (sx * ax + sy * ay + sz * az, sx * bx + sy * by + sz * bz, sx * cx + sy * cy + sz * cz)
+
+        h, k, l = hkl_of(an, bn, cn)  # (P,T,S,R,F,M)
+        fmask = None
+        if first_sweep is not None and self.carry_first:
+            af, bf, cf = self.tables["first"]
+            p0, t0, s0, r0 = first_sweep
+            fmask = torch.zeros((P, T, S, R, 1, 1), dtype=torch.bool, device=self.device)
+            fmask[p0, t0, s0, r0] = True
+            sv = pp["scattering"][p0, t0, s0, r0]
+            hf = sv[0] * af[..., 0] + sv[1] * af[..., 1] + sv[2] * af[..., 2]
+            kf = sv[0] * bf[..., 0] + sv[1] * bf[..., 1] + sv[2] * bf[..., 2]
+            lf = sv[0] * cf[..., 0] + sv[1] * cf[..., 1] + sv[2] * cf[..., 2]
+            h = torch.where(fmask, hf, h)
+            k = torch.where(fmask, kf, k)
+            l = torch.where(fmask, lf, l)
+        h0 = torch.ceil(h - 0.5)
+        k0 = torch.ceil(k - 0.5)
+        l0 = torch.ceil(l - 0.5)
+        cr = self.cryst
+        F_latt, parts = lattice_factor(c.crystal.shape, h, k, l, h0, k0, l0, self.N, c.crystal.fudge,
+                                       cr["a_star"], cr["b_star"], cr["c_star"], self.N_values)
+        passed = pp["passed"][..., None, None]
+        evaluated = passed.expand(P, T, S, R, F, M)
+        if c.beam.water_size == 0.0:
+            live = evaluated & (F_latt != 0.0)
+        else:
+            live = evaluated
+        hkl = self.hkl
+        trigger = None
+        if c.sf.interpolate and interp_on:
+            oor = hkl.out_of_interpolation_range(h, k, l) & live
+            flat = oor.reshape(-1)
+            if bool(flat.any()):
+                trigger = int(torch.argmax(flat.to(torch.uint8)))
+        if range_only:
+            return None, {}, (interp_on and trigger is None)
+        if c.sf.interpolate and interp_on:
+            valid = ~hkl.out_of_interpolation_range(h, k, l)
+            F_int = hkl.tricubic(h, k, l, valid)
+            if trigger is None:
+                F_cell = torch.where(valid, F_int, torch.full_like(F_int, hkl.default_F))
+            else:
+                serial = torch.arange(h.numel(), device=self.device).reshape(h.shape)
+                F_near = hkl.nearest(h0, k0, l0)
+                F_cell = torch.where(serial < trigger, F_int, F_near)
+                F_cell = torch.where(serial == trigger, torch.full_like(F_cell, hkl.default_F), F_cell)
+            interp_after = trigger is None
+        else:
+            F_cell = hkl.nearest(h0, k0, l0)
+            interp_after = interp_on
+        term = F_cell * F_cell * F_latt * F_latt
+        zero = torch.zeros_like(term)
+        term = torch.where(live, term, zero)
+        K = T * S * R * F * M
+        flat_term = term.reshape(P, K)
+        I_bg = c.beam.I_bg
+        sm = c.sampling
+        if sm.oversample_thick or sm.oversample_polar or sm.oversample_omega:
+            g = torch.ones_like(term)
+            if sm.oversample_thick:
+                g = g * pp["cap"][:, :, :, None, None, None]
+            if sm.oversample_polar:
+                g = g * pp["polar_all"][..., None, None]
+            if sm.oversample_omega:
+                g = g * pp["omega"][:, :, :, None, None, None]
+            g = torch.where(live, g, torch.ones_like(g)).reshape(P, K)
+            suffix = torch.flip(torch.cumprod(torch.flip(g, dims=(1,)), dim=1), dims=(1,))
+            I = torch.cumsum(flat_term * suffix, dim=1)[:, -1]
+            if I_bg != 0.0:
+                I = I_bg * suffix[:, 0] + I
+        else:
+            if I_bg != 0.0:
+                flat_term = torch.cat((torch.full((P, 1), I_bg, dtype=self.dtype, device=self.device), flat_term),
+                                      dim=1)
+            I = torch.cumsum(flat_term, dim=1)[:, -1]
+        # factors of the final scaling, as nanoBragg caches them
+        omega_first = pp["omega"][:, 0, 0]
+        if c.detector.thick > 0.0:
+            cap_final = pp["cap"][:, T - 1, 0]
+        else:
+            cap_final = torch.ones_like(omega_first)
+        passed_flat = pp["passed"].reshape(P, T * S * R)
+        polar_flat = pp["polar_all"].reshape(P, T * S * R)
+        any_pass = passed_flat.any(dim=1)
+        first_pass = torch.argmax(passed_flat.to(torch.uint8), dim=1)
+        polar_first = torch.gather(polar_flat, 1, first_pass[:, None])[:, 0]
+        if c.beam.nopolar:
+            polar_cached = torch.ones_like(polar_first)
+        else:
+            polar_cached = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
+        polar_applied = polar_cached if not sm.oversample_polar else torch.ones_like(polar_first)
+        omega_applied = omega_first if not sm.oversample_omega else torch.ones_like(omega_first)
+        cap_applied = cap_final if not sm.oversample_thick else torch.ones_like(omega_first)
+        value = c.beam.r_e_sqr * c.beam.fluence * I / self.steps
+        if not sm.oversample_thick:
+            value = value * cap_final
+        if not sm.oversample_polar:
+            value = value * polar_cached
+        if not sm.oversample_omega:
+            value = value * omega_first
+        if sm.oversample_omega:
+            omega_sum = float(pp["omega"].sum())
+        else:
+            omega_sum = float(omega_first.sum()) * T * S
+        info = {"omega_sum": omega_sum}
+        # ---------------- taps of traced pixels (t=0, s=0, r=0) ----------------
+        taps = {}
+        for p in want_taps:
+            use_first = fmask is not None and bool(fmask[p, 0, 0, 0, 0, 0])
+            tab = self.tables["first" if use_first else "normal"]
+            taps[p] = {
+                "pixel_pos_meters": pp["pos"][p, 0, 0],
+                "R_distance_meters": pp["airpath"][p, 0, 0],
+                "omega_pixel_sr": omega_first[p],
+                "obliquity_factor": self.geo["close_distance"] / pp["airpath"][p, 0, 0],
+                "diffracted_vec": pp["diffracted"][p, 0, 0],
+                "incident_vec": self.incident[0],
+                "lambda_angstroms": self.lambdas[0] * 1e10,
+                "scattering_vec_A_inv": pp["scattering"][p, 0, 0, 0] * 1e-10,
+                "stol_A_inv": pp["stol"][p, 0, 0, 0] * 1e-10,
+                "polar": polar_cached[p],
+                "capture_fraction": pp["cap"][p, 0, 0] if c.detector.thick > 0.0 else cap_final[p],
+                "rot_a_angstroms": tab[0] * 1e10, "rot_b_angstroms": tab[1] * 1e10,
+                "rot_c_angstroms": tab[2] * 1e10,
+                "hkl_frac": torch.stack((h[p, 0, 0, 0], k[p, 0, 0, 0], l[p, 0, 0, 0]), dim=-1),
+                "hkl_rounded": torch.stack((h0[p, 0, 0, 0], k0[p, 0, 0, 0], l0[p, 0, 0, 0]), dim=-1),
+                "F_latt": F_latt[p, 0, 0, 0],
+                "F_cell": F_cell[p, 0, 0, 0],
+                "I_term": term[p, 0, 0, 0],
+                "I_before_scaling": I[p],
+                "polar_applied": polar_applied[p],
+                "omega_applied_sr": omega_applied[p],
+                "capture_fraction_applied": cap_applied[p],
+                "I_pixel_final": value[p],
+            }
+            if parts is not None:
+                taps[p]["F_latt_a"] = parts[0][p, 0, 0, 0].expand(F, M)
+                taps[p]["F_latt_b"] = parts[1][p, 0, 0, 0].expand(F, M)
+                taps[p]["F_latt_c"] = parts[2][p, 0, 0, 0].expand(F, M)
+        info["taps"] = taps
+        # ---------------- printout values (last loop iteration) ----------------
+        if want_printout is not None and len(want_printout):
+            info["printout"] = self._printout(want_printout, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I,
+                                              polar_cached, omega_first, cap_final, fmask)
+        return value, info, interp_after
+
+    def _printout(self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask):
+        T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
+        out = {}
+        an, bn, cn = self.tables["normal"]
+        for p in idx:
+            passed = pp["passed"][p].reshape(-1)
+            nz = torch.nonzero(passed).reshape(-1)
+            if nz.numel():
+                e = int(nz[-1])
+                t, rest = divmod(e, S * R)
+                s, r = divmod(rest, R)
+                sel = (p, t, s, r, F - 1, M - 1)
+                hh = (float(h[sel]), float(k[sel]), float(l[sel]))
+                hh0 = (int(h0[sel]), int(k0[sel]), int(l0[sel]))
+                fl = float(F_latt[sel])
+                tab = self.tables["normal"]
+                if fmask is not None and bool(fmask[p, t, s, r, 0, 0]):
+                    tab = self.tables["first"]
+                vecs = tuple(tuple(float(x) for x in tb[F - 1, M - 1]) for tb in tab)
+            else:
+                hh, hh0, fl, vecs = (0.0, 0.0, 0.0), (0, 0, 0), 0.0, None
+            lv = live[p].reshape(-1)
+            nzl = torch.nonzero(lv).reshape(-1)
+            fc = float(F_cell[p].reshape(-1)[int(nzl[-1])]) if nzl.numel() else 0.0
+            out[p] = {
+                "stol": float(pp["stol"][p, T - 1, S - 1, R - 1]),
+                "pos": tuple(float(x) for x in pp["pos"][p, T - 1, S - 1]),
+                "hkl": hh, "hkl0": hh0, "F_cell": fc, "F_latt": fl, "I": float(I[p]),
+                "polar": float(polar[p]), "omega": float(omega[p]), "capfrac": float(cap[p]), "vecs": vecs,
+            }
+        return out
+
+
+def _bytes_per_element(config, grad: bool):
+    """Conservative bytes of intermediates per (pixel x inner step) element."""
+    isz = 8 if config.run.dtype == "float64" else 4
+    per = 48 * isz + 16
+    if config.sf.interpolate:
+        per += 64 * (3 * isz + 8) + 24 * isz
+    if grad:
+        per *= 3
+    return per
+
+
+def chunk_pixels(config, grad=False) -> int:
+    """Pixels per chunk so that the chunk's intermediates fit the memory budget."""
+    c = config
+    inner = (c.detector.thicksteps * c.sampling.oversample ** 2 * len(c.beam.source_dirs) * c.crystal.phisteps
+             * c.crystal.mosaic_domains)
+    per_pixel = inner * _bytes_per_element(c, grad) + 64 * 1024 // 64
+    return max(1, int(c.run.memory_budget_bytes // per_pixel))
+
+
+def active_pixels(config, device):
+    """Flat indices (slow*fpixels + fast) of the pixels nanoBragg renders, in raster order."""
+    d = config.detector
+    sl = torch.arange(d.spixels, device=device)[:, None]
+    fa = torch.arange(d.fpixels, device=device)[None, :]
+    xmin, xmax, ymin, ymax = d.roi
+    ok = (fa >= xmin) & (fa <= xmax) & (sl >= ymin) & (sl <= ymax)
+    if d.mask is not None:
+        ok = ok & torch.as_tensor(d.mask != 0, device=device)
+    return torch.nonzero(ok.reshape(-1)).reshape(-1)
+
+
+def _first_sweep(model, active, chunk):
+    """(index into active, t, s, r) of the run's first evaluated sweep (first source passing dmin)."""
+    if model.c.beam.dmin <= 0.0:
+        return (0, 0, 0, 0) if active.numel() else None
+    F = model.c.detector.fpixels
+    with torch.no_grad():
+        for start in range(0, active.numel(), chunk):
+            idx = active[start:start + chunk]
+            pp = model.pixel_part(idx % F, idx // F)
+            passed = pp["passed"].reshape(idx.numel(), -1)
+            anyp = passed.any(dim=1)
+            if bool(anyp.any()):
+                p = int(torch.argmax(anyp.to(torch.uint8)))
+                e = int(torch.argmax(passed[p].to(torch.uint8)))
+                t, rest = divmod(e, model.S * model.R)
+                s, r = divmod(rest, model.R)
+                return (start + p, t, s, r)
+    return None
+
+
+def simulate(config, params: Optional[dict] = None) -> SimulationResult:
+    """Run the simulation of ``config``.
+
+    params: optional tensors for the differentiable inputs (see PARAM_NAMES; units as on the
+    command line: cell in Angstrom and degrees, misset and mosaic spread in degrees, distance and
+    beam centre (F, S as the pivot uses them) in mm, lambda in Angstrom, N as numbers of cells).
+    Gradients flow from ``result.image`` to these tensors.
+    """
+    from simulator.trace import format_trace
+
+    model = _Model(config, params)
+    c = config
+    dev, dt = model.device, model.dtype
+    grad = any(isinstance(v, torch.Tensor) and v.requires_grad for v in model.params.values())
+    F_pix = c.detector.fpixels
+    active = active_pixels(c, dev)
+    n_active = int(active.numel())
+    chunk = chunk_pixels(c, grad)
+    traced = list(dict.fromkeys(c.run.trace_pixels))
+    traced_flat = {sl * F_pix + fa: (sl, fa) for sl, fa in traced}
+    printout_flat = set()
+    if c.output.printout:
+        if c.output.printout_pixel is not None:
+            fp, sp = c.output.printout_pixel
+            printout_flat.add(sp * F_pix + fp)
+        else:
+            printout_flat = None  # every pixel
+    ctx = torch.enable_grad() if grad else torch.no_grad()
+    with ctx:
+        first = _first_sweep(model, active, chunk) if c.run.phi_carryover_mode == "c-parity" else None
+        interp_on = bool(c.sf.interpolate)
+        values, where, taps, printouts = [], [], {}, {}
+        omega_sum = 0.0
+        active_list = active
+        # segments: (start, stop, compute) over the active list
+        if c.run.trace_only:
+            pos_of = {int(v): i for i, v in enumerate(active.tolist())} if traced_flat else {}
+            marks = sorted(pos_of[f] for f in traced_flat if f in pos_of)
+            segments, prev = [], 0
+            for m in marks:
+                if m > prev and interp_on:
+                    segments.append((prev, m, False))
+                segments.append((m, m + 1, True))
+                prev = m + 1
+        else:
+            segments = [(0, n_active, True)]
+        for seg_start, seg_stop, compute in segments:
+            for start in range(seg_start, seg_stop, chunk):
+                stop = min(seg_stop, start + chunk)
+                idx = active_list[start:stop]
+                fast, slow = idx % F_pix, idx // F_pix
+                fs = None
+                if first is not None and start <= first[0] < stop:
+                    fs = (first[0] - start,) + tuple(first[1:])
+                if not compute:
+                    _, _, interp_on = model.chunk(fast, slow, fs, interp_on, range_only=True)
+                    continue
+                idx_list = idx.tolist()
+                want = [i for i, f in enumerate(idx_list) if f in traced_flat]
+                if printout_flat is None:
+                    wp = list(range(len(idx_list)))
+                else:
+                    wp = [i for i, f in enumerate(idx_list) if f in printout_flat]
+                val, info, interp_on = model.chunk(fast, slow, fs, interp_on, want_taps=want, want_printout=wp)
+                values.append(val)
+                where.append(idx)
+                omega_sum += info["omega_sum"]
+                for p, tp in info["taps"].items():
+                    taps[traced_flat[idx_list[p]]] = tp
+                for p, po in info.get("printout", {}).items():
+                    printouts[(idx_list[p] // F_pix, idx_list[p] % F_pix)] = po
+        image = torch.zeros(c.detector.spixels * F_pix, dtype=dt, device=dev)
+        computed = torch.zeros(c.detector.spixels * F_pix, dtype=torch.bool, device=dev)
+        if values:
+            allidx = torch.cat(where)
+            image = image.index_put((allidx,), torch.cat(values))
+            computed[allidx] = True
+        image = image.reshape(c.detector.spixels, F_pix)
+    setup = _setup_numbers(model)
+    result = SimulationResult(image=image, taps=taps, setup=setup, printouts=printouts, omega_sum=omega_sum,
+                              computed=computed.reshape(c.detector.spixels, F_pix))
+    if traced:
+        result.trace_lines = format_trace(c, model_setup_taps(model), taps, traced, image)
+    return result
+
+
+def model_setup_taps(model):
+    """The set-up tensors the trace prints (the same for every pixel)."""
+    g, cr = model.geo, model.cryst
+    return {
+        "fdet_vec": g["fdet"], "sdet_vec": g["sdet"], "odet_vec": g["odet"],
+        "beam_vec": torch.as_tensor(model.c.beam.beam_vector), "polar_vec": model.polar_vector,
+        "spindle_vec": torch.as_tensor(model.c.crystal.spindle), "pix0_vector_meters": g["pix0"],
+        "distance_meters": g["distance"], "close_distance_meters": g["close_distance"],
+        "a_angstroms": cr["a"], "b_angstroms": cr["b"], "c_angstroms": cr["c"],
+        "a_star_A_inv": cr["a_star"], "b_star_A_inv": cr["b_star"], "c_star_A_inv": cr["c_star"],
+        "V_cell_A3": cr["V_cell"], "N_cells": model.N, "phis_true": model.phis_true, "steps": model.steps,
+    }
+
+
+def _setup_numbers(model):
+    g = model.geo
+    f = lambda x: float(x.detach()) if isinstance(x, torch.Tensor) else float(x)  # noqa: E731
+    out = {k: f(g[k]) for k in ("distance", "close_distance", "Fbeam", "Sbeam", "Fclose", "Sclose", "ORGX",
+                                "ORGY")}
+    out["dials_origin"] = tuple(float(x) for x in g["dials_origin"].detach().tolist())
+    out["fdet"] = tuple(float(x) for x in g["fdet"].detach().tolist())
+    out["sdet"] = tuple(float(x) for x in g["sdet"].detach().tolist())
+    out["odet"] = tuple(float(x) for x in g["odet"].detach().tolist())
+    out["pix0"] = tuple(float(x) for x in g["pix0"].detach().tolist())
+    cr = model.cryst
+    for k in ("a", "b", "c", "a_star", "b_star", "c_star"):
+        out[k] = tuple(float(x) for x in cr[k].detach().tolist())
+    out["V_cell"] = f(cr["V_cell"])
+    return out

@@ -1,0 +1,242 @@
+"""File input and output: HKL, dump, matrix, source and SMV/mask files in; float, SMV, PGM out.
+
+Readers raise ``InputError`` with a one-line message naming file (and line); writers write to a
+temporary file in the target folder and rename it, so a failed run leaves no partial output.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+import sys
+import tempfile
+
+import numpy as np
+
+
+class InputError(Exception):
+    """Bad input: the message is one line naming the option or file:line."""
+
+
+def _open_text(path):
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def read_hkl(path):
+    """Read 'h k l F' lines. Returns (table, mins, maxs, count): table is (hr, kr, lr) float64 with
+    unlisted entries = NaN (filled with default_F by the caller)."""
+    text = _open_text(path)
+    rows = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        toks = line.split()
+        if not toks:
+            continue
+        if len(toks) != 4:
+            raise InputError(f"{path}:{n}: expected 'h k l F', got {len(toks)} fields")
+        try:
+            h, k, l = (int(x) for x in toks[:3])
+            F = float(toks[3])
+        except ValueError:
+            raise InputError(f"{path}:{n}: malformed line (h k l must be integers, F a number)") from None
+        rows.append((h, k, l, F))
+    if not rows:
+        raise InputError(f"{path}:1: no HKL entries")
+    arr = np.array([r[:3] for r in rows], dtype=np.int64)
+    F = np.array([r[3] for r in rows], dtype=np.float64)
+    mins = arr.min(axis=0)
+    maxs = arr.max(axis=0)
+    shape = tuple(int(x) for x in (maxs - mins + 1))
+    if np.prod(shape) > 2_000_000_000 // 8:
+        raise InputError(f"{path}: HKL index range too large")
+    table = np.full(shape, np.nan)
+    idx = arr - mins
+    table[idx[:, 0], idx[:, 1], idx[:, 2]] = F  # later lines win, as in nanoBragg
+    return table, tuple(int(x) for x in mins), tuple(int(x) for x in maxs), len(rows)
+
+
+def read_dump(path):
+    """nanoBragg's Fdump.bin: 'hmin hmax kmin kmax lmin lmax\\n\\f' then (range+1)^3 native doubles."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    m = re.match(rb"\s*(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s*", data)
+    if not m:
+        raise InputError(f"{path}:1: malformed dump header")
+    hmin, hmax, kmin, kmax, lmin, lmax = (int(x) for x in m.groups())
+    hr, kr, lr = hmax - hmin + 1, kmax - kmin + 1, lmax - lmin + 1
+    body = data[m.end():]
+    need = (hr + 1) * (kr + 1) * (lr + 1)
+    if hr <= 0 or kr <= 0 or lr <= 0 or len(body) < need * 8:
+        raise InputError(f"{path}: dump file too short")
+    full = np.frombuffer(body[: need * 8], dtype="<f8").reshape(hr + 1, kr + 1, lr + 1)
+    return np.array(full[:hr, :kr, :lr]), (hmin, kmin, lmin), (hmax, kmax, lmax), hr * kr * lr
+
+
+def write_dump(path, table, mins, maxs):
+    hr, kr, lr = table.shape
+    full = np.zeros((hr + 1, kr + 1, lr + 1))
+    full[:hr, :kr, :lr] = table
+    head = "%d %d %d %d %d %d\n\f" % (mins[0], maxs[0], mins[1], maxs[1], mins[2], maxs[2])
+    atomic_write(path, head.encode() + full.astype("<f8").tobytes())
+
+
+_NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.I)
+
+
+def read_matrix(path):
+    """First nine numbers of a MOSFLM-style matrix file, row by row: returns (a*, b*, c*) columns."""
+    text = _open_text(path)
+    nums = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        for tok in line.split():
+            try:
+                nums.append(float(tok))
+            except ValueError:
+                raise InputError(f"{path}:{n}: not a number: {tok!r}") from None
+            if len(nums) == 9:
+                break
+        if len(nums) == 9:
+            break
+    if len(nums) < 9:
+        raise InputError(f"{path}: need 9 numbers for a matrix, found {len(nums)}")
+    rows = [nums[0:3], nums[3:6], nums[6:9]]
+    a = (rows[0][0], rows[1][0], rows[2][0])
+    b = (rows[0][1], rows[1][1], rows[2][1])
+    c = (rows[0][2], rows[1][2], rows[2][2])
+    return a, b, c
+
+
+def _c_atof(tok: str) -> float:
+    m = _NUM.match(tok)
+    return float(m.group(0)) if m else 0.0
+
+
+def read_columns(path, ncols):
+    """nanoBragg's read_text_file: lines of numbers separated by ' \\t,;:!'; missing values are NaN."""
+    text = _open_text(path)
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        toks = [t for t in re.split(r"[ \t,;:!]+", line.strip(" \t,;:!\r")) if t]
+        if not toks:
+            continue
+        vals = []
+        for t in toks[:ncols]:
+            try:
+                vals.append(float(t))
+            except ValueError:
+                raise InputError(f"{path}:{n}: not a number: {t!r}") from None
+        vals += [math.nan] * (ncols - len(vals))
+        out.append(vals)
+    if not out:
+        raise InputError(f"{path}: no data")
+    return out
+
+
+def read_smv(path):
+    """An SMV (ADSC) image: returns (header text, width, height, uint16 data (height, width))."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) < 512 or not data.startswith(b"{\nHEADER_BYT"):
+        raise InputError(f"{path}:1: does not look like an SMV (ADSC) image")
+    header = data[:512].decode("latin-1")
+    hb = smv_value(header, "HEADER_BYTES")
+    hsize = int(hb) if hb is not None and not math.isnan(hb) else 512
+    header = data[:hsize].decode("latin-1")
+    w = smv_value(header, "SIZE1")
+    h = smv_value(header, "SIZE2")
+    w = int(w) if w is not None else 0
+    h = int(h) if h is not None else 0
+    if w == 0:
+        d = smv_value(header, "DETECTOR_DIMENSIONS")
+        w = h = int(d) if d is not None else 0
+    if w <= 0 or h <= 0 or len(data) < hsize + 2 * w * h:
+        raise InputError(f"{path}: SMV image size does not match its header")
+    arr = np.frombuffer(data[hsize: hsize + 2 * w * h], dtype="<u2").reshape(h, w).copy()
+    return header, w, h, arr
+
+
+def smv_value(header: str, key: str):
+    """nanoBragg's ValueOf: the number after '=' following the LAST occurrence of key; None if absent."""
+    pos = header.rfind(key)
+    if pos < 0:
+        return None
+    rest = header[pos + len(key):]
+    eq = rest.find("=")
+    if eq < 0:
+        return 0.0
+    return _c_atof(rest[eq + 1:].lstrip())
+
+
+def atomic_write(path, payload: bytes):
+    """Write bytes to path via a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def float_bytes(image32: np.ndarray) -> bytes:
+    """Raw little-endian float32, fast index fastest."""
+    return np.ascontiguousarray(image32, dtype="<f4").tobytes()
+
+
+def smv_header(h: dict, fpixels, spixels, noise=False) -> bytes:
+    """nanoBragg's SMV header (padded with spaces to 512 bytes). ``h`` holds the header numbers."""
+    g = lambda x: "%g" % x  # noqa: E731
+    byte_order = "little_endian" if sys.byteorder == "little" else "big_endian"
+    s = "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n" % byte_order
+    s += "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%s;\nDISTANCE=%s;\n" % (fpixels, spixels, g(h["pixel_size"] * 1000.0),
+                                                                 g(h["distance"] * 1000.0))
+    s += "WAVELENGTH=%s;\n" % g(h["lambda0"] * 1e10)
+    s += "BEAM_CENTER_X=%s;\nBEAM_CENTER_Y=%s;\n" % (g(h["Xbeam"] * 1000.0), g(h["Ybeam"] * 1000))
+    s += "ADXV_CENTER_X=%s;\nADXV_CENTER_Y=%s;\n" % (g(h["Fbeam"] * 1000.0), g((h["detsize_s"] - h["Sbeam"]) * 1000))
+    s += "MOSFLM_CENTER_X=%s;\nMOSFLM_CENTER_Y=%s;\n" % (g((h["Sbeam"] - 0.5 * h["pixel_size"]) * 1000.0),
+                                                         g((h["Fbeam"] - 0.5 * h["pixel_size"]) * 1000))
+    if noise:
+        dz = (g((h["Sbeam"] + 0.0 * h["pixel_size"]) * 1000.0), g((h["Fbeam"] + 0.0 * h["pixel_size"]) * 1000))
+    else:
+        dz = (g((h["Sbeam"] - 0.0 * h["pixel_size"]) * 1000.0), g((h["Fbeam"] - 0.0 * h["pixel_size"]) * 1000))
+    s += "DENZO_X_BEAM=%s;\nDENZO_Y_BEAM=%s;\n" % dz
+    d = h["dials_origin"]
+    s += "DIALS_ORIGIN=%s,%s,%s\n" % (g(d[0]), g(d[1]), g(d[2]))
+    s += "XDS_ORGX=%s;\nXDS_ORGY=%s;\n" % (g(h["ORGX"]), g(h["ORGY"]))
+    s += "CLOSE_DISTANCE=%s;\n" % g(h["close_distance"] * 1000.0)
+    RTD = h["RTD"]
+    s += "PHI=%s;\nOSC_START=%s;\nOSC_RANGE=%s;\n" % (g(h["phi0"] * RTD), g(h["phi0"] * RTD), g(h["osc"] * RTD))
+    s += "TWOTHETA=%s;\n" % g(h["twotheta"] * RTD)
+    s += "DETECTOR_SN=000;\nBEAMLINE=fake;\n}\f"
+    b = s.encode("latin-1")
+    if len(b) < 512:
+        b += b" " * (512 - len(b))
+    return b
+
+
+def smv_bytes(header: bytes, data_u16: np.ndarray) -> bytes:
+    return header + np.ascontiguousarray(data_u16, dtype=np.uint16).astype("=u2").tobytes()
+
+
+def pgm_bytes(data_u8: np.ndarray, fpixels, spixels, pgm_scale) -> bytes:
+    head = "P5\n%d %d\n# pixels scaled by %g\n255\n" % (fpixels, spixels, pgm_scale)
+    return head.encode() + np.ascontiguousarray(data_u8, dtype=np.uint8).tobytes()
+
+
+def struct_f32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]

@@ -1,0 +1,67 @@
+"""Lattice transforms: sincg, sinc3 and nanoBragg's four crystal shapes (elementwise on tensors)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+ROUND_FACTOR = 0.723601254558268  # nanoBragg's constant for the round shape, ~sqrt(pi/6)
+
+
+def sincg(x: torch.Tensor, N) -> torch.Tensor:
+    """sin(N x)/sin(x), and N where x == 0 (gradient safe at 0)."""
+    zero = x == 0
+    xs = torch.where(zero, torch.ones_like(x), x)
+    val = torch.sin(xs * N) / torch.sin(xs)
+    Nt = N if isinstance(N, torch.Tensor) else torch.tensor(float(N), dtype=x.dtype, device=x.device)
+    return torch.where(zero, Nt.expand_as(x) if Nt.dim() == 0 else Nt, val)
+
+
+def sinc3(x: torch.Tensor) -> torch.Tensor:
+    """3 (sin x / x - cos x) / x^2, and 1 where x == 0 (gradient safe at 0)."""
+    zero = x == 0
+    xs = torch.where(zero, torch.ones_like(x), x)
+    val = 3.0 * (torch.sin(xs) / xs - torch.cos(xs)) / (xs * xs)
+    return torch.where(zero, torch.ones_like(x), val)
+
+
+def lattice_factor(shape: str, h, k, l, h0, k0, l0, N, fudge: float, a_star=None, b_star=None, c_star=None,
+                   N_values=None):
+    """F_latt for each step and, for the square shape, its three factors.
+
+    h, k, l: fractional indices (any shape); h0, k0, l0: nanoBragg's rounded indices.
+    N: (Na, Nb, Nc) as 0-d tensors; N_values: the same as python floats (which axes are > 1).
+    a_star, b_star, c_star: (3,) reciprocal vectors in 1/Angstrom (gauss and tophat shapes).
+    Returns (F_latt, (Fa, Fb, Fc) or None).
+    """
+    Na, Nb, Nc = N
+    if shape == "square":
+        one = torch.ones_like(h)
+        Fa = sincg(math.pi * h, Na) if N_values[0] > 1 else one
+        Fb = sincg(math.pi * k, Nb) if N_values[1] > 1 else one
+        Fc = sincg(math.pi * l, Nc) if N_values[2] > 1 else one
+        F = one
+        if N_values[0] > 1:
+            F = F * Fa
+        if N_values[1] > 1:
+            F = F * Fb
+        if N_values[2] > 1:
+            F = F * Fc
+        return F, (Fa, Fb, Fc)
+    dh, dk, dl = h - h0, k - k0, l - l0
+    if shape == "round":
+        hrad = dh * dh * Na * Na + dk * dk * Nb * Nb + dl * dl * Nc * Nc
+        arg = hrad * fudge
+        pos = arg > 0
+        root = torch.sqrt(torch.where(pos, arg, torch.ones_like(arg)))
+        root = torch.where(pos, root, torch.zeros_like(arg))
+        return Na * Nb * Nc * ROUND_FACTOR * sinc3(math.pi * root), None
+    dx = dh * a_star[0] + dk * b_star[0] + dl * c_star[0]
+    dy = dh * a_star[1] + dk * b_star[1] + dl * c_star[1]
+    dz = dh * a_star[2] + dk * b_star[2] + dl * c_star[2]
+    rad = (dx * dx + dy * dy + dz * dz) * Na * Na * Nb * Nb * Nc * Nc
+    if shape == "gauss":
+        return Na * Nb * Nc * torch.exp(-(rad / 0.63 * fudge)), None
+    if shape == "tophat":
+        return Na * Nb * Nc * (rad * fudge < 0.3969).to(h.dtype), None
+    raise ValueError(f"unknown crystal shape {shape}")

@@ -1,0 +1,186 @@
+"""Output stage: nanoBragg's console lines (printouts, statistics) and image files.
+
+This stage works on the float32 image nanoBragg would hold (its floatimage is float), in
+raster order; the Poisson noise is drawn with nanoBragg's sequential generator on the CPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from simulator import io as nbio
+from simulator import rng
+from simulator.geometry import RTD
+
+
+def image_float32(result) -> np.ndarray:
+    return result.image.detach().to("cpu").to(dtype=__import__("torch").float32).numpy()
+
+
+def statistics(config, img32: np.ndarray):
+    """nanoBragg's max_I (and where), mean, rms, rmsd over rendered / ROI pixels."""
+    d = config.detector
+    xmin, xmax, ymin, ymax = d.roi
+    sl = np.arange(d.spixels)[:, None]
+    fa = np.arange(d.fpixels)[None, :]
+    roi = (fa >= xmin) & (fa <= xmax) & (sl >= ymin) & (sl <= ymax)
+    rendered = roi if d.mask is None else roi & (d.mask != 0)
+    vals = img32.astype(np.float64)
+    rv = vals[rendered]
+    max_I, max_x, max_y = 0.0, 0.0, 0.0
+    if rv.size and rv.max() > 0.0:
+        flat = np.where(rendered.reshape(-1), vals.reshape(-1), -np.inf)
+        i = int(np.argmax(flat))  # first occurrence of the maximum, as the strict '>' in raster order
+        max_I = float(flat[i])
+        s_, f_ = divmod(i, d.fpixels)
+        os_ = config.sampling.oversample
+        sub = d.pixel_size / os_
+        max_x = sub * (f_ * os_ + (os_ - 1)) + sub / 2.0
+        max_y = sub * (s_ * os_ + (os_ - 1)) + sub / 2.0
+    sumn = int(rv.size)
+    total = float(np.sum(rv))
+    sumsqr = float(np.sum(rv * rv))
+    n1 = sumn if sumn > 0 else 1
+    avg = total / n1
+    n2 = sumn if sumn > 1 else 2
+    rms = math.sqrt(sumsqr / (n2 - 1))
+    rvr = vals[roi] - avg
+    m = int(rvr.size) if rvr.size > 1 else 2
+    rmsd = math.sqrt(float(np.sum(rvr * rvr)) / (m - 1))
+    return dict(max_I=max_I, max_x=max_x, max_y=max_y, avg=avg, rms=rms, rmsd=rmsd, roi=roi)
+
+
+def printout_block(config, result, slow, fast, img32) -> str:
+    po = result.printouts[(slow, fast)]
+    x, y, z = po["pos"]
+    twotheta = math.atan2(math.sqrt(y * y + z * z), x)
+    test = math.sin(twotheta / 2.0) / (config.beam.lambda0 * 1e10)
+    lines = ["%4d %4d : stol = %g or %g" % (fast, slow, po["stol"], test),
+             "at %g %g %g" % po["pos"],
+             "hkl= %f %f %f  hkl0= %d %d %d" % (po["hkl"] + po["hkl0"]),
+             " F_cell=%g  F_latt=%g   I = %g" % (po["F_cell"], po["F_latt"], po["I"]),
+             "I/steps %15.10g" % (po["I"] / config.steps),
+             "polar   %15.10g" % po["polar"],
+             "omega   %15.10g" % po["omega"],
+             "capfrac %15.10g" % po["capfrac"],
+             "pixel   %15.10g" % float(img32[slow, fast]),
+             "real-space cell vectors (Angstrom):",
+             "     %-10s  %-10s  %-10s" % ("a", "b", "c")]
+    v = po["vecs"] or ((0.0,) * 3,) * 3
+    for i, ax in enumerate("XYZ"):
+        lines.append("%s: %11.8f %11.8f %11.8f" % (ax, v[0][i] * 1e10, v[1][i] * 1e10, v[2][i] * 1e10))
+    return "\n".join(lines) + "\n"
+
+
+def header_numbers(config, result) -> dict:
+    st = result.setup
+    d, cr = config.detector, config.crystal
+    return dict(pixel_size=d.pixel_size, distance=st["distance"], lambda0=config.beam.lambda0, Xbeam=d.Xbeam,
+                Ybeam=d.Ybeam, Fbeam=st["Fbeam"], Sbeam=st["Sbeam"], detsize_s=d.detsize_s,
+                dials_origin=st["dials_origin"], ORGX=st["ORGX"], ORGY=st["ORGY"],
+                close_distance=st["close_distance"], phi0=cr.phi0, osc=cr.osc, twotheta=d.twotheta, RTD=RTD)
+
+
+def int_image(config, img32, scale, roi):
+    test = img32.astype(np.float64) * scale + config.output.adc_offset
+    test = np.clip(test, 0.0, 65535.0)
+    out = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
+    return np.where(roi, out, 0).astype(np.uint16)
+
+
+def pgm_image(img32, pgm_scale, roi):
+    test = img32.astype(np.float64) * pgm_scale
+    test = np.minimum(test, 255.0)
+    test = np.maximum(test, 0.0)
+    return np.where(roi, np.trunc(test), 0).astype(np.uint8)
+
+
+def noise_image(config, img32, roi):
+    """Poisson noise with nanoBragg's poidev, pixel by pixel in raster order inside the ROI."""
+    gen = rng.NoiseGenerator(config.output.seed, rng.Ran1Table.from_state(config.rng_state))
+    adc = config.output.adc_offset
+    out = np.zeros(img32.shape, dtype=np.uint16)
+    total = 0.0
+    overloads = 0
+    flat = img32.reshape(-1)
+    roi_flat = roi.reshape(-1)
+    res = out.reshape(-1)
+    for i in np.nonzero(roi_flat)[0].tolist():
+        test = gen.poidev(float(flat[i]))
+        total += test
+        test += adc
+        if test > 65535.0:
+            test = 65535.0
+            overloads += 1
+        res[i] = int(test) if test >= 0 else 0
+    return out, total, overloads
+
+
+def write_outputs(config, result, stdout):
+    """Print nanoBragg's end-of-run lines and write the image files it would write."""
+    c = config
+    o = c.output
+    P = lambda name: name if os.path.isabs(name) else os.path.join(c.cwd, name)  # noqa: E731
+    img32 = image_float32(result)
+    w = stdout.write
+    for line in c.log:
+        w(line + "\n")
+    if result.trace_lines:
+        w("\n".join(result.trace_lines) + "\n")
+    if o.printout:
+        if o.printout_pixel is not None:
+            fp, sp = o.printout_pixel
+            if (sp, fp) in result.printouts:
+                w(printout_block(c, result, sp, fp, img32))
+        else:
+            for key in sorted(result.printouts):
+                w(printout_block(c, result, key[0], key[1], img32))
+    if c.run.trace_only:
+        return
+    w("\n")
+    steps = c.steps
+    w("solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
+      % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi))
+    st = statistics(c, img32)
+    d = c.detector
+    pixels = d.fpixels * d.spixels
+    outputs = []
+    if o.floatfile:
+        w("writing %s as %d %d-byte floats\n" % (o.floatfile, pixels, 4))
+        outputs.append((P(o.floatfile), nbio.float_bytes(img32)))
+    w("max_I = %g  at %g %g\n" % (st["max_I"], st["max_x"], st["max_y"]))
+    w("mean= %g rms= %g rmsd= %g\n" % (st["avg"], st["rms"], st["rmsd"]))
+    scale = o.intfile_scale
+    if scale <= 0.0:
+        scale = 1.0
+        if st["max_I"] > 0.0:
+            scale = 55000.0 / st["max_I"]
+    w("intfile_scale = %g\n" % scale)
+    hdr = header_numbers(c, result)
+    if o.intfile:
+        ints = int_image(c, img32, scale, st["roi"])
+        w("writing %s as %d-byte integers\n" % (o.intfile, 2))
+        outputs.append((P(o.intfile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints)))
+    if o.write_pgm and o.pgmfile:
+        pgm_scale = o.pgm_scale
+        if pgm_scale <= 0.0:
+            pgm_scale = scale
+            if st["rmsd"] > 0.0:
+                pgm_scale = 250.0 / (5.0 * st["rmsd"])
+        w("pgm_scale = %g\n" % pgm_scale)
+        w("writing %s as %d-byte integers\n" % (o.pgmfile, 1))
+        outputs.append((P(o.pgmfile), nbio.pgm_bytes(pgm_image(img32, pgm_scale, st["roi"]), d.fpixels, d.spixels,
+                                                     pgm_scale)))
+    if o.calculate_noise and o.noisefile:
+        noise, total, overloads = noise_image(c, img32, st["roi"])
+        w("%.0f photons on noise image (%d overloads)\n" % (total, overloads))
+        w("writing %s as %d-byte integers\n" % (o.noisefile, 2))
+        outputs.append((P(o.noisefile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True),
+                                                       noise)))
+    for path, payload in outputs:
+        try:
+            nbio.atomic_write(path, payload)
+        except OSError as exc:
+            raise nbio.InputError(f"cannot write {path}: {exc.strerror}") from None

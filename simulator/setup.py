@@ -1,0 +1,765 @@
+"""nanoBragg's option handling and set-up derivations: (option, values) pairs -> SimulationConfig.
+
+Mirrors nanoBragg's sequence: image/mask headers first, then the options in order, then the
+defaults and derivations (beam centre conventions, vector clean-up, sampling step logic,
+detector placement, interpolation choice, cell, crystal size, oversampling, structure factors,
+sources, mosaic domains).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+
+from simulator import rng
+from simulator.beam import divergence_sources, finish_sources
+from simulator.cli import UsageError, _int, _num
+from simulator.config import (BeamConfig, CrystalConfig, DetectorConfig, OutputConfig, RunConfig,
+                              SamplingConfig, SimulationConfig, StructureFactors)
+from simulator.crystal import build_cell
+from simulator.detector import detector_setup
+from simulator.geometry import RTD
+from simulator.io import InputError, read_columns, read_dump, read_hkl, read_matrix, read_smv, smv_value
+
+NAN = math.nan
+AVOGADRO = 6.02214179e23
+R_E_SQR = 7.94079248018965e-30
+DEFAULT_FLUENCE = 125932015286227086360700780544.0
+SIZE_NAMES = {
+    "-samplesize": "xyz", "-sample_size": "xyz", "-xtalsize": "xyz", "-xtal_size": "xyz",
+    "-sample_thick": "x", "-sample_x": "x", "-xtal_thick": "x", "-xtal_x": "x",
+    "-sample_width": "y", "-sample_y": "y", "-width": "y", "-xtal_width": "y", "-xtal_y": "y",
+    "-sample_heigh": "z", "-sample_height": "z", "-sample_z": "z", "-heigh": "z", "-height": "z",
+    "-xtal_heigh": "z", "-xtal_height": "z", "-xtal_z": "z",
+}
+
+
+def _isnan(x):
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _unit(v):
+    n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    if n == 0.0:
+        return (0.0, 0.0, 0.0), 0.0
+    return (v[0] / n, v[1] / n, v[2] / n), n
+
+
+def _cross(x, y):
+    return (x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0])
+
+
+def _auto_steps(steps, rng_, step, none_range=0.0, steps_only_range=1.0):
+    """nanoBragg's step/range/count logic shared by divergence and dispersion."""
+    if steps <= 0:
+        if rng_ < 0.0:
+            if step <= 0.0:
+                steps, rng_, step = 1, 0.0, 0.0
+            else:
+                rng_, steps = step, 2
+        else:
+            if step <= 0.0:
+                step, steps = rng_, 2
+            else:
+                steps = int(math.ceil(rng_ / step))
+    else:
+        if rng_ < 0.0:
+            if step <= 0.0:
+                rng_ = steps_only_range
+                step = rng_ / steps
+            else:
+                rng_, steps = step, 2
+        else:
+            if step <= 0.0:
+                if steps <= 1:
+                    steps = 2
+                step = rng_ / (steps - 1)
+    return steps, rng_, step
+
+
+def build_config(pairs, argv, cwd):
+    P = lambda name: name if os.path.isabs(name) else os.path.join(cwd, name)  # noqa: E731
+    log = []
+    # ---------------- defaults (nanoBragg's) ----------------
+    s = dict(
+        beam_vector=(1.0, 0.0, 0.0), fdet=(0.0, 0.0, 1.0), sdet=(0.0, -1.0, 0.0), odet=(1.0, 0.0, 0.0),
+        polar_vector=(0.0, 0.0, 1.0), spindle=(0.0, 0.0, 1.0), twotheta_axis=(0.0, 1.0, 0.0),
+        round_div=True, lambda0=1.0e-10, mosaic_spread=-1.0, dispersion=0.0, dispstep=-1.0,
+        hdivstep=-1.0, hdivrange=-1.0, vdivstep=-1.0, vdivrange=-1.0, hdivsteps=-1, vdivsteps=-1, dispsteps=-1,
+        mosaic_domains=-1, fluence=DEFAULT_FLUENCE, flux=0.0, exposure=1.0, beamsize=1e-4,
+        Na=1.0, Nb=1.0, Nc=1.0, shape="square", fudge=1.0, sample=[0.0, 0.0, 0.0], water_size=0.0,
+        pixel_size=0.1e-3, fpixels=0, spixels=0, distance=100.0e-3, detsize_f=102.4e-3, detsize_s=102.4e-3,
+        detector_mu=-1.0, detector_thick=0.0, detector_thickstep=-1.0, detector_thicksteps=-1,
+        rotx=0.0, roty=0.0, rotz=0.0, pivot="beam", convention="mosflm", twotheta=0.0, curved=False,
+        point_pixel=False, Xbeam=NAN, Ybeam=NAN, Xclose=NAN, Yclose=NAN, close_distance=NAN,
+        ORGX=NAN, ORGY=NAN, adc=40.0, dmin=0.0, polarization=0.0, nopolar=False, roi=[-1, -1, -1, -1],
+        oversample=-1, os_thick=False, os_polar=False, os_omega=False, phi0=0.0, phistep=-1.0, osc=-1.0,
+        phisteps=-1, default_F=0.0, interpolate=2, seed=None, mosaic_seed=-12345678, misset_seed=None,
+        user_cell=False, cell=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], misset=None, misset_random=False,
+        matfile=None, hklfile=None, dumpfile="Fdump.bin", dump_given=False, stolfile=None, sourcefile=None,
+        floatfile="floatimage.bin", intfile="intimage.img", pgmfile="image.pgm", noisefile="noiseimage.img",
+        calculate_noise=True, write_pgm=True, intfile_scale=0.0, pgm_scale=0.0, printout=False,
+        printout_pixel=None, progress=True, mask=None,
+        trace_pixels=[], mode="spec", device="cpu", dtype="float64", budget=1.0, trace_only=False,
+    )
+    # ---------------- image / mask headers first ----------------
+    mask_name = img_name = None
+    for opt, vals in pairs:
+        if opt == "-mask":
+            mask_name = vals[0]
+        if opt == "-img":
+            img_name = vals[0]
+    for kind, name in (("mask", mask_name), ("img", img_name)):
+        if name is None:
+            continue
+        header, w, h, data = read_smv(P(name))
+        s["fpixels"], s["spixels"] = w, h
+        v = smv_value(header, "PIXEL_SIZE")
+        if v is not None:
+            s["pixel_size"] = v / 1000.0
+        s["detsize_f"] = s["pixel_size"] * w
+        s["detsize_s"] = s["pixel_size"] * h
+        for key, field, scale in (("DISTANCE", "distance", 1000.0), ("CLOSE_DISTANCE", "close_distance", 1000.0),
+                                  ("WAVELENGTH", "lambda0", 1e10), ("BEAM_CENTER_X", "Xbeam", 1000.0)):
+            v = smv_value(header, key)
+            if v is not None:
+                s[field] = v / scale
+        v = smv_value(header, "BEAM_CENTER_Y")
+        if v is not None:
+            s["Ybeam"] = (s["detsize_s"] - v / 1000.0) if kind == "mask" else v / 1000.0
+        for key in ("ORGX", "ORGY"):
+            v = smv_value(header, key)
+            if v is not None:
+                s[key] = v
+        v = smv_value(header, "PHI")
+        if v is not None:
+            s["phi0"] = v / RTD
+        v = smv_value(header, "OSC_RANGE")
+        if v is not None:
+            s["osc"] = v / RTD
+        if kind == "mask":
+            s["mask"] = data
+    # ---------------- options, in order ----------------
+    for opt, vals in pairs:
+        _apply(s, opt, vals)
+    return _derive(s, argv, cwd, P, log)
+
+
+def _apply(s, opt, vals):
+    f = lambda i=0: _num(opt, vals[i])  # noqa: E731
+    n = lambda i=0: _int(opt, vals[i])  # noqa: E731
+    if opt in ("-Na", "-Nb", "-Nc"):
+        s["N" + opt[2]] = float(n())
+    elif opt == "-N":
+        s["Na"] = s["Nb"] = s["Nc"] = float(n())
+    elif opt == "-cell":
+        s["user_cell"] = True
+        for i, v in enumerate(vals):
+            s["cell"][i] = _num(opt, v)  # Angstrom and degrees
+    elif opt == "-misset":
+        if len(vals) == 1:
+            s["misset_random"] = True
+            s["misset"] = None
+        else:
+            s["misset_random"] = False
+            s["misset"] = (f(0) / RTD, f(1) / RTD, f(2) / RTD)
+    elif opt in SIZE_NAMES:
+        for ax in SIZE_NAMES[opt]:
+            s["sample"]["xyz".index(ax)] = f() / 1000
+    elif opt in ("-density", "-sample_den", "-sample_density", "-MW", "-molec", "-molecular_weight", "-coherent",
+                 "-stolout"):
+        if vals:
+            f()  # accepted, no effect (as in nanoBragg)
+    elif opt in ("-Xbeam", "-Ybeam"):
+        s[opt[1:]] = f() / 1000.0
+        s["pivot"] = "beam"
+    elif opt in ("-Xclose", "-Yclose"):
+        s[opt[1:]] = f() / 1000.0
+        s["pivot"] = "sample"
+    elif opt in ("-ORGX", "-ORGY"):
+        s[opt[1:]] = f()
+        s["pivot"] = "sample"
+    elif opt == "-pivot":
+        if "sample" in vals[0]:
+            s["pivot"] = "sample"
+        elif "beam" in vals[0]:
+            s["pivot"] = "beam"
+        else:
+            raise UsageError(f"bad value for -pivot: {vals[0]!r} (beam or sample)")
+    elif opt in ("-mosflm", "-adxv", "-denzo", "-dials"):
+        s["convention"] = opt[1:]
+        s["pivot"] = "beam"
+    elif opt == "-xds":
+        s["convention"] = "xds"
+        s["pivot"] = "sample"
+    elif opt in ("-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis",
+                 "-twotheta_axis", "-pix0_vector"):
+        v = (f(0), f(1), f(2))
+        s["convention"] = "custom"
+        key = {"-fdet_vector": "fdet", "-sdet_vector": "sdet", "-odet_vector": "odet",
+               "-beam_vector": "beam_vector", "-polar_vector": "polar_vector", "-spindle_axis": "spindle",
+               "-twotheta_axis": "twotheta_axis", "-pix0_vector": "pix0"}[opt]
+        s[key] = v  # pix0 is recomputed by either pivot, as in nanoBragg
+    elif opt == "-distance":
+        s["distance"] = f() / 1000.0
+        s["pivot"] = "beam"
+    elif opt == "-close_distance":
+        s["close_distance"] = f() / 1000.0
+        s["pivot"] = "sample"
+    elif opt in ("-detector_abs", "-detector_absorb", "-detector_absorption"):
+        v = vals[0]
+        if "inf" in v or _num(opt, v) == 0.0:
+            s["detector_thick"] = 0.0
+            s["detector_mu"] = 0.0
+        else:
+            s["detector_mu"] = 1.0 / (f() * 1e-6)
+    elif opt == "-detector_thick":
+        s["detector_thick"] = f() * 1e-6
+    elif opt in ("-detector_thicksteps", "-thicksteps"):
+        s["detector_thicksteps"] = n()
+    elif opt == "-twotheta":
+        s["twotheta"] = f() / RTD
+        s["pivot"] = "sample"
+    elif opt in ("-detector_rotx", "-detector_roty", "-detector_rotz"):
+        s["rot" + opt[-1]] = f() / RTD
+    elif opt == "-detsize":
+        s["detsize_f"] = s["detsize_s"] = f() / 1000.0
+    elif opt == "-detsize_f":
+        s["detsize_f"] = f() / 1000.0
+    elif opt == "-detsize_s":
+        s["detsize_s"] = f() / 1000.0
+    elif opt == "-detpixels":
+        s["fpixels"] = s["spixels"] = n()
+    elif opt in ("-detpixels_f", "-detpixels_x"):
+        s["fpixels"] = n()
+    elif opt in ("-detpixels_s", "-detpixels_y"):
+        s["spixels"] = n()
+    elif opt in ("-curved_det", "-curved_detector"):
+        if vals is not None:
+            s["curved"] = True
+    elif opt == "-pixel":
+        s["pixel_size"] = f() / 1000.0
+    elif opt == "-point_pixel":
+        s["point_pixel"] = True
+    elif opt == "-polar":
+        s["polarization"] = f()
+        s["nopolar"] = False
+    elif opt == "-nopolar":
+        s["nopolar"] = True
+    elif opt == "-oversample_thick":
+        s["os_thick"] = True
+    elif opt == "-oversample_polar":
+        s["os_polar"] = True
+    elif opt == "-oversample_omega":
+        s["os_omega"] = True
+    elif opt == "-oversample":
+        s["oversample"] = n()
+    elif opt == "-roi":
+        s["roi"] = [n(0), n(1), n(2), n(3)]
+    elif opt in ("-lambda", "-wave", "-wavelength"):
+        s["lambda0"] = f() / 1.0e10
+    elif opt == "-energy":
+        s["lambda0"] = (12398.42 / f()) / 1.0e10
+    elif opt == "-fluence":
+        s["fluence"] = f()
+    elif opt == "-flux":
+        s["flux"] = f()
+    elif opt == "-exposure":
+        s["exposure"] = f()
+    elif opt == "-beamsize":
+        s["beamsize"] = f() / 1000
+    elif opt in ("-mosaic", "-mosaicity", "-mosaic_spread"):
+        s["mosaic_spread"] = f() / RTD
+    elif opt in ("-mosaic_dom", "-mosaic_domains"):
+        s["mosaic_domains"] = n()
+    elif opt == "-dispersion":
+        s["dispersion"] = f() / 100.0
+    elif opt == "-dispsteps":
+        s["dispsteps"] = n()
+    elif opt == "-divergence":
+        s["hdivrange"] = s["vdivrange"] = f() / 1000.0
+    elif opt in ("-hdivrange", "-vdivrange", "-hdivstep", "-vdivstep"):
+        s[opt[1:]] = f() / 1000.0
+    elif opt in ("-hdivsteps", "-vdivsteps"):
+        s[opt[1:]] = n()
+    elif opt == "-divsteps":
+        s["hdivsteps"] = s["vdivsteps"] = n()
+    elif opt == "-round_div":
+        s["round_div"] = True
+    elif opt == "-square_div":
+        s["round_div"] = False
+    elif opt == "-adc":
+        s["adc"] = f()
+    elif opt == "-phi":
+        s["phi0"] = f() / RTD
+    elif opt == "-osc":
+        s["osc"] = f() / RTD
+    elif opt == "-phistep":
+        s["phistep"] = f() / RTD
+    elif opt == "-phisteps":
+        s["phisteps"] = n()
+    elif opt == "-dmin":
+        s["dmin"] = f() * 1e-10
+    elif opt in ("-mat", "-matrix"):
+        s["matfile"] = vals[0]
+    elif opt == "-hkl":
+        s["hklfile"] = vals[0]
+    elif opt == "-default_F":
+        s["default_F"] = f()
+    elif opt == "-dump":
+        s["dumpfile"] = vals[0]
+        s["dump_given"] = True
+    elif opt in ("-img", "-mask"):
+        pass
+    elif opt in ("-stol", "-4stol", "-Q"):
+        s["stolfile"] = vals[0]
+    elif opt == "-sourcefile":
+        s["sourcefile"] = vals[0]
+    elif opt in ("-floatfile", "-floatimage"):
+        s["floatfile"] = vals[0]
+    elif opt in ("-intfile", "-intimage"):
+        s["intfile"] = vals[0]
+    elif opt in ("-pgmfile", "-pgmimage"):
+        s["pgmfile"] = vals[0]
+        s["write_pgm"] = True
+    elif opt in ("-noisefile", "-noiseimage"):
+        s["noisefile"] = vals[0]
+        s["calculate_noise"] = True
+    elif opt == "-nonoise":
+        s["calculate_noise"] = False
+    elif opt == "-nopgm":
+        s["write_pgm"] = False
+    elif opt == "-scale":
+        s["intfile_scale"] = f()
+    elif opt == "-pgmscale":
+        s["pgm_scale"] = f()
+        s["write_pgm"] = True
+    elif opt == "-coherent":
+        pass
+    elif opt == "-printout":
+        s["printout"] = True
+    elif opt == "-noprogress":
+        s["progress"] = False
+    elif opt == "-progress":
+        s["progress"] = True
+    elif opt == "-interpolate":
+        s["interpolate"] = 1
+    elif opt == "-nointerpolate":
+        s["interpolate"] = 0
+    elif opt in ("-round_xtal", "-square_xtal", "-gauss_xtal"):
+        s["shape"] = opt[1:].split("_")[0]
+    elif opt in ("-binary_spots", "-tophat_spots"):
+        s["shape"] = "tophat"
+    elif opt == "-fudge":
+        s["fudge"] = f()
+    elif opt == "-printout_pixel":
+        s["printout_pixel"] = (n(0), n(1))
+        s["printout"] = True
+    elif opt == "-seed":
+        s["seed"] = -n()
+    elif opt == "-mosaic_seed":
+        s["mosaic_seed"] = -n()
+    elif opt == "-misset_seed":
+        s["misset_seed"] = -n()
+    elif opt == "-water":
+        s["water_size"] = f() / 1e6
+    elif opt == "-trace_pixel":
+        s["trace_pixels"].append((n(0), n(1)))
+    elif opt == "-trace_only":
+        s["trace_only"] = True
+    elif opt == "-phi_carryover_mode":
+        if vals[0] not in ("spec", "c-parity"):
+            raise UsageError(f"bad value for -phi_carryover_mode: {vals[0]!r} (spec or c-parity)")
+        s["mode"] = vals[0]
+    elif opt == "-device":
+        if vals[0] not in ("cpu", "cuda") and not vals[0].startswith("cuda:"):
+            raise UsageError(f"bad value for -device: {vals[0]!r} (cpu or cuda)")
+        s["device"] = vals[0]
+    elif opt == "-dtype":
+        if vals[0] not in ("float64", "float32"):
+            raise UsageError(f"bad value for -dtype: {vals[0]!r} (float64 or float32)")
+        s["dtype"] = vals[0]
+    elif opt == "-memory_budget_gb":
+        v = f()
+        if not (v > 0) or math.isinf(v):
+            raise UsageError(f"bad value for -memory_budget_gb: {vals[0]!r} (a positive number)")
+        s["budget"] = v
+    else:  # pragma: no cover - table and handlers out of sync
+        raise UsageError(f"unknown option {opt}")
+
+
+def _derive(s, argv, cwd, P, log):
+    import time
+
+    seed = s["seed"] if s["seed"] is not None else -int(time.time())
+    misset_seed = s["misset_seed"] if s["misset_seed"] is not None else -int(time.time())
+    # ---------------- device ----------------
+    if s["device"].startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("-device cuda: no CUDA device is available")
+    # ---------------- detector size ----------------
+    pixel = s["pixel_size"]
+    if not pixel > 0:
+        raise UsageError("bad value for -pixel: the pixel size must be positive")
+    if s["fpixels"]:
+        s["detsize_f"] = pixel * s["fpixels"]
+    if s["spixels"]:
+        s["detsize_s"] = pixel * s["spixels"]
+    fpixels = int(math.ceil(s["detsize_f"] / pixel - 0.5))
+    spixels = int(math.ceil(s["detsize_s"] / pixel - 0.5))
+    if fpixels <= 0 or spixels <= 0:
+        raise UsageError("impossible detector: no pixels (check -detpixels/-detsize/-pixel)")
+    if fpixels * spixels > 400_000_000:
+        raise UsageError("impossible detector: more than 4e8 pixels")
+    # ---------------- flux, sample clipping ----------------
+    fluence, flux, exposure, beamsize = s["fluence"], s["flux"], s["exposure"], s["beamsize"]
+    sample = list(s["sample"])
+    if flux != 0.0 and exposure > 0.0 and beamsize >= 0:
+        fluence = flux * exposure / beamsize / beamsize
+    if beamsize >= 0:
+        if beamsize < sample[1]:
+            log.append("WARNING: clipping sample (%g m high) with beam (%g m)" % (sample[1], beamsize))
+            sample[1] = beamsize
+        if beamsize < sample[2]:
+            log.append("WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample[2], beamsize))
+            sample[2] = beamsize
+    # ---------------- beam centre defaults and conventions ----------------
+    Fclose = Sclose = NAN
+    if not _isnan(s["ORGX"]):
+        Fclose = (s["ORGX"] - 0.5) * pixel
+    if not _isnan(s["ORGY"]):
+        Sclose = (s["ORGY"] - 0.5) * pixel
+    detsize_f, detsize_s = s["detsize_f"], s["detsize_s"]
+    if _isnan(Fclose):
+        Fclose = (detsize_f - 0 * pixel) / 2.0
+    if _isnan(Sclose):
+        Sclose = (detsize_s + 0 * pixel) / 2.0
+    Xclose = Fclose if _isnan(s["Xclose"]) else s["Xclose"]
+    Yclose = Sclose if _isnan(s["Yclose"]) else s["Yclose"]
+    Fbeam, Sbeam = Fclose, Sclose
+    roi = list(s["roi"])
+    if roi[0] < 0:
+        roi[0] = 0
+    if roi[1] < 0:
+        roi[1] = fpixels
+    if roi[2] < 0:
+        roi[2] = 0
+    if roi[3] < 0:
+        roi[3] = spixels
+    Xbeam, Ybeam = s["Xbeam"], s["Ybeam"]
+    conv = s["convention"]
+    pivot = s["pivot"]
+    beam_v, fdet, sdet, odet = s["beam_vector"], s["fdet"], s["sdet"], s["odet"]
+    ttaxis, polar_v, spindle = s["twotheta_axis"], s["polar_vector"], s["spindle"]
+    if conv == "adxv":
+        if _isnan(Xbeam):
+            Xbeam = (detsize_f + pixel) / 2.0
+        if _isnan(Ybeam):
+            Ybeam = (detsize_s - pixel) / 2.0
+        beam_v, fdet, sdet, odet = (0, 0, 1), (1, 0, 0), (0, -1, 0), (0, 0, 1)
+        ttaxis, polar_v, spindle = (-1, 0, 0), (1, 0, 0), (1, 0, 0)
+        Fbeam, Sbeam = Xbeam, detsize_s - Ybeam
+        pivot = "beam"
+    elif conv in ("mosflm", "denzo"):
+        if _isnan(Xbeam):
+            Xbeam = (detsize_s + pixel) / 2.0
+        if _isnan(Ybeam):
+            Ybeam = (detsize_f + pixel) / 2.0
+        beam_v, odet, fdet, sdet = (1, 0, 0), (1, 0, 0), (0, 0, 1), (0, -1, 0)
+        ttaxis, polar_v, spindle = (0, 0, -1), (0, 0, 1), (0, 0, 1)
+        half = 0.5 if conv == "mosflm" else 0.0
+        Fbeam = Ybeam + half * pixel
+        Sbeam = Xbeam + half * pixel
+        pivot = "beam"
+    elif conv in ("xds", "dials"):
+        if _isnan(Xbeam):
+            Xbeam = Xclose
+        if _isnan(Ybeam):
+            Ybeam = Yclose
+        beam_v, fdet, sdet, odet = (0, 0, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1)
+        if conv == "xds":
+            ttaxis, polar_v, spindle = (1, 0, 0), (1, 0, 0), (1, 0, 0)
+        else:
+            ttaxis, polar_v, spindle = (0, 1, 0), (0, 1, 0), (0, 1, 0)
+        Fbeam, Sbeam = Xbeam, Ybeam
+        pivot = "sample"
+    else:  # custom
+        if _isnan(Xbeam):
+            Xbeam = Xclose
+        if _isnan(Ybeam):
+            Ybeam = Yclose
+        Fbeam, Sbeam = Xbeam, Ybeam
+        Fclose, Sclose = Xbeam, Ybeam
+    fl = lambda v: tuple(float(x) for x in v)  # noqa: E731
+    beam_v, _ = _unit(fl(beam_v))
+    fdet, _ = _unit(fl(fdet))
+    sdet, _ = _unit(fl(sdet))
+    odet_u, odet_len = _unit(fl(odet))
+    if odet_len != 1.0:
+        log.append("WARNING: auto-generating odet_vector")
+        odet_u, _ = _unit(_cross(fdet, sdet))
+    odet = odet_u
+    polar_v, _ = _unit(fl(polar_v))
+    spindle, _ = _unit(fl(spindle))
+    vert_v, _ = _unit(_cross(beam_v, polar_v))
+    ttaxis = fl(ttaxis)
+    # ---------------- structure factor inputs present? ----------------
+    hklfile, default_F = s["hklfile"], s["default_F"]
+    dump_path = P(s["dumpfile"])
+    dump_exists = hklfile is None and os.path.isfile(dump_path)
+    if hklfile is None and s["dump_given"] and not dump_exists and default_F == 0.0:
+        raise InputError(f"cannot read {s['dumpfile']}: no such file")
+    if (hklfile is None and not dump_exists and default_F == 0.0) or (s["matfile"] is None and s["cell"][0] == 0.0):
+        raise UsageError("need structure factors (-hkl, a -dump file or -default_F) and a crystal (-cell or -mat)")
+    # ---------------- phi sampling ----------------
+    phisteps, osc, phistep = s["phisteps"], s["osc"], s["phistep"]
+    if phisteps < 0:
+        if osc < 0.0:
+            if phistep <= 0.0:
+                phisteps, osc, phistep = 1, 0.0, 0.0
+            else:
+                osc, phisteps = phistep, 2
+        else:
+            if phistep <= 0.0:
+                phisteps, phistep = 2, osc / 2.0
+            else:
+                phisteps = int(math.ceil(osc / phistep))
+    else:
+        if phisteps == 0:
+            phisteps = 1
+        if osc < 0.0:
+            if phistep <= 0.0:
+                osc = 1.0 / RTD
+                phistep = osc / phisteps
+            else:
+                osc, phisteps = phistep, 2
+        else:
+            if phistep < 0.0:
+                phistep = osc / phisteps
+    if phisteps <= 0:
+        raise UsageError("impossible phi sampling: no phi steps")
+    hdivsteps, hdivrange, hdivstep = _auto_steps(s["hdivsteps"], s["hdivrange"], s["hdivstep"])
+    vdivsteps, vdivrange, vdivstep = _auto_steps(s["vdivsteps"], s["vdivrange"], s["vdivstep"])
+    dispsteps, dispersion, dispstep = _auto_steps(s["dispsteps"], s["dispersion"], s["dispstep"])
+    # detector thickness
+    tsteps, thick, tstep = s["detector_thicksteps"], s["detector_thick"], s["detector_thickstep"]
+    if tsteps <= 0:
+        if thick < 0.0:
+            if tstep <= 0.0:
+                tsteps, thick, tstep = 1, 0.0, 0.0
+            else:
+                thick, tsteps = tstep, 2
+        else:
+            if tstep <= 0.0:
+                tsteps = 2
+                tstep = thick / tsteps
+            else:
+                tsteps = int(math.ceil(thick / tstep))
+    else:
+        if thick < 0.0:
+            if tstep <= 0.0:
+                thick = 0.5e-6
+                tstep = thick / tsteps
+            else:
+                thick, tsteps = tstep, 2
+        else:
+            if tstep <= 0.0:
+                if tsteps <= 1:
+                    tsteps = 2
+                tstep = thick / (tsteps - 1)
+    mu = s["detector_mu"]
+    if thick > 0.0 and mu < 0.0:
+        mu = 1.0 / thick
+        log.append("WARNING: setting detector attenuation depth to %g m" % mu)
+    # mosaic domains
+    spread, domains = s["mosaic_spread"], s["mosaic_domains"]
+    if domains <= 0:
+        if spread < 0.0:
+            domains, spread = 1, 0.0
+        else:
+            if spread == 0.0:
+                domains = 1
+            else:
+                log.append("WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains")
+                domains = 10
+    else:
+        if spread < 0.0:
+            log.append("WARNING: no mosaic spread specified.  setting mosaic_domains = 1")
+            spread, domains = 0.0, 1
+        elif spread == 0.0:
+            log.append("WARNING: zero mosaic spread specified.  setting mosaic_domains = 1")
+            domains = 1
+    # sanity checks
+    if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:
+        hdivsteps, hdivrange, hdivstep = 1, 0.0, 0.0
+    if vdivrange <= 0.0 or vdivstep <= 0.0 or vdivsteps <= 0:
+        vdivsteps, vdivrange, vdivstep = 1, 0.0, 0.0
+    if dispersion <= 0.0 or dispstep <= 0.0 or dispsteps <= 0:
+        dispsteps, dispersion, dispstep = 1, 0.0, 0.0
+    if thick <= 0.0 or tstep <= 0.0 or tsteps <= 0:
+        tsteps, thick, tstep = 1, 0.0, 0.0
+    for name, v in (("phi", phisteps), ("divergence", hdivsteps * vdivsteps), ("dispersion", dispsteps),
+                    ("thickness", tsteps), ("mosaic", domains)):
+        if v > 10_000_000:
+            raise UsageError(f"impossible sampling: {v} {name} steps")
+    # ---------------- detector placement ----------------
+    det_partial = DetectorConfig(
+        fpixels=fpixels, spixels=spixels, pixel_size=pixel, detsize_f=detsize_f, detsize_s=detsize_s,
+        convention=conv, pivot=pivot, distance=s["distance"],
+        close_distance=None if _isnan(s["close_distance"]) else s["close_distance"],
+        fdet=fdet, sdet=sdet, odet=odet, twotheta_axis=ttaxis, rotx=s["rotx"], roty=s["roty"], rotz=s["rotz"],
+        twotheta=s["twotheta"], Fbeam=Fbeam, Sbeam=Sbeam, Fclose=Fclose, Sclose=Sclose, Xbeam=Xbeam, Ybeam=Ybeam,
+        Xclose=Xclose, Yclose=Yclose, curved=s["curved"], point_pixel=s["point_pixel"], thick=thick,
+        thickstep=tstep, thicksteps=tsteps, mu=mu, roi=tuple(roi), mask=None)
+    geo = detector_setup(det_partial, beam_v, {}, torch.float64, "cpu")
+    distance_now = float(geo["distance"])
+    if not math.isfinite(distance_now) or not math.isfinite(float(geo["close_distance"])):
+        raise UsageError("impossible geometry: the detector distance is not finite")
+    if float(geo["close_distance"]) == 0.0:
+        raise UsageError("impossible geometry: the detector plane passes through the sample")
+    # ---------------- interpolation choice (before crystal sizes change N) ----------------
+    interpolate = s["interpolate"]
+    Na, Nb, Nc = s["Na"], s["Nb"], s["Nc"]
+    if interpolate > 1:
+        interpolate = 1 if (Na <= 2 or Nb <= 2 or Nc <= 2) else 0
+    # ---------------- crystal ----------------
+    table = rng.Ran1Table()
+    misset = s["misset"]
+    if s["misset_random"]:
+        axis, _, ang = rng.mosaic_rotation_draw(90.0, rng.Seed(misset_seed), table)
+        misset = rng.umat2misset(rng.umat_from_axis_angle(axis, ang))
+        log.append("random orientation misset angles: %f %f %f deg" % tuple(m * RTD for m in misset))
+    cell = list(s["cell"])
+    user_cell = s["user_cell"]
+    if user_cell:
+        if cell[1] <= 0.0:
+            cell[1] = cell[0]
+        if cell[2] <= 0.0:
+            cell[2] = cell[0]
+        for i in (3, 4, 5):
+            if cell[i] <= 0.0:
+                cell[i] = 90.0
+    cell_deg = tuple(cell)
+    matrix = None
+    if s["matfile"] is not None:
+        matrix = read_matrix(P(s["matfile"]))
+    crystal_partial = CrystalConfig(
+        user_cell=user_cell, cell=cell_deg, matrix=matrix, misset_rad=None if misset is None else tuple(misset),
+        N=(Na, Nb, Nc), shape=s["shape"], fudge=s["fudge"], phi0=s["phi0"], phistep=phistep, phisteps=phisteps,
+        osc=osc, spindle=spindle, mosaic_spread=spread, mosaic_domains=domains, mosaic_axes=(), mosaic_factors=(),
+        mosaic_angles=())
+    with torch.no_grad():
+        cryst = build_cell(crystal_partial, {}, torch.tensor(s["lambda0"], dtype=torch.float64), torch.float64, "cpu")
+    lens = [float(torch.linalg.vector_norm(cryst[k])) for k in ("a_m", "b_m", "c_m")]
+    if not all(math.isfinite(x) and x > 0 for x in lens):
+        raise UsageError("impossible unit cell (check -cell or -mat)")
+    N = [Na, Nb, Nc]
+    for i in range(3):
+        if sample[i] > 0:
+            N[i] = float(math.ceil(sample[i] / lens[i]))
+        if N[i] <= 1.0:
+            N[i] = 1.0
+    xtal_max = max(lens[0] * N[0], lens[1] * N[1], lens[2] * N[2])
+    recip_pixel = s["lambda0"] * distance_now / pixel
+    rec_os = int(math.ceil(3.0 * xtal_max / recip_pixel))
+    if rec_os <= 0:
+        rec_os = 1
+    oversample = s["oversample"]
+    if oversample <= 0:
+        oversample = rec_os
+        log.append("auto-selected %d-fold oversampling" % oversample)
+    if oversample <= 0:
+        oversample = 1
+    if oversample > 1000:
+        raise UsageError(f"impossible sampling: oversample {oversample}")
+    # ---------------- structure factors ----------------
+    sf_table, mins, maxs, hkls = None, (0, 0, 0), (0, 0, 0), 0
+    if hklfile is None:
+        if dump_exists:
+            sf_table, mins, maxs, hkls = read_dump(dump_path)
+    else:
+        raw, mins, maxs, _count = read_hkl(P(hklfile))
+        sf_table = np.where(np.isnan(raw), default_F, raw)
+        hkls = _count
+        if s["dump_given"]:
+            from simulator.io import write_dump
+            write_dump(dump_path, sf_table, mins, maxs)
+    if hkls == 0:
+        interpolate = 0
+    sf = StructureFactors(table=sf_table, hkl_min=tuple(mins), hkl_max=tuple(maxs), hkls=hkls,
+                          default_F=default_F, interpolate=bool(interpolate))
+    if s["stolfile"] is not None:
+        read_columns(P(s["stolfile"]), 2)  # read and checked, never used (as in nanoBragg)
+    # ---------------- sources ----------------
+    lambda0 = s["lambda0"]
+    if not (lambda0 > 0) or not math.isfinite(lambda0):
+        raise UsageError("bad value for -lambda/-energy: the wavelength must be positive")
+    from_file = False
+    if s["sourcefile"] is not None:
+        rows = read_columns(P(s["sourcefile"]), 5)
+        positions, lambdas = [], []
+        for X, Y, Z, _I, lam in rows:
+            X = -10.0 * beam_v[0] if math.isnan(X) else X
+            Y = -10.0 * beam_v[1] if math.isnan(Y) else Y
+            Z = -10.0 * beam_v[2] if math.isnan(Z) else Z
+            lam = lambda0 if math.isnan(lam) else lam
+            positions.append((X, Y, Z))
+            lambdas.append(lam)
+        factors = None
+        divsteps = 0
+        from_file = True
+    else:
+        positions, factors, divsteps, _kept = divergence_sources(
+            beam_v, polar_v, vert_v, hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps,
+            s["round_div"], lambda0, dispersion, dispstep, dispsteps)
+        lambdas = [lambda0 * fct for fct in factors]
+    if not positions:
+        raise UsageError("impossible beam: no sources")
+    dirs = finish_sources(positions)
+    # ---------------- mosaic domains ----------------
+    mseed = rng.Seed(s["mosaic_seed"])
+    axes, mfactors, angles = [], [], []
+    for _ in range(domains):
+        axis, fct, ang = rng.mosaic_rotation_draw(spread, mseed, table)
+        axes.append(axis)
+        mfactors.append(fct)
+        angles.append(ang)
+    crystal = CrystalConfig(
+        user_cell=user_cell, cell=cell_deg, matrix=matrix, misset_rad=crystal_partial.misset_rad,
+        N=tuple(N), shape=s["shape"], fudge=s["fudge"], phi0=s["phi0"], phistep=phistep, phisteps=phisteps, osc=osc,
+        spindle=spindle, mosaic_spread=spread, mosaic_domains=domains, mosaic_axes=tuple(axes),
+        mosaic_factors=tuple(mfactors), mosaic_angles=tuple(angles))
+    water = s["water_size"]
+    I_bg = 2.57 * 2.57 * R_E_SQR * fluence * water * water * water * 1e6 * AVOGADRO / 18.0
+    beam = BeamConfig(
+        lambda0=lambda0, beam_vector=beam_v, polar_vector=polar_v, vert_vector=vert_v, source_dirs=tuple(dirs),
+        source_lambdas=tuple(lambdas), source_from_file=from_file,
+        source_lambda_factors=None if factors is None else tuple(factors), dispersion=dispersion,
+        dispstep=dispstep, dispsteps=dispsteps, hdivrange=hdivrange, hdivstep=hdivstep, hdivsteps=hdivsteps,
+        vdivrange=vdivrange, vdivstep=vdivstep, vdivsteps=vdivsteps, divsteps=divsteps,
+        polarization=s["polarization"], nopolar=s["nopolar"], fluence=fluence, r_e_sqr=R_E_SQR, water_size=water,
+        I_bg=I_bg, dmin=s["dmin"])
+    mask = s["mask"]
+    if mask is not None and mask.shape != (spixels, fpixels):
+        raise InputError(f"{mask_name_of(s)}: mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
+                         f"the detector {fpixels}x{spixels}")
+    detector = DetectorConfig(**{**det_partial.__dict__, "mask": mask})
+    sampling = SamplingConfig(oversample=oversample, oversample_thick=s["os_thick"],
+                              oversample_polar=s["os_polar"], oversample_omega=s["os_omega"])
+    for sl, fa in s["trace_pixels"]:
+        if not (0 <= sl < spixels and 0 <= fa < fpixels):
+            raise UsageError(f"bad value for -trace_pixel: {sl} {fa} is outside the {spixels}x{fpixels} detector")
+    output = OutputConfig(
+        floatfile=s["floatfile"], intfile=s["intfile"], pgmfile=s["pgmfile"], noisefile=s["noisefile"],
+        write_pgm=s["write_pgm"], calculate_noise=s["calculate_noise"], intfile_scale=s["intfile_scale"],
+        pgm_scale=s["pgm_scale"], adc_offset=s["adc"], seed=seed, printout=s["printout"],
+        printout_pixel=s["printout_pixel"], progress=s["progress"])
+    run = RunConfig(trace_pixels=tuple(s["trace_pixels"]), phi_carryover_mode=s["mode"], device=s["device"],
+                    dtype=s["dtype"], memory_budget_bytes=int(s["budget"] * 2**30), trace_only=s["trace_only"])
+    return SimulationConfig(crystal=crystal, sf=sf, beam=beam, detector=detector, sampling=sampling, output=output,
+                            run=run, rng_state=table.state(), argv=tuple(argv), cwd=cwd, log=tuple(log))
+
+
+def mask_name_of(s):
+    return "mask"

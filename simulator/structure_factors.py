@@ -1,0 +1,80 @@
+"""Structure factors: the dense HKL table, nearest-neighbour and tricubic (Lagrange) lookup."""
+from __future__ import annotations
+
+import torch
+
+
+class HklTable:
+    """The HKL table of a run on the engine's device/dtype.
+
+    sf: StructureFactors from the config. ``flat`` is the table flattened (h slowest).
+    """
+
+    def __init__(self, sf, dtype, device):
+        self.sf = sf
+        self.default_F = float(sf.default_F)
+        if sf.table is not None and sf.hkls:
+            self.flat = torch.as_tensor(sf.table, dtype=dtype, device=device).reshape(-1)
+            self.ranges = sf.table.shape
+        else:
+            self.flat = None
+            self.ranges = (0, 0, 0)
+        self.mins = sf.hkl_min
+        self.maxs = sf.hkl_max
+
+    def nearest(self, h0, k0, l0):
+        """F at the rounded indices (float tensors holding integers); default_F outside the table."""
+        if self.flat is None:
+            return torch.full_like(h0, self.default_F)
+        (hmn, kmn, lmn), (hmx, kmx, lmx) = self.mins, self.maxs
+        inside = (h0 <= hmx) & (h0 >= hmn) & (k0 <= kmx) & (k0 >= kmn) & (l0 <= lmx) & (l0 >= lmn)
+        _, kr, lr = self.ranges
+        hi = torch.where(inside, h0 - hmn, torch.zeros_like(h0)).long()
+        ki = torch.where(inside, k0 - kmn, torch.zeros_like(k0)).long()
+        li = torch.where(inside, l0 - lmn, torch.zeros_like(l0)).long()
+        val = self.flat[(hi * kr + ki) * lr + li]
+        return torch.where(inside, val, torch.full_like(val, self.default_F))
+
+    def out_of_interpolation_range(self, h, k, l):
+        """nanoBragg's test that the 4x4x4 block around (h, k, l) leaves the table."""
+        (hmn, kmn, lmn) = self.mins
+        hr, kr, lr = self.ranges
+        return (((h - hmn + 3) > hr) | (h - 2 < hmn) | ((k - kmn + 3) > kr) | (k - 2 < kmn)
+                | ((l - lmn + 3) > lr) | (l - 2 < lmn))
+
+    def tricubic(self, h, k, l, valid):
+        """Tricubic Lagrange interpolation on the 4x4x4 block floor-1 .. floor+2 (nanoBragg's polin3).
+
+        valid: where the block is inside the table (elsewhere the result is meaningless, 0).
+        """
+        (hmn, kmn, lmn) = self.mins
+        _, kr, lr = self.ranges
+        hf, kf, lf = torch.floor(h), torch.floor(k), torch.floor(l)
+        off = torch.arange(-1, 3, device=h.device, dtype=h.dtype)
+
+        def idx(base, mn):
+            i = (base[..., None] + off - mn)
+            return torch.where(valid[..., None], i, torch.zeros_like(i)).long()
+
+        hi, ki, li = idx(hf, hmn), idx(kf, kmn), idx(lf, lmn)
+        flat_idx = (hi[..., :, None, None] * kr + ki[..., None, :, None]) * lr + li[..., None, None, :]
+        block = self.flat[flat_idx]  # (..., 4, 4, 4)
+        wh, wk, wl = _lagrange(h, hf), _lagrange(k, kf), _lagrange(l, lf)
+        v = _sum4(block * wl[..., None, None, :])
+        v = _sum4(v * wk[..., None, :])
+        v = _sum4(v * wh)
+        return torch.where(valid, v, torch.zeros_like(v))
+
+
+def _lagrange(x, xf):
+    """Weights (..., 4) of the cubic Lagrange polynomial through the nodes xf-1, xf, xf+1, xf+2."""
+    d0 = x - (xf - 1)
+    d1 = x - xf
+    d2 = x - (xf + 1)
+    d3 = x - (xf + 2)
+    return torch.stack((d1 * d2 * d3 / -6.0, d0 * d2 * d3 / 2.0, d0 * d1 * d3 / -2.0, d0 * d1 * d2 / 6.0), dim=-1)
+
+
+def _sum4(x):
+    """x[..., 0] + x[..., 1] + x[..., 2] + x[..., 3], in that order (shape-independent rounding)."""
+    return ((x[..., 0] + x[..., 1]) + x[..., 2]) + x[..., 3]
