@@ -1,0 +1,52 @@
+"""pytest plugin: assert parity of two traces in one line from a port's own test suite.
+
+Installed with nbparity (entry point ``pytest11``), it provides the fixture ``assert_parity``::
+
+    def test_my_port(assert_parity, tmp_path):
+        assert_parity("c.log", "py.log")                      # paths
+        assert_parity(c_text, py_text, rtol=1e-9, tol={"F_latt": (1e-6, 0)})
+
+It fails the test with the first divergence (key, step, values, diagnosis) and the summary line,
+and returns the Comparison when the logs agree. ``assert_parity`` is also importable directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nbparity import report
+from nbparity.compare import Comparison, Tolerance, compare_logs
+from nbparity.divergence import first_divergences
+from nbparity.parse import TraceLog, parse_trace_file, parse_trace_text
+
+
+def _as_log(source, name: str) -> TraceLog:
+    if isinstance(source, TraceLog):
+        return source
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                    and Path(source).is_file()):
+        return parse_trace_file(source)
+    return parse_trace_text(str(source), name)
+
+
+def assert_parity(reference, candidate, rtol: float = 1e-6, atol: float = 0.0,
+                  tol: dict[str, tuple[float, float]] | None = None,
+                  strict: bool = False) -> Comparison:
+    """Raise AssertionError naming the first divergence unless the logs are at parity."""
+    comparison = compare_logs(_as_log(reference, "reference"), _as_log(candidate, "candidate"),
+                              Tolerance(rtol, atol, dict(tol or {})))
+    code = comparison.exit_code(strict)
+    if code != 0:
+        message = report.render_divergences(first_divergences(comparison))
+        if strict and comparison.failed.empty:
+            missing = comparison.missing
+            message = "keys missing on one side: " + ", ".join(sorted(set(missing.key)))
+        raise AssertionError(f"{report.summary_line(comparison)}\n{message}")
+    return comparison
+
+
+@pytest.fixture(name="assert_parity")
+def assert_parity_fixture():
+    return assert_parity
