@@ -237,9 +237,10 @@ int main(int argc, char **argv)
            (s->noisefile && s->calculate_noise) || s->printout || s->ntrace == 0;
     if (full) {
         double omega_sum = run_full(s, &eng, tp);
+        nb_finish_full_run(s, omega_sum);
+        /* trace blocks last: every line above ends with a newline by now */
         for (j = 0; j < s->ntrace; j++)
             nb_trace_print(&tp[j], s);
-        nb_finish_full_run(s, omega_sum);
     } else {
         run_traced_only(s, &eng, tp);
         printf("\n");

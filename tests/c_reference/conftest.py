@@ -1,0 +1,96 @@
+"""Fixtures for the C reference engine: build it once, run it, cache the upstream-case runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbparity.cases import read_float_image, upstream_cases
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+C_DIR = REPO_ROOT / "c_reference"
+C_BIN = C_DIR / "build" / "nanobragg-ref"
+
+# Options that name output files in a case's arguments: the tests write their own.
+OUTPUT_OPTIONS = {"-floatfile", "-intfile", "-noisefile", "-pgmfile", "-floatimage", "-intimage",
+                  "-noiseimage", "-pgmimage"}
+
+
+def strip_outputs(args) -> list[str]:
+    out, i = [], 0
+    args = list(args)
+    while i < len(args):
+        if args[i] in OUTPUT_OPTIONS:
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_c(args, cwd=None, timeout=120) -> Run:
+    proc = subprocess.run([str(C_BIN), *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def trace_lines(text: str) -> str:
+    return "".join(line + "\n" for line in text.splitlines() if line.startswith("TRACE_"))
+
+
+@pytest.fixture(scope="session")
+def c_binary() -> Path:
+    """The serial C reference, built with make when missing or out of date."""
+    make = shutil.which("make")
+    if make is None and not C_BIN.exists():
+        pytest.skip("make is not available to build the C reference")
+    if make is not None:
+        proc = subprocess.run([make, "-s", "-C", str(C_DIR)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"building the C reference failed:\n{proc.stderr}"
+    assert C_BIN.exists()
+    return C_BIN
+
+
+@dataclass
+class CaseRun:
+    case: object
+    image: np.ndarray
+    stdout: str
+
+
+CASES = upstream_cases()
+CASE_IDS = [c.name for c in CASES]
+
+
+@pytest.fixture(scope="session")
+def case_runs(c_binary, tmp_path_factory) -> dict[str, CaseRun]:
+    """Every upstream case run once (full image, its pixels traced), like upstream ran it."""
+    out = tmp_path_factory.mktemp("cases")
+    runs = {}
+    for case in CASES:
+        img = out / f"{case.name}.bin"
+        args = strip_outputs(case.args) + ["-nopgm", "-noprogress", "-nonoise",
+                                           "-floatfile", str(img)]
+        for slow, fast in case.pixels:
+            args += ["-trace_pixel", slow, fast]
+        r = run_c(args, cwd=case.folder)
+        assert r.returncode == 0, f"{case.name}: {r.stderr}"
+        runs[case.name] = CaseRun(case, read_float_image(img, case.shape), r.stdout)
+    return runs
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    os.environ.setdefault("NB_C_BIN", str(C_BIN))
