@@ -148,6 +148,8 @@ def rotation_table(base, spindle, angles, umats):
     umats: (M, 9) domain matrices or None (no mosaic). Returns (Phi, M, 3).
     """
     rot = rotate_axis(base[None, :], spindle[None, :], angles)  # (Phi, 3)
+    # nanoBragg skips the rotation at phi == 0 exactly (keeps signed zeros of the vectors)
+    rot = torch.where((angles == 0.0)[:, None], base[None, :].expand_as(rot), rot)
     if umats is None:
         return rot[:, None, :]
     return rotate_umat(rot[:, None, :], umats[None, :, :])

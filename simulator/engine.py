@@ -50,6 +50,7 @@ class SimulationResult:
     printouts: dict = field(default_factory=dict)
     omega_sum: float = 0.0
     computed: Optional[torch.Tensor] = None  # bool (slow, fast): pixels computed in this run
+    interp_warning: Optional[tuple] = None  # (h, k, l, h0, k0, l0) where interpolation was switched off
 
 
 def _dtype(name):
@@ -187,7 +188,12 @@ class _Model:
             if bool(flat.any()):
                 trigger = int(torch.argmax(flat.to(torch.uint8)))
         if range_only:
-            return None, {}, (interp_on and trigger is None)
+            info = {}
+            if trigger is not None:
+                sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
+                info["interp_warning"] = (float(h[sel]), float(k[sel]), float(l[sel]), int(h0[sel]), int(k0[sel]),
+                                          int(l0[sel]))
+            return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
             valid = ~hkl.out_of_interpolation_range(h, k, l)
             F_int = hkl.tricubic(h, k, l, valid)
@@ -296,6 +302,10 @@ class _Model:
         if want_printout is not None and len(want_printout):
             info["printout"] = self._printout(want_printout, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I,
                                               polar_cached, omega_first, cap_final, fmask)
+        if trigger is not None:
+            sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
+            info["interp_warning"] = (float(h[sel]), float(k[sel]), float(l[sel]), int(h0[sel]), int(k0[sel]),
+                                      int(l0[sel]))
         return value, info, interp_after
 
     def _printout(self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask):
@@ -321,12 +331,21 @@ class _Model:
                 hh, hh0, fl, vecs = (0.0, 0.0, 0.0), (0, 0, 0), 0.0, None
             lv = live[p].reshape(-1)
             nzl = torch.nonzero(lv).reshape(-1)
-            fc = float(F_cell[p].reshape(-1)[int(nzl[-1])]) if nzl.numel() else 0.0
+            # F_cell keeps its value from the last step that was not skipped; with none in this
+            # pixel nanoBragg shows an earlier pixel's value: here the last lookup of the pixel
+            fc = float(F_cell[p].reshape(-1)[int(nzl[-1]) if nzl.numel() else -1])
+            sm = self.c.sampling
+            if sm.oversample_polar and nz.numel():
+                polar_p = float(pp["polar_all"][p, t, s, r])
+            else:
+                polar_p = float(polar[p])
+            omega_p = float(pp["omega"][p, T - 1, S - 1]) if sm.oversample_omega else float(omega[p])
+            cap_p = float(pp["cap"][p, T - 1, S - 1]) if sm.oversample_thick else float(cap[p])
             out[p] = {
                 "stol": float(pp["stol"][p, T - 1, S - 1, R - 1]),
                 "pos": tuple(float(x) for x in pp["pos"][p, T - 1, S - 1]),
                 "hkl": hh, "hkl0": hh0, "F_cell": fc, "F_latt": fl, "I": float(I[p]),
-                "polar": float(polar[p]), "omega": float(omega[p]), "capfrac": float(cap[p]), "vecs": vecs,
+                "polar": polar_p, "omega": omega_p, "capfrac": cap_p, "vecs": vecs,
             }
         return out
 
@@ -416,6 +435,7 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
         interp_on = bool(c.sf.interpolate)
         values, where, taps, printouts = [], [], {}, {}
         omega_sum = 0.0
+        interp_warning = None
         active_list = active
         # segments: (start, stop, compute) over the active list
         if c.run.trace_only:
@@ -438,7 +458,8 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
                 if first is not None and start <= first[0] < stop:
                     fs = (first[0] - start,) + tuple(first[1:])
                 if not compute:
-                    _, _, interp_on = model.chunk(fast, slow, fs, interp_on, range_only=True)
+                    _, info, interp_on = model.chunk(fast, slow, fs, interp_on, range_only=True)
+                    interp_warning = info.get("interp_warning", interp_warning)
                     continue
                 idx_list = idx.tolist()
                 want = [i for i, f in enumerate(idx_list) if f in traced_flat]
@@ -452,6 +473,8 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
                 omega_sum += info["omega_sum"]
                 for p, tp in info["taps"].items():
                     taps[traced_flat[idx_list[p]]] = tp
+                if "interp_warning" in info:
+                    interp_warning = info["interp_warning"]
                 for p, po in info.get("printout", {}).items():
                     printouts[(idx_list[p] // F_pix, idx_list[p] % F_pix)] = po
         image = torch.zeros(c.detector.spixels * F_pix, dtype=dt, device=dev)
@@ -463,7 +486,7 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
         image = image.reshape(c.detector.spixels, F_pix)
     setup = _setup_numbers(model)
     result = SimulationResult(image=image, taps=taps, setup=setup, printouts=printouts, omega_sum=omega_sum,
-                              computed=computed.reshape(c.detector.spixels, F_pix))
+                              computed=computed.reshape(c.detector.spixels, F_pix), interp_warning=interp_warning)
     if traced:
         result.trace_lines = format_trace(c, model_setup_taps(model), taps, traced, image)
     return result

@@ -179,6 +179,11 @@ def smv_value(header: str, key: str):
 
 def atomic_write(path, payload: bytes):
     """Write bytes to path via a temporary file in the same folder and a rename."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a device or pipe (e.g. /dev/null): never replace it, write through it
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        return
     folder = os.path.dirname(os.path.abspath(path)) or "."
     fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
     try:
