@@ -112,8 +112,11 @@ static double val_real(cursor *c, int k)
 {
     const char *t = value_token(c, k);
     double v;
-    if (!parse_real(t, &v))
+    if (!parse_real(t, &v)) {
+        if (t[0] == '-' && isalpha((unsigned char)t[1]))
+            nb_die("option %s: missing value (found option %s)", c->argv[c->i], t);
         nb_die("option %s: value '%s' is not a number", c->argv[c->i], t);
+    }
     return v;
 }
 
@@ -123,8 +126,11 @@ static int val_int(cursor *c, int k)
     const char *t = value_token(c, k);
     double v;
     long n;
-    if (!parse_real(t, &v))
+    if (!parse_real(t, &v)) {
+        if (t[0] == '-' && isalpha((unsigned char)t[1]))
+            nb_die("option %s: missing value (found option %s)", c->argv[c->i], t);
         nb_die("option %s: value '%s' is not a number", c->argv[c->i], t);
+    }
     n = strtol(t, NULL, 10);
     if (n > 2147483647L || n < -2147483647L)
         nb_die("option %s: value '%s' is out of range", c->argv[c->i], t);
@@ -135,7 +141,7 @@ static const char *val_word(cursor *c, int k)
 {
     const char *t = value_token(c, k);
     if (t[0] == '-' && isalpha((unsigned char)t[1]))
-        nb_die("option %s: missing value", c->argv[c->i]);
+        nb_die("option %s: missing value (found option %s)", c->argv[c->i], t);
     if (t[0] == '\0')
         nb_die("option %s: empty value", c->argv[c->i]);
     return t;

@@ -439,8 +439,11 @@ void nb_setup_crystal(nb_sim *s)
         if (s->gamma <= 0.0) s->gamma = M_PI / 2;
         aavg = (s->alpha + s->beta + s->gamma) / 2;
         skew = sin(aavg) * sin(aavg - s->alpha) * sin(aavg - s->beta) * sin(aavg - s->gamma);
-        if (skew < 0.0)
-            skew = -skew;
+        /* angles that cannot close a cell give a negative (or vanishing) product;
+         * upstream takes its absolute value and goes on, this program refuses */
+        if (!(skew > 1e-12) || !(s->alpha < M_PI) || !(s->beta < M_PI) || !(s->gamma < M_PI))
+            nb_die("option -cell: impossible unit cell angles %g %g %g", s->alpha * NB_RTD,
+                   s->beta * NB_RTD, s->gamma * NB_RTD);
         V_cell = 2.0 * a[0] * b[0] * c[0] * sqrt(skew);
         if (!(V_cell > 0.0) || !isfinite(V_cell))
             nb_die("option -cell: impossible unit cell (volume %g A^3)", V_cell);

@@ -1,0 +1,165 @@
+"""Bad input: a one-line message naming the option or file:line, non-zero exit, no output."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import run_c
+
+GOOD = "-cell 100 100 100 90 90 90 -default_F 100 -lambda 1 -distance 100 -detpixels 16 -pixel 0.4 -N 5"
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def check_failure(tmp_path, args, fragment):
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    outputs = ["-floatfile", str(out / "float.bin"), "-intfile", str(out / "int.img"),
+               "-noisefile", str(out / "noise.img"), "-seed", "5", "-pgmfile",
+               str(out / "image.pgm")]
+    r = run_c(list(args) + outputs + ["-noprogress"], cwd=tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert fragment in lines[0], lines[0]
+    assert "error" in lines[0]
+    assert list(out.iterdir()) == [], "output left behind"
+    return lines[0]
+
+
+def test_good_baseline_writes_outputs(c_binary, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_c(GOOD.split() + ["-floatfile", out / "float.bin", "-intfile", out / "int.img",
+                              "-noisefile", out / "noise.img", "-seed", "5",
+                              "-pgmfile", out / "image.pgm", "-noprogress"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["float.bin", "image.pgm", "int.img",
+                                                     "noise.img"]
+
+
+def test_unknown_option(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-bogus_option", "3"], "unknown option '-bogus_option'")
+
+
+def test_substring_of_an_option_is_not_accepted(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-dist", "100"], "unknown option '-dist'")
+
+
+def test_missing_value(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-distance"], "option -distance: missing value")
+
+
+def test_missing_value_before_next_option(c_binary, tmp_path):
+    check_failure(tmp_path, ["-hkl", "-N", "5"] + GOOD.split(), "option -hkl: missing value")
+
+
+def test_non_numeric_value(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-lambda", "one"],
+                  "option -lambda: value 'one' is not a number")
+
+
+def test_non_numeric_integer_value(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-phisteps", "3x"],
+                  "option -phisteps: value '3x' is not a number")
+
+
+def test_unreadable_hkl(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-hkl", "missing.hkl"], "missing.hkl: cannot open")
+
+
+def test_malformed_hkl(c_binary, tmp_path):
+    hkl = write(tmp_path / "bad.hkl", "0 0 1 10.0\n0 1 0 12.5\n1 x 0 3\n")
+    check_failure(tmp_path, GOOD.split() + ["-hkl", hkl], "bad.hkl:3:")
+
+
+def test_hkl_with_missing_column(c_binary, tmp_path):
+    hkl = write(tmp_path / "short.hkl", "0 0 1 10.0\n\n0 1 0\n")
+    check_failure(tmp_path, GOOD.split() + ["-hkl", hkl], "short.hkl:3:")
+
+
+def test_unreadable_matrix(c_binary, tmp_path):
+    args = GOOD.replace("-cell 100 100 100 90 90 90", "-mat nothere.mat").split()
+    check_failure(tmp_path, args, "nothere.mat: cannot open")
+
+
+def test_malformed_matrix(c_binary, tmp_path):
+    mat = write(tmp_path / "bad.mat", "0.01 0 0\n0 0.01\n0 0 0.01\n")
+    args = GOOD.replace("-cell 100 100 100 90 90 90", f"-mat {mat}").split()
+    check_failure(tmp_path, args, "bad.mat:2:")
+
+
+def test_singular_matrix(c_binary, tmp_path):
+    mat = write(tmp_path / "flat.mat", "0.01 0 0.01\n0 0.01 0.01\n0 0 0\n")
+    args = GOOD.replace("-cell 100 100 100 90 90 90", f"-mat {mat}").split()
+    check_failure(tmp_path, args, "flat.mat: singular orientation matrix")
+
+
+def test_unreadable_source_file(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-sourcefile", "nosources.txt"],
+                  "nosources.txt: cannot open")
+
+
+def test_malformed_source_file(c_binary, tmp_path):
+    src = write(tmp_path / "bad_sources.txt", "-10 0 0 1 1e-10\n-10 0.1 zero 1 1e-10\n")
+    check_failure(tmp_path, GOOD.split() + ["-sourcefile", src], "bad_sources.txt:2:")
+
+
+def test_unreadable_mask(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-mask", "nomask.img"], "nomask.img: cannot open")
+
+
+def test_malformed_mask(c_binary, tmp_path):
+    mask = write(tmp_path / "mask.img", "this is not an SMV image\n" * 40)
+    check_failure(tmp_path, GOOD.split() + ["-mask", str(mask)], "mask.img:1:")
+
+
+def test_zero_pixels(c_binary, tmp_path):
+    args = GOOD.replace("-detpixels 16", "-detsize 0.02").split()
+    check_failure(tmp_path, args, "zero pixels")
+
+
+def test_non_positive_pixel_size(c_binary, tmp_path):
+    args = GOOD.replace("-pixel 0.4", "-pixel 0").split()
+    check_failure(tmp_path, args, "option -pixel")
+
+
+@pytest.mark.parametrize("cell", ["100 0 100 90 90 90", "100 100 100 90 90 0", "0"])
+def test_non_positive_cell(c_binary, tmp_path, cell):
+    args = GOOD.replace("-cell 100 100 100 90 90 90", f"-cell {cell}").split()
+    check_failure(tmp_path, args, "option -cell")
+
+
+def test_impossible_cell_angles(c_binary, tmp_path):
+    args = GOOD.replace("-cell 100 100 100 90 90 90", "-cell 100 100 100 120 120 120").split()
+    check_failure(tmp_path, args, "option -cell")
+
+
+def test_bad_trace_pixel(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-trace_pixel", "16", "0"], "option -trace_pixel")
+
+
+def test_bad_carryover_mode(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-phi_carryover_mode", "sometimes"],
+                  "option -phi_carryover_mode")
+
+
+def test_no_structure_factors(c_binary, tmp_path):
+    args = GOOD.replace("-default_F 100", "").split()
+    check_failure(tmp_path, args, "no structure factors")
+
+
+def test_unwritable_output_leaves_nothing(c_binary, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_c(GOOD.split() + ["-floatfile", out / "float.bin",
+                              "-intfile", tmp_path / "no_such_dir" / "int.img", "-nonoise",
+                              "-noprogress"], cwd=tmp_path)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "int.img" in r.stderr
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
