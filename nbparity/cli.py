@@ -302,12 +302,24 @@ def _print_trace_outcome(outcome) -> None:
         return
     if outcome.comparison is None:
         return
-    rows = report.select(outcome.comparison, keys=KEY_SUMMARY)
-    click.echo(report.render_table(outcome.comparison, rows), nl=False)
+    click.echo(report.render_table(outcome.comparison, _trace_rows(outcome.comparison)),
+               nl=False)
     click.echo(report.render_divergences(outcome.divergences), nl=False)
     verdict = "PARITY" if outcome.exit_code == exitcodes.PARITY else "DIVERGED"
     click.echo(f"{verdict} (rtol {outcome.request.tolerance.rtol:g}, torch mode "
                f"{outcome.request.mode}, {outcome.request.dtype} on {outcome.request.device})")
+
+
+def _trace_rows(comparison, max_step_rows: int = 24):
+    """The summary keys outside the φ loop, plus the step records that do not pass (capped);
+    every record is one `nbparity diff BUNDLE/c.log BUNDLE/py.log` away."""
+    rows = report.select(comparison, keys=KEY_SUMMARY)
+    steps = rows.stage == "phi"
+    failing_steps = rows[steps & (rows.status != "pass")]
+    shown = rows[~steps]
+    if not failing_steps.empty:
+        shown = rows[~steps | rows.index.isin(failing_steps.index[:max_step_rows])]
+    return shown
 
 
 #: Keys shown in trace's summary table (the full comparison is one `nbparity diff` away).
