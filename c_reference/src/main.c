@@ -80,6 +80,7 @@ static nb_trace_pixel *find_trace(nb_trace_pixel *tp, int n, int fp, int sp)
     return NULL;
 }
 
+#if !defined(_OPENMP)
 static void progress_line(const nb_sim *s, unsigned long done, unsigned long total)
 {
     if (!s->progress || s->printout || total / 100 == 0)
@@ -90,6 +91,7 @@ static void progress_line(const nb_sim *s, unsigned long done, unsigned long tot
         fflush(stdout);
     }
 }
+#endif
 
 static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 {
