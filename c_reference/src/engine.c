@@ -427,6 +427,100 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
     p->capture = capture;
 }
 
+/* The same loops as nb_compute_pixel, reduced to what decides the run-wide
+ * interpolation switch: Miller indices of every evaluated step (the carried
+ * cell, the dmin cut, the lattice-factor skip and the in-place re-normalisation
+ * of the diffracted vector all included) and the range test.  Returns 1 when
+ * the switch flipped inside this pixel.  Nothing is written to the image. */
+int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel)
+{
+    const int domains = s->mosaic_domains;
+    double polar = s->nopolar ? 1.0 : 0.0;
+    double pos[4], diffracted[4], incident[4], scattering[4], scratch[12];
+    int state = p->carry;
+    int t, sS, sF, src, pt, m;
+    double Fdet, Sdet;
+
+    for (t = 0; t < s->det_thicksteps; t++)
+        for (sS = 0; sS < s->oversample; sS++)
+            for (sF = 0; sF < s->oversample; sF++) {
+                subpixel_position(s, fpixel, spixel, t, sS, sF, pos, &Fdet, &Sdet);
+                vec_unit(pos, diffracted);
+                for (src = 0; src < s->sources; src++) {
+                    const double lambda = s->src_lambda[src];
+                    double stol;
+                    incident[1] = -s->src_x[src];
+                    incident[2] = -s->src_y[src];
+                    incident[3] = -s->src_z[src];
+                    scattering[1] = (diffracted[1] - incident[1]) / lambda;
+                    scattering[2] = (diffracted[2] - incident[2]) / lambda;
+                    scattering[3] = (diffracted[3] - incident[3]) / lambda;
+                    stol = 0.5 * vec_norm(scattering);
+                    if (s->dmin > 0.0 && stol > 0.0 && s->dmin > 0.5 / stol)
+                        continue;
+                    if (polar == 0.0 || s->os_polar)
+                        polar = polarization_factor(s->polarization, incident, diffracted, e->polar_axis);
+                    for (pt = 0; pt < s->phisteps; pt++) {
+                        if (e->phi[pt] != 0.0)
+                            state = pt + 1;
+                        else if (!s->carry_cparity)
+                            state = 0;
+                        for (m = 0; m < domains; m++) {
+                            const double *cell;
+                            double h, k, l;
+                            if (e->cells) {
+                                cell = e->cells + ((size_t)state * domains + m) * 12;
+                            } else {
+                                make_cell(s, e, state, m, scratch);
+                                cell = scratch;
+                            }
+                            h = cell[1] * scattering[1] + cell[2] * scattering[2] + cell[3] * scattering[3];
+                            k = cell[5] * scattering[1] + cell[6] * scattering[2] + cell[7] * scattering[3];
+                            l = cell[9] * scattering[1] + cell[10] * scattering[2] + cell[11] * scattering[3];
+                            if (s->shape != SHAPE_SQUARE && s->water_size == 0.0) {
+                                /* a zero lattice factor skips the lookup (a square
+                                 * lattice factor is never exactly zero) */
+                                int h0 = (int)ceil(h - 0.5), k0 = (int)ceil(k - 0.5), l0 = (int)ceil(l - 0.5);
+                                const double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
+                                double dx = (h - h0) * as[1] + (k - k0) * bs[1] + (l - l0) * cs[1];
+                                double dy = (h - h0) * as[2] + (k - k0) * bs[2] + (l - l0) * cs[2];
+                                double dz = (h - h0) * as[3] + (k - k0) * bs[3] + (l - l0) * cs[3];
+                                double rad = (dx * dx + dy * dy + dz * dz) * s->Na * s->Na * s->Nb *
+                                             s->Nb * s->Nc * s->Nc;
+                                double F_latt;
+                                if (s->shape == SHAPE_ROUND) {
+                                    double hr = (h - h0) * (h - h0) * s->Na * s->Na +
+                                                (k - k0) * (k - k0) * s->Nb * s->Nb +
+                                                (l - l0) * (l - l0) * s->Nc * s->Nc;
+                                    F_latt = s->Na * s->Nb * s->Nc * 0.723601254558268 *
+                                             sinc3(M_PI * sqrt(hr * s->fudge));
+                                } else if (s->shape == SHAPE_GAUSS) {
+                                    F_latt = s->Na * s->Nb * s->Nc * exp(-(rad / 0.63 * s->fudge));
+                                } else {
+                                    F_latt = s->Na * s->Nb * s->Nc * (rad * s->fudge < 0.3969);
+                                }
+                                if (F_latt == 0.0)
+                                    continue;
+                            }
+                            if (!nb_interp_in_range(s, h, k, l)) {
+                                e->interpolate = 0;
+                                if (e->babble) {
+                                    e->babble = 0;
+                                    printf("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n",
+                                           h, k, l, (int)ceil(h - 0.5), (int)ceil(k - 0.5), (int)ceil(l - 0.5));
+                                    printf("WARNING: further warnings will not be printed! ");
+                                }
+                                p->carry = state;
+                                return 1;
+                            }
+                        }
+                    }
+                }
+            }
+    p->carry = state;
+    return 0;
+}
+
 void nb_printout_pixel(const nb_sim *s, const nb_persist *p, int fpixel, int spixel)
 {
     const double *pos = p->pixel_pos;

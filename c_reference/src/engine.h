@@ -37,6 +37,8 @@ int nb_pixel_active(const nb_sim *s, int fpixel, int spixel);
 /* raster index of the first pixel whose loops evaluate at least one phi sweep
  * (a source that survives the dmin cut); -1 if none */
 long nb_first_sweep_pixel(const nb_sim *s);
+/* cheap walk for the interpolation switch; 1 if it flipped in this pixel */
+int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel);
 void nb_printout_pixel(const nb_sim *s, const nb_persist *p, int fpixel, int spixel);
 
 #endif

@@ -162,9 +162,14 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         nb_persist_init(&p);
         for (idx = 0; idx <= last_traced && e->interpolate; idx++) {
             int fp = (int)(idx % s->fpixels), sp = (int)(idx / s->fpixels);
+            nb_trace_pixel *tr;
             if (!nb_pixel_active(s, fp, sp))
                 continue;
-            nb_compute_pixel(s, e, &p, fp, sp, find_trace(tp, s->ntrace, fp, sp));
+            tr = find_trace(tp, s->ntrace, fp, sp);
+            if (tr)
+                nb_compute_pixel(s, e, &p, fp, sp, tr);
+            else
+                nb_probe_pixel(s, e, &p, fp, sp);
         }
     }
     for (j = 0; j < s->ntrace; j++) {

@@ -117,6 +117,7 @@ void nb_setup_sources(nb_sim *s);
 void nb_setup_mosaic(nb_sim *s);
 /* sfac.c */
 void nb_load_structure_factors(nb_sim *s);
+int nb_interp_in_range(const nb_sim *s, double h, double k, double l);
 double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
                    int *interp_flag);
 

@@ -187,13 +187,18 @@ static double F_at(const nb_sim *s, int h, int k, int l)
  * *interp_flag is the run-wide interpolation switch: when the 4x4x4 block
  * would leave the table it is turned off for good (as upstream does) and the
  * nearest-neighbour value is used. */
+int nb_interp_in_range(const nb_sim *s, double h, double k, double l)
+{
+    return !((h - s->h_min + 3) > s->h_range || (h - 2 < s->h_min) ||
+             (k - s->k_min + 3) > s->k_range || (k - 2 < s->k_min) ||
+             (l - s->l_min + 3) > s->l_range || (l - 2 < s->l_min));
+}
+
 double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
                    int *interp_flag)
 {
     if (*interp_flag) {
-        if ((h - s->h_min + 3) > s->h_range || (h - 2 < s->h_min) ||
-            (k - s->k_min + 3) > s->k_range || (k - 2 < s->k_min) ||
-            (l - s->l_min + 3) > s->l_range || (l - 2 < s->l_min)) {
+        if (!nb_interp_in_range(s, h, k, l)) {
             *interp_flag = 0;
         } else {
             int hf = (int)floor(h), kf = (int)floor(k), lf = (int)floor(l);
