@@ -145,6 +145,12 @@ EXTRA_CARRY = {
         "-cell 50 50 50 90 90 90 -hkl P1.hkl -misset 10 20 30 -N 2 -lambda 1 -distance 80 "
         "-detpixels 48 -pixel 0.3 -Xbeam 0.5 -Ybeam 0.5 -phi 0 -osc 1 -phisteps 2",
         [(0, 20), (0, 24), (0, 25), (0, 26), (1, 0), (30, 40)]),
+    # interpolation that never switches off: the walk reaches the last traced pixel
+    "interpolation_no_switch": (
+        "phi_carryover",
+        "-cell 60 60 60 90 90 90 -hkl P1.hkl -misset 5 -3 7 -N 2 -phi 0 -osc 1 -phisteps 3 "
+        "-lambda 1 -distance 300 -detpixels 24 -pixel 0.3 -round_xtal",
+        [(0, 0), (3, 4), (12, 12), (23, 23)]),
 }
 
 
