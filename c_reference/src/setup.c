@@ -391,17 +391,32 @@ static void read_matrix(nb_sim *s)
         nb_die("%s: cannot open matrix file", s->matfile);
     printf("reading %s\n", s->matfile);
     while (n < 9 && fgets(line, sizeof line, f)) {
-        char *p = strtok(line, " \t\r\n");
+        /* numbers are read like scanf does, so fixed-format rows whose
+         * columns touch ("0.1-0.2") still read as two numbers */
+        char *p = line;
         int onthis = 0;
         lineno++;
-        while (p && n < 9) {
+        for (;;) {
             char *end;
-            double v = strtod(p, &end);
-            if (end == p || *end)
-                nb_die("%s:%ld: '%s' is not a number", s->matfile, lineno, p);
+            double v;
+            while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+                p++;
+            if (*p == '\0' || n == 9)
+                break;
+            v = strtod(p, &end);
+            if (end == p) {
+                char bad[32];
+                size_t k = 0;
+                while (p[k] && p[k] != ' ' && p[k] != '\t' && p[k] != '\n' && k < sizeof bad - 1) {
+                    bad[k] = p[k];
+                    k++;
+                }
+                bad[k] = '\0';
+                nb_die("%s:%ld: '%s' is not a number", s->matfile, lineno, bad);
+            }
             m[n++] = v;
             onthis++;
-            p = strtok(NULL, " \t\r\n");
+            p = end;
         }
         if (onthis != 0 && onthis != 3)
             nb_die("%s:%ld: expected 3 numbers per matrix row, found %d", s->matfile, lineno, onthis);
