@@ -373,6 +373,28 @@ void nb_setup_detector(nb_sim *s)
     }
 }
 
+/* upstream's warning when a sine or cosine leaves [-1, 1] by more than 1e-7 */
+static void oddball(const char *title, const char *const *names, const double *v)
+{
+    int i, bad = 0;
+    for (i = 0; i < 6; i++)
+        if (v[i] > 1.0000001 || v[i] < -1.0000001)
+            bad = 1;
+    if (!bad)
+        return;
+    printf("WARNING: oddball %s:\n", title);
+    for (i = 0; i < 6; i++)
+        printf("%s = %.25g\n", names[i], v[i]);
+}
+
+static const char *const STAR_NAMES[] = {"sin(alpha_star)", "cos(alpha_star)", "sin(beta_star) ",
+                                         "cos(beta_star) ", "sin(gamma_star)", "cos(gamma_star)"};
+/* (sic) the user-cell check of upstream spells the last name this way */
+static const char *const STAR_NAMES_CELL[] = {"sin(alpha_star)", "cos(alpha_star)", "sin(beta_star) ",
+                                              "cos(beta_star) ", "sin(gamma_star)", "cos9gamma_star)"};
+static const char *const CELL_NAMES[] = {"sin_alpha", "cos_alpha", "sin_beta ", "cos_beta ",
+                                         "sin_gamma", "cos_gamma"};
+
 static void clamp_trig(double *sn, double *cs)
 {
     if (*sn > 1.0) *sn = 1.0;
@@ -481,6 +503,11 @@ void nb_setup_crystal(nb_sim *s)
         cas = (cos(s->beta) * cos(s->gamma) - cos(s->alpha)) / (sin(s->beta) * sin(s->gamma));
         cbs = (cos(s->gamma) * cos(s->alpha) - cos(s->beta)) / (sin(s->gamma) * sin(s->alpha));
         cgs = (cos(s->alpha) * cos(s->beta) - cos(s->gamma)) / (sin(s->alpha) * sin(s->beta));
+        {
+            double v[6];
+            v[0] = sas; v[1] = cas; v[2] = sbs; v[3] = cbs; v[4] = sgs; v[5] = cgs;
+            oddball("reciprocal cell angles", STAR_NAMES_CELL, v);
+        }
         clamp_trig(&sas, &cas);
         clamp_trig(&sbs, &cbs);
         clamp_trig(&sgs, &cgs);
@@ -544,6 +571,11 @@ void nb_setup_crystal(nb_sim *s)
     ca = vec_dot(b, c) / b[0] / c[0];
     cb = vec_dot(a, c) / a[0] / c[0];
     cg = vec_dot(a, b) / a[0] / b[0];
+    {
+        double v[6];
+        v[0] = sa; v[1] = ca; v[2] = sb; v[3] = cb; v[4] = sg; v[5] = cg;
+        oddball("cell angles", CELL_NAMES, v);
+    }
     clamp_trig(&sa, &ca);
     clamp_trig(&sb, &cb);
     clamp_trig(&sg, &cg);
@@ -556,6 +588,11 @@ void nb_setup_crystal(nb_sim *s)
     ca = vec_dot(bs, cs) / bs[0] / cs[0];
     cb = vec_dot(as, cs) / as[0] / cs[0];
     cg = vec_dot(as, bs) / as[0] / bs[0];
+    {
+        double v[6];
+        v[0] = sa; v[1] = ca; v[2] = sb; v[3] = cb; v[4] = sg; v[5] = cg;
+        oddball("reciprocal cell angles", STAR_NAMES, v);
+    }
     clamp_trig(&sa, &ca);
     clamp_trig(&sb, &cb);
     clamp_trig(&sg, &cg);
