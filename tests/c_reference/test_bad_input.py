@@ -6,7 +6,8 @@ import pytest
 
 from .conftest import run_c
 
-GOOD = "-cell 100 100 100 90 90 90 -default_F 100 -lambda 1 -distance 100 -detpixels 16 -pixel 0.4 -N 5"
+GOOD = ("-cell 100 100 100 90 90 90 -default_F 100 -lambda 1 -distance 100 -detpixels 16 "
+        "-pixel 0.4 -N 5")
 
 
 def write(path, text):

@@ -70,7 +70,7 @@ def test_step_terms_sum_to_accumulated_intensity(case_runs, name):
     """With one source, sub-pixel, layer and no water, the traced steps are the whole sum."""
     run = case_runs[name]
     frame = parse_trace_text(run.stdout).frame
-    for (slow, fast), block in frame.groupby(["slow", "fast"]):
+    for (_slow, _fast), block in frame.groupby(["slow", "fast"]):
         val = {k: block[block.key == k]["value"].iloc[0] for k in
                ("sources", "oversample", "I_before_scaling", "steps")}
         if val["sources"] != 1 or val["oversample"] != 1 or "-water" in run.case.args \
