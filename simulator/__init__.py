@@ -1,1 +1,39 @@
-"""Vectorised, differentiable PyTorch implementation of nanoBragg (the torch engine of nbparity)."""
+"""Vectorised, differentiable PyTorch implementation of nanoBragg (the torch engine of nbparity).
+
+Python API
+----------
+``config = simulator.parse_argv(argv, cwd=None)``
+    nanoBragg command-line tokens (without the program name) -> a frozen
+    :class:`simulator.config.SimulationConfig`. Input files named in ``argv`` (``-hkl``, ``-mat``,
+    ``-sourcefile``, ``-mask``, ``-img``, ``-dump``) resolve relative to ``cwd``. Bad input raises
+    :class:`UsageError` or :class:`InputError` (one-line messages naming the option or file:line).
+
+``result = simulator.simulate(config, params=None)``
+    Runs the engine and returns a :class:`SimulationResult`:
+
+    - ``result.image``: (slow, fast) tensor on the config's device and dtype (photons per pixel);
+    - ``result.trace_lines``: the ``TRACE_PY`` / ``TRACE_PY_PHI`` lines of the pixels requested
+      with ``-trace_pixel S F`` (empty list otherwise);
+    - ``result.taps``: ``{(slow, fast): {key: tensor}}``, the production tensors those lines print;
+    - ``result.setup``, ``result.printouts``, ``result.omega_sum``: numbers for the output stage.
+
+    ``params`` optionally maps names in :data:`PARAM_NAMES` to tensors (command-line units):
+    ``cell`` (6: a b c in Angstrom, alpha beta gamma in degrees), ``misset_deg`` (3),
+    ``distance_mm``, ``beam_center_mm`` (2: F, S as the detector pivot uses them),
+    ``N`` (3), ``mosaic_spread_deg``, ``lambda_A``. Gradients flow from ``result.image`` to them.
+
+``result = simulator.run_argv(argv, cwd=None, stdout=None)``
+    Everything ``nbsim`` does: parse, simulate, print nanoBragg's lines and write the files.
+
+Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
+The package never imports ``nbparity``.
+"""
+from simulator.cli import UsageError, main, parse_argv, run_argv
+from simulator.config import SimulationConfig
+from simulator.engine import PARAM_NAMES, SimulationResult, chunk_pixels, simulate
+from simulator.io import InputError
+
+__all__ = [
+    "PARAM_NAMES", "InputError", "SimulationConfig", "SimulationResult", "UsageError", "chunk_pixels", "main",
+    "parse_argv", "run_argv", "simulate",
+]

@@ -53,6 +53,11 @@ class SimulationResult:
     interp_warning: Optional[tuple] = None  # (h, k, l, h0, k0, l0) where interpolation was switched off
 
 
+def _f(x) -> float:
+    """A python number from a tensor, for statistics and printouts (never on a gradient path)."""
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+
+
 def _dtype(name):
     return torch.float64 if name == "float64" else torch.float32
 
@@ -63,7 +68,11 @@ class _Model:
     def __init__(self, config, params):
         c = config
         self.c = c
-        self.dtype = dt = _dtype(c.run.dtype)
+        self.dtype = dt_out = _dtype(c.run.dtype)
+        # Geometry up to the Miller indices runs in float64 on the device in both dtypes: h ~ 10-100
+        # must be resolved to ~1e-7 of a reciprocal-lattice unit, beyond float32's 7 digits. Every
+        # per-step tensor after that (lattice factors, structure factors, sums) is in the config dtype.
+        self.gdt = dt = torch.float64
         self.device = dev = torch.device(c.run.device)
         t = lambda x: torch.as_tensor(x, dtype=dt, device=dev)  # noqa: E731
         params = {k: (v.to(device=dev, dtype=dt) if isinstance(v, torch.Tensor) else t(v))
@@ -95,7 +104,7 @@ class _Model:
         else:
             self.lambdas = t(c.beam.source_lambdas)
         self.polar_vector = t(c.beam.polar_vector)
-        self.hkl = HklTable(c.sf, dt, dev)
+        self.hkl = HklTable(c.sf, dt_out, dev)
         self.steps = c.steps
         self.T = c.detector.thicksteps
         self.S = c.sampling.oversample ** 2
@@ -108,11 +117,11 @@ class _Model:
         """Per (P, T, S[, R]) quantities of a chunk of pixels."""
         c, geo = self.c, self.geo
         pos, Fdet, Sdet = subpixel_positions(geo, c.detector, c.beam.beam_vector, fast, slow,
-                                             c.sampling.oversample, self.dtype, self.device)
+                                             c.sampling.oversample, self.gdt, self.device)
         diffracted, airpath = unitize(pos)
         omega = solid_angle(airpath, geo["close_distance"], c.detector.pixel_size, c.detector.point_pixel)
         if c.detector.thick > 0.0 or c.sampling.oversample_thick:
-            cap = capture_fraction(diffracted, geo["odet"], c.detector, self.dtype, self.device)
+            cap = capture_fraction(diffracted, geo["odet"], c.detector, self.gdt, self.device)
         else:
             cap = torch.ones_like(airpath)
         d = diffracted[:, :, :, None, :]  # (P, T, S, 1, 3)
@@ -172,8 +181,10 @@ class _Model:
         k0 = torch.ceil(k - 0.5)
         l0 = torch.ceil(l - 0.5)
         cr = self.cryst
-        F_latt, parts = lattice_factor(c.crystal.shape, h, k, l, h0, k0, l0, self.N, c.crystal.fudge,
-                                       cr["a_star"], cr["b_star"], cr["c_star"], self.N_values)
+        dt = self.dtype
+        F_latt, parts = lattice_factor(c.crystal.shape, h, k, l, h0, k0, l0, tuple(n.to(dt) for n in self.N),
+                                       c.crystal.fudge, cr["a_star"], cr["b_star"], cr["c_star"], self.N_values,
+                                       out_dtype=dt)
         passed = pp["passed"][..., None, None]
         evaluated = passed.expand(P, T, S, R, F, M)
         if c.beam.water_size == 0.0:
@@ -191,7 +202,7 @@ class _Model:
             info = {}
             if trigger is not None:
                 sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-                info["interp_warning"] = (float(h[sel]), float(k[sel]), float(l[sel]), int(h0[sel]), int(k0[sel]),
+                info["interp_warning"] = (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]),
                                           int(l0[sel]))
             return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
@@ -201,12 +212,12 @@ class _Model:
                 F_cell = torch.where(valid, F_int, torch.full_like(F_int, hkl.default_F))
             else:
                 serial = torch.arange(h.numel(), device=self.device).reshape(h.shape)
-                F_near = hkl.nearest(h0, k0, l0)
+                F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
                 F_cell = torch.where(serial < trigger, F_int, F_near)
                 F_cell = torch.where(serial == trigger, torch.full_like(F_cell, hkl.default_F), F_cell)
             interp_after = trigger is None
         else:
-            F_cell = hkl.nearest(h0, k0, l0)
+            F_cell = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
             interp_after = interp_on
         term = F_cell * F_cell * F_latt * F_latt
         zero = torch.zeros_like(term)
@@ -218,11 +229,11 @@ class _Model:
         if sm.oversample_thick or sm.oversample_polar or sm.oversample_omega:
             g = torch.ones_like(term)
             if sm.oversample_thick:
-                g = g * pp["cap"][:, :, :, None, None, None]
+                g = g * pp["cap"].to(dt)[:, :, :, None, None, None]
             if sm.oversample_polar:
-                g = g * pp["polar_all"][..., None, None]
+                g = g * pp["polar_all"].to(dt)[..., None, None]
             if sm.oversample_omega:
-                g = g * pp["omega"][:, :, :, None, None, None]
+                g = g * pp["omega"].to(dt)[:, :, :, None, None, None]
             g = torch.where(live, g, torch.ones_like(g)).reshape(P, K)
             suffix = torch.flip(torch.cumprod(torch.flip(g, dims=(1,)), dim=1), dims=(1,))
             I = torch.cumsum(flat_term * suffix, dim=1)[:, -1]
@@ -253,15 +264,15 @@ class _Model:
         cap_applied = cap_final if not sm.oversample_thick else torch.ones_like(omega_first)
         value = c.beam.r_e_sqr * c.beam.fluence * I / self.steps
         if not sm.oversample_thick:
-            value = value * cap_final
+            value = value * cap_final.to(dt)
         if not sm.oversample_polar:
-            value = value * polar_cached
+            value = value * polar_cached.to(dt)
         if not sm.oversample_omega:
-            value = value * omega_first
+            value = value * omega_first.to(dt)
         if sm.oversample_omega:
-            omega_sum = float(pp["omega"].sum())
+            omega_sum = _f(pp["omega"].sum())
         else:
-            omega_sum = float(omega_first.sum()) * T * S
+            omega_sum = _f(omega_first.sum()) * T * S
         info = {"omega_sum": omega_sum}
         # ---------------- taps of traced pixels (t=0, s=0, r=0) ----------------
         taps = {}
@@ -304,7 +315,7 @@ class _Model:
                                               polar_cached, omega_first, cap_final, fmask)
         if trigger is not None:
             sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-            info["interp_warning"] = (float(h[sel]), float(k[sel]), float(l[sel]), int(h0[sel]), int(k0[sel]),
+            info["interp_warning"] = (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]),
                                       int(l0[sel]))
         return value, info, interp_after
 
@@ -320,31 +331,31 @@ class _Model:
                 t, rest = divmod(e, S * R)
                 s, r = divmod(rest, R)
                 sel = (p, t, s, r, F - 1, M - 1)
-                hh = (float(h[sel]), float(k[sel]), float(l[sel]))
-                hh0 = (int(h0[sel]), int(k0[sel]), int(l0[sel]))
-                fl = float(F_latt[sel])
+                hh = (_f(h[sel]), _f(k[sel]), _f(l[sel]))
+                hh0 = (int(_f(h0[sel])), int(k0[sel]), int(l0[sel]))
+                fl = _f(F_latt[sel])
                 tab = self.tables["normal"]
                 if fmask is not None and bool(fmask[p, t, s, r, 0, 0]):
                     tab = self.tables["first"]
-                vecs = tuple(tuple(float(x) for x in tb[F - 1, M - 1]) for tb in tab)
+                vecs = tuple(tuple(_f(x) for x in tb[F - 1, M - 1]) for tb in tab)
             else:
                 hh, hh0, fl, vecs = (0.0, 0.0, 0.0), (0, 0, 0), 0.0, None
             lv = live[p].reshape(-1)
             nzl = torch.nonzero(lv).reshape(-1)
             # F_cell keeps its value from the last step that was not skipped; with none in this
             # pixel nanoBragg shows an earlier pixel's value: here the last lookup of the pixel
-            fc = float(F_cell[p].reshape(-1)[int(nzl[-1]) if nzl.numel() else -1])
+            fc = _f(F_cell[p].reshape(-1)[int(nzl[-1]) if nzl.numel() else -1])
             sm = self.c.sampling
             if sm.oversample_polar and nz.numel():
-                polar_p = float(pp["polar_all"][p, t, s, r])
+                polar_p = _f(pp["polar_all"][p, t, s, r])
             else:
-                polar_p = float(polar[p])
-            omega_p = float(pp["omega"][p, T - 1, S - 1]) if sm.oversample_omega else float(omega[p])
-            cap_p = float(pp["cap"][p, T - 1, S - 1]) if sm.oversample_thick else float(cap[p])
+                polar_p = _f(polar[p])
+            omega_p = _f(pp["omega"][p, T - 1, S - 1]) if sm.oversample_omega else _f(omega[p])
+            cap_p = _f(pp["cap"][p, T - 1, S - 1]) if sm.oversample_thick else _f(cap[p])
             out[p] = {
-                "stol": float(pp["stol"][p, T - 1, S - 1, R - 1]),
-                "pos": tuple(float(x) for x in pp["pos"][p, T - 1, S - 1]),
-                "hkl": hh, "hkl0": hh0, "F_cell": fc, "F_latt": fl, "I": float(I[p]),
+                "stol": _f(pp["stol"][p, T - 1, S - 1, R - 1]),
+                "pos": tuple(_f(x) for x in pp["pos"][p, T - 1, S - 1]),
+                "hkl": hh, "hkl0": hh0, "F_cell": fc, "F_latt": fl, "I": _f(I[p]),
                 "polar": polar_p, "omega": omega_p, "capfrac": cap_p, "vecs": vecs,
             }
         return out

@@ -17,6 +17,25 @@ def sincg(x: torch.Tensor, N) -> torch.Tensor:
     return torch.where(zero, Nt.expand_as(x) if Nt.dim() == 0 else Nt, val)
 
 
+def sincg_index(h: torch.Tensor, N, N_value: float, out_dtype=None) -> torch.Tensor:
+    """sincg(pi*h, N) evaluated through the distance to the nearest integer (for float32).
+
+    sin(N pi h)/sin(pi h) = (-1)^((N-1) n) sin(N pi d)/sin(pi d) with n = rint(h), d = h - n, for
+    integer N. In single precision pi*h loses the small distance d that decides the value near
+    a Bragg peak; d itself is exact. (float64 uses nanoBragg's direct formula.)
+    """
+    n = torch.round(h)
+    d = h - n
+    if out_dtype is not None:
+        d = d.to(out_dtype)
+        n = n.to(out_dtype)
+    val = sincg(math.pi * d, N)
+    if int(round(N_value)) % 2 == 0:  # N - 1 odd: the sign alternates with n
+        odd = torch.remainder(n, 2.0) != 0
+        val = torch.where(odd, -val, val)
+    return val
+
+
 def sinc3(x: torch.Tensor) -> torch.Tensor:
     """3 (sin x / x - cos x) / x^2, and 1 where x == 0 (gradient safe at 0)."""
     zero = x == 0
@@ -26,20 +45,28 @@ def sinc3(x: torch.Tensor) -> torch.Tensor:
 
 
 def lattice_factor(shape: str, h, k, l, h0, k0, l0, N, fudge: float, a_star=None, b_star=None, c_star=None,
-                   N_values=None):
+                   N_values=None, out_dtype=None):
     """F_latt for each step and, for the square shape, its three factors.
 
     h, k, l: fractional indices (any shape); h0, k0, l0: nanoBragg's rounded indices.
     N: (Na, Nb, Nc) as 0-d tensors; N_values: the same as python floats (which axes are > 1).
     a_star, b_star, c_star: (3,) reciprocal vectors in 1/Angstrom (gauss and tophat shapes).
+    out_dtype: dtype of the result; h, k, l may be float64 with a float32 result (the distances to
+    the nearest integers are then taken in float64 and rounded once).
     Returns (F_latt, (Fa, Fb, Fc) or None).
     """
     Na, Nb, Nc = N
+    out_dtype = out_dtype or h.dtype
     if shape == "square":
-        one = torch.ones_like(h)
-        Fa = sincg(math.pi * h, Na) if N_values[0] > 1 else one
-        Fb = sincg(math.pi * k, Nb) if N_values[1] > 1 else one
-        Fc = sincg(math.pi * l, Nc) if N_values[2] > 1 else one
+        one = torch.ones_like(h, dtype=out_dtype)
+        if out_dtype == torch.float64:
+            Fa = sincg(math.pi * h, Na) if N_values[0] > 1 else one
+            Fb = sincg(math.pi * k, Nb) if N_values[1] > 1 else one
+            Fc = sincg(math.pi * l, Nc) if N_values[2] > 1 else one
+        else:
+            Fa = sincg_index(h, Na, N_values[0], out_dtype) if N_values[0] > 1 else one
+            Fb = sincg_index(k, Nb, N_values[1], out_dtype) if N_values[1] > 1 else one
+            Fc = sincg_index(l, Nc, N_values[2], out_dtype) if N_values[2] > 1 else one
         F = one
         if N_values[0] > 1:
             F = F * Fa
@@ -48,7 +75,9 @@ def lattice_factor(shape: str, h, k, l, h0, k0, l0, N, fudge: float, a_star=None
         if N_values[2] > 1:
             F = F * Fc
         return F, (Fa, Fb, Fc)
-    dh, dk, dl = h - h0, k - k0, l - l0
+    dh, dk, dl = (h - h0).to(out_dtype), (k - k0).to(out_dtype), (l - l0).to(out_dtype)
+    if a_star is not None:
+        a_star, b_star, c_star = a_star.to(out_dtype), b_star.to(out_dtype), c_star.to(out_dtype)
     if shape == "round":
         hrad = dh * dh * Na * Na + dk * dk * Nb * Nb + dl * dl * Nc * Nc
         arg = hrad * fudge
@@ -63,5 +92,5 @@ def lattice_factor(shape: str, h, k, l, h0, k0, l0, N, fudge: float, a_star=None
     if shape == "gauss":
         return Na * Nb * Nc * torch.exp(-(rad / 0.63 * fudge)), None
     if shape == "tophat":
-        return Na * Nb * Nc * (rad * fudge < 0.3969).to(h.dtype), None
+        return Na * Nb * Nc * (rad * fudge < 0.3969).to(out_dtype), None
     raise ValueError(f"unknown crystal shape {shape}")

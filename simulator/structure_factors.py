@@ -59,7 +59,8 @@ class HklTable:
         hi, ki, li = idx(hf, hmn), idx(kf, kmn), idx(lf, lmn)
         flat_idx = (hi[..., :, None, None] * kr + ki[..., None, :, None]) * lr + li[..., None, None, :]
         block = self.flat[flat_idx]  # (..., 4, 4, 4)
-        wh, wk, wl = _lagrange(h, hf), _lagrange(k, kf), _lagrange(l, lf)
+        wd = self.flat.dtype
+        wh, wk, wl = _lagrange(h, hf).to(wd), _lagrange(k, kf).to(wd), _lagrange(l, lf).to(wd)
         v = _sum4(block * wl[..., None, None, :])
         v = _sum4(v * wk[..., None, :])
         v = _sum4(v * wh)

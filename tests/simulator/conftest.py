@@ -1,0 +1,9 @@
+"""Fixtures for the torch simulator tests (helpers live in nbsim_testlib.py)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)

@@ -1,0 +1,133 @@
+"""Command line: help, usage errors, bad input (exit 2, one line, no traceback, no partial output)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import simulator
+from simulator.cli import main
+
+from nbsim_testlib import CASES, REPO_ROOT, strip_outputs
+
+SMALL = "-cell 100 100 100 90 90 90 -default_F 10 -lambda 1 -distance 100 -detpixels 8 -pixel 0.4 -N 3".split()
+
+
+def run_cli(args, cwd):
+    return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=300)
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_exits_0(flag, capsys):
+    assert main([flag]) == 0
+    assert "usage" in capsys.readouterr().out
+
+
+def test_unknown_option_exits_2_naming_it(capsys):
+    assert main(SMALL + ["-no_such_option"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "-no_such_option" in err
+
+
+def test_python_m_simulator_unknown_option(tmp_path):
+    proc = run_cli(["-bogus"], tmp_path)
+    assert proc.returncode == 2
+    assert "-bogus" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-N", "abc"], "-N"),
+    (["-distance", "x1"], "-distance"),
+    (["-phi_carryover_mode", "maybe"], "-phi_carryover_mode"),
+    (["-dtype", "float16"], "-dtype"),
+    (["-device", "tpu"], "-device"),
+    (["-memory_budget_gb", "-1"], "-memory_budget_gb"),
+    (["-pivot", "elsewhere"], "-pivot"),
+    (["-trace_pixel", "100", "0"], "-trace_pixel"),
+    (["-roi", "1", "2"], "-roi"),
+])
+def test_bad_values_exit_2(args, needle, tmp_path, capsys):
+    assert main(SMALL + args + ["-floatfile", str(tmp_path / "f.bin")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_missing_structure_factors_and_cell(capsys):
+    assert main(["-distance", "100"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_unreadable_hkl_names_file(tmp_path, capsys):
+    assert main(SMALL + ["-hkl", str(tmp_path / "missing.hkl"), "-floatfile", str(tmp_path / "f.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.hkl" in err and err.count("\n") == 1
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_malformed_hkl_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.hkl"
+    bad.write_text("0 0 0 10\n1 0 0 5\n1 x 0 3\n")
+    assert main(SMALL + ["-hkl", str(bad), "-floatfile", str(tmp_path / "f.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.hkl:3" in err and err.count("\n") == 1
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_malformed_matrix_file(tmp_path, capsys):
+    bad = tmp_path / "A.mat"
+    bad.write_text("0.01 0 0\n0 zero 0\n")
+    argv = ["-mat", str(bad), "-default_F", "1", "-detpixels", "8", "-floatfile", str(tmp_path / "f.bin")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "A.mat:2" in err
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_impossible_geometry(tmp_path, capsys):
+    argv = SMALL + ["-pixel", "0", "-floatfile", str(tmp_path / "f.bin")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(SMALL + ["-cell", "100", "100", "100", "90", "90", "180"]) == 2
+
+
+def test_missing_value(capsys):
+    assert main(SMALL + ["-distance"]) == 2
+    assert "-distance" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_exits_2(tmp_path):
+    proc = run_cli(SMALL + ["-device", "cuda", "-floatfile", "f.bin"], tmp_path)
+    assert proc.returncode == 2
+    assert "cuda" in proc.stderr.lower() and "Traceback" not in proc.stderr
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_cli_writes_outputs_and_inputs_resolve_against_cwd(tmp_path):
+    case = CASES["triclinic_hkl_misset"]
+    args = strip_outputs(case.args) + ["-floatfile", str(tmp_path / "f.bin"), "-intfile", str(tmp_path / "i.img"),
+                                       "-pgmfile", str(tmp_path / "p.pgm"), "-nonoise"]
+    proc = run_cli(args, case.folder)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "f.bin").stat().st_size == 4 * case.shape[0] * case.shape[1]
+    assert (tmp_path / "i.img").stat().st_size == 512 + 2 * case.shape[0] * case.shape[1]
+    assert (tmp_path / "p.pgm").read_bytes().startswith(b"P5\n64 64\n")
+    assert "max_I = " in proc.stdout
+    left = [p for p in os.listdir(tmp_path) if p.startswith(".nbsim-")]
+    assert not left
+
+
+def test_run_argv_in_process(tmp_path):
+    case = CASES["cubic_default_F"]
+    out = tmp_path / "f.bin"
+    res = simulator.run_argv(strip_outputs(case.args) + ["-floatfile", str(out), "-intfile", str(tmp_path / "i.img"),
+                                                         "-nonoise", "-nopgm"], cwd=case.folder,
+                             stdout=open(os.devnull, "w"))
+    assert res.image.shape == case.shape
+    assert out.exists()
