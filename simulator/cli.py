@@ -6,7 +6,8 @@ nanoBragg is reproduced (automatic phi steps, divergence/dispersion/thickness sa
 oversampling, conventions, pivots, sizes). Extra options of this engine:
 
   -trace_pixel S F               trace pixel (slow, fast), zero-based; repeatable
-  -trace_only                    compute only the traced pixels (no image files)
+  -trace_only                    compute only the traced pixels (also the default when pixels
+                                 are traced and no output file or printout is requested)
   -phi_carryover_mode spec|c-parity   nanoBragg's phi=0 carry-over off (spec) or reproduced
   -device cpu|cuda   -dtype float64|float32   -memory_budget_gb G (default 1)
 """
@@ -38,7 +39,7 @@ detector -distance -close_distance (mm) ; -detpixels -detpixels_f -detpixels_s -
 sampling -oversample n -oversample_thick -oversample_polar -oversample_omega
 output   -floatfile -intfile -noisefile -pgmfile ; -nonoise -nopgm ; -scale -pgmscale -adc ; -seed ;
          -printout -printout_pixel f s -noprogress
-Bad input exits 2 with a one-line message; outputs are written atomically.
+Only the output files named are written (atomically). Bad input exits 2 with a one-line message.
 """
 
 

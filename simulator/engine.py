@@ -303,6 +303,7 @@ class _Model:
                 "omega_applied_sr": omega_applied[p],
                 "capture_fraction_applied": cap_applied[p],
                 "I_pixel_final": value[p],
+                "evaluated": bool(pp["passed"][p, 0, 0, 0]),
             }
             if parts is not None:
                 taps[p]["F_latt_a"] = parts[0][p, 0, 0, 0].expand(F, M)

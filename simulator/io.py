@@ -90,16 +90,23 @@ def write_dump(path, table, mins, maxs):
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.I)
 
 
+_SCANF_FLOAT = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)", re.I)
+
+
 def read_matrix(path):
-    """First nine numbers of a MOSFLM-style matrix file, row by row: returns (a*, b*, c*) columns."""
+    """First nine numbers of a MOSFLM-style matrix file, read like scanf's %lg (numbers may touch,
+    as in fixed-format columns "-0.0123-0.0456"). Returns the columns (a*, b*, c*)."""
     text = _open_text(path)
     nums = []
     for n, line in enumerate(text.splitlines(), start=1):
         for tok in line.split():
-            try:
-                nums.append(float(tok))
-            except ValueError:
-                raise InputError(f"{path}:{n}: not a number: {tok!r}") from None
+            pos = 0
+            while pos < len(tok) and len(nums) < 9:
+                m = _SCANF_FLOAT.match(tok, pos)
+                if not m:
+                    raise InputError(f"{path}:{n}: not a number: {tok!r}")
+                nums.append(float(m.group(0)))
+                pos = m.end()
             if len(nums) == 9:
                 break
         if len(nums) == 9:

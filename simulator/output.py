@@ -131,8 +131,6 @@ def write_outputs(config, result, stdout):
         w("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n"
           % result.interp_warning)
         w("WARNING: further warnings will not be printed! ")
-    if result.trace_lines:
-        w("\n".join(result.trace_lines) + "\n")
     if o.printout:
         if o.printout_pixel is not None:
             fp, sp = o.printout_pixel
@@ -142,6 +140,7 @@ def write_outputs(config, result, stdout):
             for key in sorted(result.printouts):
                 w(printout_block(c, result, key[0], key[1], img32))
     if c.run.trace_only:
+        _write_trace(result, w)
         return
     w("\n")
     steps = c.steps
@@ -188,3 +187,10 @@ def write_outputs(config, result, stdout):
             nbio.atomic_write(path, payload)
         except OSError as exc:
             raise nbio.InputError(f"cannot write {path}: {exc.strerror}") from None
+    _write_trace(result, w)
+
+
+def _write_trace(result, w):
+    """The trace blocks come after all other output."""
+    if result.trace_lines:
+        w("\n".join(result.trace_lines) + "\n")

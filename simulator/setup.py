@@ -99,7 +99,7 @@ def build_config(pairs, argv, cwd):
         phisteps=-1, default_F=0.0, interpolate=2, seed=None, mosaic_seed=-12345678, misset_seed=None,
         user_cell=False, cell=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], misset=None, misset_random=False,
         matfile=None, hklfile=None, dumpfile="Fdump.bin", dump_given=False, stolfile=None, sourcefile=None,
-        floatfile="floatimage.bin", intfile="intimage.img", pgmfile="image.pgm", noisefile="noiseimage.img",
+        floatfile=None, intfile=None, pgmfile=None, noisefile=None,
         calculate_noise=True, write_pgm=True, intfile_scale=0.0, pgm_scale=0.0, printout=False,
         printout_pixel=None, progress=True, mask=None,
         trace_pixels=[], mode="spec", device="cpu", dtype="float64", budget=1.0, trace_only=False,
@@ -507,7 +507,8 @@ def _derive(s, argv, cwd, P, log):
     # ---------------- structure factor inputs present? ----------------
     hklfile, default_F = s["hklfile"], s["default_F"]
     dump_path = P(s["dumpfile"])
-    dump_exists = hklfile is None and os.path.isfile(dump_path)
+    # the dump file is explicit: read only when -dump names it and there is no -hkl
+    dump_exists = hklfile is None and s["dump_given"] and os.path.isfile(dump_path)
     if hklfile is None and s["dump_given"] and not dump_exists and default_F == 0.0:
         raise InputError(f"cannot read {s['dumpfile']}: no such file")
     if (hklfile is None and not dump_exists and default_F == 0.0) or (s["matfile"] is None and s["cell"][0] == 0.0):
@@ -755,8 +756,10 @@ def _derive(s, argv, cwd, P, log):
         write_pgm=s["write_pgm"], calculate_noise=s["calculate_noise"], intfile_scale=s["intfile_scale"],
         pgm_scale=s["pgm_scale"], adc_offset=s["adc"], seed=seed, printout=s["printout"],
         printout_pixel=s["printout_pixel"], progress=s["progress"])
+    named_output = any(x is not None for x in (output.floatfile, output.intfile, output.pgmfile, output.noisefile))
+    trace_only = s["trace_only"] or (bool(s["trace_pixels"]) and not named_output and not output.printout)
     run = RunConfig(trace_pixels=tuple(s["trace_pixels"]), phi_carryover_mode=s["mode"], device=s["device"],
-                    dtype=s["dtype"], memory_budget_bytes=int(s["budget"] * 2**30), trace_only=s["trace_only"])
+                    dtype=s["dtype"], memory_budget_bytes=int(s["budget"] * 2**30), trace_only=trace_only)
     return SimulationConfig(crystal=crystal, sf=sf, beam=beam, detector=detector, sampling=sampling, output=output,
                             run=run, rng_state=table.state(), argv=tuple(argv), cwd=cwd, log=tuple(log))
 

@@ -49,11 +49,6 @@ def format_trace(config, setup, taps, pixels, image) -> list:
     lines = []
     for sl, fa in pixels:
         tp = taps.get((sl, fa))
-        if tp is None:  # a pixel outside the ROI or masked: nanoBragg never evaluates it
-            lines.append("TRACE_PY: trace_pixel %d %d" % (sl, fa))
-            lines += _meta(c)
-            lines.append(_line("I_pixel_final", _vals(image[sl, fa])))
-            continue
         lines.append("TRACE_PY: trace_pixel %d %d" % (sl, fa))
         lines += _meta(c)
         for key in SETUP_VECTORS:
@@ -72,6 +67,8 @@ def format_trace(config, setup, taps, pixels, image) -> list:
             lines.append("TRACE_PY: %s %d" % (key, v))
         lines.append(_line("r_e_sqr_m2", [c.beam.r_e_sqr]))
         lines.append(_line("fluence_photons_per_m2", [c.beam.fluence]))
+        if tp is None:  # outside the ROI or masked: nanoBragg never evaluates this pixel
+            continue
         for key in PIXEL_KEYS:
             lines.append(_line(key, _vals(tp[key])))
         Fn, M = c.crystal.phisteps, c.crystal.mosaic_domains
@@ -79,7 +76,8 @@ def format_trace(config, setup, taps, pixels, image) -> list:
         scalars = ["F_latt_a", "F_latt_b", "F_latt_c"] if "F_latt_a" in tp else []
         scalars += ["F_latt", "F_cell", "I_term"]
         per = {key: tp[key].detach() for key in step_keys + scalars}
-        for i in range(Fn):
+        # a source 0 cut by -dmin at layer 0, sub-pixel (0,0) has no steps: no step lines
+        for i in range(Fn if tp["evaluated"] else 0):
             for j in range(M):
                 pre = "TRACE_PY_PHI: phi_tic=%d mos_tic=%d " % (i, j)
                 lines.append(pre + "phi_deg " + fmt_real(setup["phis_true"][i] * RTD))
