@@ -110,10 +110,30 @@ void nb_engine_init(nb_engine *e, const nb_sim *s)
     }
 }
 
-void nb_persist_init(nb_persist *p)
+void nb_persist_init(nb_persist *p, const nb_sim *s)
 {
     memset(p, 0, sizeof *p);
     p->carry = 0;
+    vec_copy(s->a0, p->a);
+    vec_copy(s->b0, p->b);
+    vec_copy(s->c0, p->c);
+    if (s->hklfile) {
+        /* h,k,l,F_cell hold the last line read; h0,k0 the bounds of the
+         * table loops run after it; l0 the last line's l */
+        p->h = s->hkl_last[0];
+        p->k = s->hkl_last[1];
+        p->l = s->hkl_last[2];
+        p->F_cell = s->hkl_last[3];
+        p->l0 = (int)s->hkl_last[2];
+    }
+    if (s->hklfile || s->hkls) {
+        p->h0 = s->h_range + 1;
+        p->k0 = s->k_range + 1;
+    }
+    if (s->interpolate) {
+        p->h0 = 6;
+        p->k0 = 6;
+    }
 }
 
 int nb_pixel_active(const nb_sim *s, int fpixel, int spixel)

@@ -28,7 +28,9 @@ typedef struct {
 } nb_persist;
 
 void nb_engine_init(nb_engine *e, const nb_sim *s);
-void nb_persist_init(nb_persist *p);
+/* the loop variables as upstream leaves them before the first pixel (they show in
+ * -printout of a pixel evaluated before any phi step ran) */
+void nb_persist_init(nb_persist *p, const nb_sim *s);
 /* compute pixel (fpixel, spixel) into s->image; tr may be NULL */
 void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel,
                       nb_trace_pixel *tr);

@@ -104,7 +104,7 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
     {
         nb_persist p;
         int sp;
-        nb_persist_init(&p);
+        nb_persist_init(&p, s);
 #pragma omp for schedule(static)
         for (sp = 0; sp < s->spixels; sp++) {
             int fp;
@@ -124,7 +124,7 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
     nb_persist p;
     int sp, fp;
     unsigned long done = 0;
-    nb_persist_init(&p);
+    nb_persist_init(&p, s);
     for (sp = 0; sp < s->spixels; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             if (!nb_pixel_active(s, fp, sp))
@@ -159,7 +159,7 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
     if (e->interpolate) {
         nb_persist p;
         long idx;
-        nb_persist_init(&p);
+        nb_persist_init(&p, s);
         for (idx = 0; idx <= last_traced && e->interpolate; idx++) {
             int fp = (int)(idx % s->fpixels), sp = (int)(idx / s->fpixels);
             nb_trace_pixel *tr;
@@ -177,7 +177,7 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         nb_persist p;
         if (tp[j].computed || !nb_pixel_active(s, tp[j].fast, tp[j].slow))
             continue;
-        nb_persist_init(&p);
+        nb_persist_init(&p, s);
         p.carry = (first >= 0 && first < idx) ? e->last_nonzero + 1 : 0;
         nb_compute_pixel(s, e, &p, tp[j].fast, tp[j].slow, &tp[j]);
     }

@@ -85,6 +85,7 @@ typedef struct {
     double *Fhkl;        /* (h_range+1) x (k_range+1) x (l_range+1) */
     double dmin;
     double stol_file_mult;
+    double hkl_last[4];  /* h k l F of the last HKL line (upstream's loop variables keep them) */
 
     /* ---- output ---- */
     double intfile_scale, pgm_scale, adc;

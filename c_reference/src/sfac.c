@@ -105,6 +105,10 @@ static void read_hkl(nb_sim *s)
             s->Fhkl[idx] = e[i].F;
         }
     }
+    s->hkl_last[0] = e[n - 1].h;
+    s->hkl_last[1] = e[n - 1].k;
+    s->hkl_last[2] = e[n - 1].l;
+    s->hkl_last[3] = e[n - 1].F;
     free(e);
 }
 
