@@ -49,9 +49,11 @@ class Tolerance:
     nan_equal: bool = False
 
     def for_keys(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        rtol = keys.map(lambda k: self.per_key.get(k, (self.rtol, self.atol))[0])
-        atol = keys.map(lambda k: self.per_key.get(k, (self.rtol, self.atol))[1])
-        return rtol.to_numpy(float), atol.to_numpy(float)
+        """(rtol, atol) per row; looked up once per distinct key."""
+        pairs = np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in keys.unique()],
+                         dtype=np.float64).reshape(-1, 2)
+        codes = pd.Index(keys.unique()).get_indexer(keys)
+        return pairs[codes, 0], pairs[codes, 1]
 
 
 @dataclass
@@ -92,21 +94,13 @@ class Comparison:
 
 # --------------------------------------------------------------------------- records
 
-def _records(log: TraceLog) -> pd.DataFrame:
-    """One row per record: the component values as a tuple, resolution, line, kind, text."""
-    frame = log.frame
-    if frame.empty:
-        return pd.DataFrame(columns=[*RECORD_COLUMNS, "values", "texts", "res", "kind", "line"])
-    frame = frame[frame.stage != "meta"].sort_values([*RECORD_COLUMNS, "component"], kind="stable")
-    grouped = frame.groupby(RECORD_COLUMNS, sort=False, dropna=False)
-    out = grouped.agg(values=("value", tuple), texts=("text", tuple), res=("resolution", "max"),
-                      kind=("kind", "first"), line=("line", "first"))
-    return out.reset_index()
-
-
-def _meta(log: TraceLog, key: str) -> str | None:
-    rows = log.frame[log.frame.key == key]
-    return None if rows.empty else " ".join(rows.text)
+def _records(log: TraceLog, width: int) -> pd.DataFrame:
+    """The log's comparable records (meta excluded), with value columns v0..v{width-1}."""
+    records = log.records[log.records.stage != "meta"]
+    for j in range(log.records.attrs.get("width", 1), width):
+        records = records.assign(**{f"v{j}": np.nan})
+    return records[[*RECORD_COLUMNS, "kind", "arity", "mask", "text", "resolution", "line",
+                    *(f"v{j}" for j in range(width))]]
 
 
 def _resolve_pixels(ref: pd.DataFrame, cand: pd.DataFrame, ref_log: TraceLog,
@@ -136,7 +130,7 @@ def _map_last_iteration(ref: pd.DataFrame, cand: pd.DataFrame, cand_log: TraceLo
     last = ref.phi_tic == -2
     if not last.any():
         return ref
-    single = all(_meta(cand_log, k) in (None, "1") for k in ("sources", "oversample"))
+    single = all(cand_log.meta(k) in (None, "1") for k in ("sources", "oversample"))
     steps = cand[cand.stage == "phi"]
     ref = ref.copy()
     if single and not steps.empty:
@@ -157,7 +151,9 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
                  tolerance: Tolerance | None = None) -> Comparison:
     """Align two logs and apply the tolerance model; raises StructuralMismatch (exit 3)."""
     tolerance = tolerance or Tolerance()
-    ref, cand = _records(reference), _records(candidate)
+    width = max(3, reference.records.attrs.get("width", 1),
+                candidate.records.attrs.get("width", 1))
+    ref, cand = _records(reference, width), _records(candidate, width)
     ref, cand = _resolve_pixels(ref, cand, reference, candidate)
     ref = _map_last_iteration(ref, cand, candidate)
     merged = ref.merge(cand, on=RECORD_COLUMNS, how="outer", suffixes=("_r", "_x"),
@@ -165,39 +161,32 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
     if not (merged._merge == "both").any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
                                  f"comparable record")
-    not_comparable = merged.stage == "not-comparable"
+    not_comparable = (merged.stage == "not-comparable").to_numpy()
     merged.loc[not_comparable, "stage"] = "phi"
-    records = _evaluate(merged, tolerance)
-    records.loc[not_comparable.to_numpy() & records.status.isin(MISSING).to_numpy(),
+    records = _evaluate(merged, tolerance, width)
+    records.loc[not_comparable & records.status.isin(MISSING).to_numpy(),
                 "status"] = "not-comparable"
     return Comparison(_pipeline_order(records), reference, candidate, tolerance)
 
 
-def _evaluate(merged: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
-    n = len(merged)
-    width = 3
-    r = np.full((n, width), np.nan)
-    x = np.full((n, width), np.nan)
-    arity = np.zeros(n, dtype=int)
-    for i, (vr, vx) in enumerate(zip(merged.values_r, merged.values_x)):
-        if isinstance(vr, tuple):
-            r[i, : len(vr)] = vr
-            arity[i] = len(vr)
-        if isinstance(vx, tuple):
-            x[i, : len(vx)] = vx
-            arity[i] = max(arity[i], len(vx))
-    present_r = merged._merge.isin(["both", "left_only"]).to_numpy()
-    present_x = merged._merge.isin(["both", "right_only"]).to_numpy()
+def _evaluate(merged: pd.DataFrame, tol: Tolerance, width: int) -> pd.DataFrame:
+    present_r = (merged._merge != "right_only").to_numpy()
+    present_x = (merged._merge != "left_only").to_numpy()
+    r = merged[[f"v{j}_r" for j in range(width)]].to_numpy(np.float64)
+    x = merged[[f"v{j}_x" for j in range(width)]].to_numpy(np.float64)
+    mask_r = merged.mask_r.fillna(0).to_numpy(np.int64)
+    mask_x = merged.mask_x.fillna(0).to_numpy(np.int64)
+    # Compare the components both sides printed (a legacy log may give only some).
+    common = np.where(present_r & present_x, mask_r & mask_x, mask_r | mask_x)
+    mask = ((common[:, None] >> np.arange(width)[None, :]) & 1) == 1
     kind = merged.kind_r.where(merged.kind_r.notna(), merged.kind_x).to_numpy()
     rtol, atol = tol.for_keys(merged.key)
-    res = np.nan_to_num(merged.res_r.to_numpy(float)) + np.nan_to_num(merged.res_x.to_numpy(float))
+    res = (np.nan_to_num(merged.resolution_r.to_numpy(np.float64))
+           + np.nan_to_num(merged.resolution_x.to_numpy(np.float64)))
 
-    mask = np.arange(width)[None, :] < arity[:, None]
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        diff = np.where(mask, x - r, 0.0)
-        # Equal infinities give inf - inf = nan: they agree, so their difference is 0.
-        same = mask & (x == r)
-        diff = np.where(same, 0.0, diff)
+        same = mask & (x == r)  # equal infinities agree although inf - inf is nan
+        diff = np.where(mask & ~same, x - r, 0.0)
         abs_err = np.sqrt(np.sum(diff * diff, axis=1))
         ref_norm = np.sqrt(np.sum(np.where(mask, r * r, 0.0), axis=1))
         rel_err = np.where(abs_err == 0, 0.0,
@@ -207,14 +196,12 @@ def _evaluate(merged: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
     nan_x = np.any(mask & np.isnan(x), axis=1)
     allowed = atol + rtol * ref_norm
     status = np.where(abs_err <= allowed, "pass", "fail").astype(object)
-    limited = (res > allowed) & (abs_err <= allowed + res)
-    status[limited & (status == "fail")] = "precision-limited"
-    status[(res > allowed) & (status == "pass")] = "precision-limited"
-    texts_equal = np.array([a == b for a, b in zip(merged.texts_r, merged.texts_x)], dtype=bool)
-    ints_equal = np.all(~mask | same, axis=1)
+    status[(res > allowed) & (abs_err <= allowed + res)] = "precision-limited"
     words, ints = kind == "word", kind == "int"
-    status[words] = np.where(texts_equal, "pass", "fail")[words]
-    status[ints] = np.where(ints_equal, "pass", "fail")[ints]
+    if words.any():
+        texts_equal = (merged.text_r == merged.text_x).to_numpy()
+        status[words] = np.where(texts_equal, "pass", "fail")[words]
+    status[ints] = np.where(np.all(~mask | same, axis=1), "pass", "fail")[ints]
     both_nan = nan_r & nan_x
     status[both_nan] = "pass" if tol.nan_equal else "both-nan"
     status[nan_r ^ nan_x] = "fail"
@@ -224,38 +211,50 @@ def _evaluate(merged: pd.DataFrame, tol: Tolerance) -> pd.DataFrame:
     status[~present_x] = "missing-candidate"
     status[~present_r] = "missing-reference"
 
+    both_real = present_r & present_x & (kind == "real")
     records = merged[RECORD_COLUMNS].copy()
-    records["order"] = merged.key.map(schema.key_rank).to_numpy()
+    records["order"] = _per_key(merged.key, schema.key_rank)
     records["kind"] = kind
-    records["arity"] = arity
-    records["ref"] = [_text(t) for t in merged.texts_r]
-    records["cand"] = [_text(t) for t in merged.texts_x]
-    records["ref_values"] = _value_tuples(r, arity, present_r)
-    records["cand_values"] = _value_tuples(x, arity, present_x)
-    records["abs_err"] = np.where(present_r & present_x & (kind == "real"), abs_err, np.nan)
-    records["rel_err"] = np.where(present_r & present_x & (kind == "real"), rel_err, np.nan)
-    records["max_component_diff"] = np.where(present_r & present_x & (kind == "real"),
-                                             max_comp, np.nan)
+    records["mask"] = common
+    records["ref"] = merged.text_r.fillna("").to_numpy()
+    records["cand"] = merged.text_x.fillna("").to_numpy()
+    for j in range(width):
+        records[f"r{j}"] = r[:, j]
+        records[f"x{j}"] = x[:, j]
+    records["abs_err"] = np.where(both_real, abs_err, np.nan)
+    records["rel_err"] = np.where(both_real, rel_err, np.nan)
+    records["max_component_diff"] = np.where(both_real, max_comp, np.nan)
     records["rtol"] = rtol
     records["atol"] = atol
     records["resolution"] = res
     records["status"] = status
     records["ref_line"] = merged.line_r.astype("Int64")
     records["cand_line"] = merged.line_x.astype("Int64")
+    records.attrs["width"] = width
     return records
 
 
-def _value_tuples(values: np.ndarray, arity: np.ndarray, present: np.ndarray) -> list[tuple]:
-    return [tuple(row[:a]) if p else () for row, a, p in zip(values, arity, present)]
+def values(record: pd.Series, side: str) -> np.ndarray:
+    """The compared components of one record: side "r" (reference) or "x" (candidate)."""
+    j = 0
+    out = []
+    while f"{side}{j}" in record.index:
+        if (int(record["mask"]) >> j) & 1:
+            out.append(float(record[f"{side}{j}"]))
+        j += 1
+    return np.asarray(out)
 
 
-def _text(tokens) -> str:
-    return " ".join(tokens) if isinstance(tokens, tuple) else ""
+def _per_key(column: pd.Series, func) -> np.ndarray:
+    """``func`` of each row's value, computed once per distinct value (columns repeat a lot)."""
+    uniques = column.unique()
+    table = np.array([func(u) for u in uniques], dtype=np.int64)
+    return table[pd.Index(uniques).get_indexer(column)]
 
 
 def _pipeline_order(records: pd.DataFrame) -> pd.DataFrame:
     """Sort records in the causal order first-divergence walks (per pixel)."""
-    ordered = records.assign(_stage=records.stage.map(schema.stage_rank))
+    ordered = records.assign(_stage=_per_key(records.stage, schema.stage_rank))
     ordered = ordered.sort_values(["slow", "fast", "_stage", "phi_tic", "mos_tic", "thick",
                                    "sub", "src", "order", "key"], kind="stable")
     return ordered.drop(columns="_stage").reset_index(drop=True)

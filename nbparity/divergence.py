@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nbparity.compare import FAILING, Comparison
+from nbparity.compare import FAILING, Comparison, values
 
 ROTATED_KEYS = ("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms")
 UNIT_FACTORS = {1e10: "1e10 (metres vs Angstrom)", 1e-10: "1e-10 (Angstrom vs metres)",
@@ -69,8 +69,8 @@ def diagnose(record: pd.Series, pixel_records: pd.DataFrame, comparison: Compari
     carry = _carryover(record, pixel_records, comparison)
     if carry:
         found.append(carry)
-    r = np.asarray(record.ref_values, dtype=float)
-    x = np.asarray(record.cand_values, dtype=float)
+    r = values(record, "r")
+    x = values(record, "x")
     if r.size and r.size == x.size and np.all(np.isfinite(r)) and np.all(np.isfinite(x)):
         found.extend(_value_signatures(record, r, x, comparison))
     return found
@@ -88,8 +88,7 @@ def _carryover(record, rows: pd.DataFrame, comparison: Comparison) -> str | None
     steps = rows[rows.stage == "phi"]
     phi = steps[(steps.key == "phi_deg") & (steps.phi_tic == record.phi_tic)
                 & (steps.mos_tic == record.mos_tic)]
-    at_zero = not phi.empty and any(v == (0.0,) or v == (-0.0,)
-                                    for v in list(phi.ref_values) + list(phi.cand_values))
+    at_zero = not phi.empty and (phi.r0.iloc[0] == 0.0 or phi.x0.iloc[0] == 0.0)
     if not at_zero:
         return None
     vectors = steps[steps.key.isin(ROTATED_KEYS)]
@@ -105,14 +104,15 @@ def _carryover(record, rows: pd.DataFrame, comparison: Comparison) -> str | None
     last = last.set_index("key")
 
     def side_matches(side_here: str, side_last: str) -> bool:
-        return all(_close(np.asarray(here.loc[k, side_here], float),
-                          np.asarray(last.loc[k, side_last], float))
-                   for k in here.index if here.loc[k, side_here] and last.loc[k, side_last])
+        pairs = [(values(here.loc[k], side_here), values(last.loc[k], side_last))
+                 for k in here.index if k in last.index]
+        return bool(pairs) and all(a.size == b.size and a.size > 0 and _close(a, b)
+                                   for a, b in pairs)
 
     ref_mode = _mode(comparison.reference)
     cand_mode = _mode(comparison.candidate)
-    ref_carries = side_matches("ref_values", "ref_values")
-    cand_carries = side_matches("cand_values", "cand_values")
+    ref_carries = side_matches("r", "r")
+    cand_carries = side_matches("x", "x")
     if ref_carries and not cand_carries:
         suggestion = "c-parity"
         who = "the reference carries the last step's vectors into the φ=0 step; the candidate "\
@@ -121,7 +121,7 @@ def _carryover(record, rows: pd.DataFrame, comparison: Comparison) -> str | None
         suggestion = "spec"
         who = "the candidate carries the last step's vectors into the φ=0 step; the reference "\
               "rotates from the reference orientation"
-    elif side_matches("ref_values", "cand_values") or side_matches("cand_values", "ref_values"):
+    elif side_matches("r", "x") or side_matches("x", "r"):
         suggestion = "c-parity" if cand_mode != "c-parity" else "spec"
         who = "one side's φ=0 vectors equal the other side's last-step vectors"
     else:
@@ -133,8 +133,7 @@ def _carryover(record, rows: pd.DataFrame, comparison: Comparison) -> str | None
 
 
 def _mode(log) -> str | None:
-    rows = log.frame[log.frame.key == "phi_carryover_mode"]
-    return None if rows.empty else str(rows.text.iloc[0])
+    return log.meta("phi_carryover_mode")
 
 
 def _value_signatures(record, r: np.ndarray, x: np.ndarray, comparison: Comparison) -> list[str]:
@@ -163,8 +162,7 @@ def _value_signatures(record, r: np.ndarray, x: np.ndarray, comparison: Comparis
 
 
 def _meta_word(log, key: str) -> str | None:
-    rows = log.frame[log.frame.key == key]
-    return None if rows.empty else str(rows.text.iloc[0])
+    return log.meta(key)
 
 
 def _detector_axis_offsets(record, r, x, comparison) -> list[str]:
@@ -175,9 +173,9 @@ def _detector_axis_offsets(record, r, x, comparison) -> list[str]:
     axes = {}
     for key in ("fdet_vec", "sdet_vec"):
         row = setup[setup.key == key]
-        if row.empty or not row.ref_values.iloc[0]:
+        if row.empty or values(row.iloc[0], "r").size != 3:
             return []
-        axes[key] = np.asarray(row.ref_values.iloc[0], float)
+        axes[key] = values(row.iloc[0], "r")
     d = x - r
     along_f = float(d @ axes["fdet_vec"])
     along_s = float(d @ axes["sdet_vec"])

@@ -25,8 +25,10 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nbparity import schema
@@ -68,21 +70,34 @@ class DuplicateRecordError(TraceFormatError):
 
 @dataclass
 class TraceLog:
-    """A parsed log: the tidy frame plus what the reader noticed on the way."""
+    """A parsed log: its records plus what the reader noticed on the way.
+
+    ``records`` has one row per record (components in columns v0, v1, ...; ``mask`` says which
+    are present); ``frame`` is the tidy one-row-per-component view of the same data.
+    """
 
     source: str
-    frame: pd.DataFrame
+    records: pd.DataFrame
     grammar: str  # "contract", "legacy" or "printout"
     repeated: dict[str, int] = field(default_factory=dict)  # legacy repetitions, per key
     ignored_lines: int = 0
 
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return _explode(self.records)
+
+    def meta(self, key: str) -> str | None:
+        """The first value of a meta key (e.g. ``dtype``), as printed; None if absent."""
+        rows = self.records[self.records.key == key]
+        return None if rows.empty else str(rows.text.iloc[0])
+
     @property
     def engines(self) -> list[str]:
-        return sorted(self.frame["engine"].unique())
+        return sorted(self.records["engine"].unique())
 
     @property
     def pixels(self) -> list[tuple[int, int]]:
-        pix = self.frame[["slow", "fast"]].drop_duplicates()
+        pix = self.records[["slow", "fast"]].drop_duplicates()
         return [(int(s), int(f)) for s, f in pix.itertuples(index=False)]
 
 
@@ -125,69 +140,135 @@ def _number(token: str, where: str) -> float:
 
 # --------------------------------------------------------------------------- builder
 
-class _FrameBuilder:
-    """Collects rows column-wise (fast for million-line logs) and checks records."""
+RECORD_ID = ("slow", "fast", "stage", *INDEX_TOKENS, "key")
 
-    def __init__(self, source: str, exact_digits: bool, on_duplicate: str):
+
+class _RecordBuilder:
+    """Collects records column-wise; numbers are converted once, vectorised, at the end.
+
+    A record is a key at a pixel and loop indices; its tokens are kept per component (None
+    where a legacy log gave only some components of a vector).
+    """
+
+    def __init__(self, source: str, on_duplicate: str):
         self.source = source
-        self.exact = exact_digits
         self.on_duplicate = on_duplicate  # "error" | "first"
-        self.cols: dict[str, list] = {c: [] for c in COLUMNS}
-        self.seen: set[tuple] = set()
+        self.cols: dict[str, list] = {c: [] for c in
+                                      ("engine", *RECORD_ID, "kind", "line", "digits")}
+        self.tokens: list[list[str | None]] = []
+        self.seen: dict[tuple, int] = {}
         self.repeated: Counter[str] = Counter()
 
     def add(self, lineno: int, engine: str, pixel: tuple[int, int], stage: str,
-            indices: dict[str, int], key: str, tokens: list[str],
+            indices: tuple[int, int, int, int, int], key: str, tokens: list[str],
             components: list[int] | None = None, digits: int | None = None) -> None:
-        where = f"{self.source}:{lineno}"
-        known = schema.by_name(key) if schema.is_known(key) else None
-        kind = known.kind if known else _guess_kind(tokens)
-        if known and components is None and len(tokens) != known.arity:
-            raise TraceFormatError(
-                f"{where}: key {key} takes {known.arity} value(s), found {len(tokens)}")
-        record = (pixel, stage, tuple(indices.get(t, NO_INDEX) for t in INDEX_TOKENS), key,
-                  tuple(components) if components else None)
-        if record in self.seen:
+        known = schema.by_name(key) if key in _KNOWN else None
+        if known is not None and components is None and len(tokens) != known.arity:
+            raise TraceFormatError(f"{self.source}:{lineno}: key {key} takes {known.arity} "
+                                   f"value(s), found {len(tokens)}")
+        record = (pixel[0], pixel[1], stage, *indices, key)
+        if components is not None:
+            width = known.arity if known is not None else max(components) + 1
+            slots: list[str | None] = [None] * width
+            for comp, token in zip(components, tokens):
+                slots[comp] = token
+        else:
+            slots = list(tokens)
+        at = self.seen.get(record)
+        if at is not None:
+            if components is not None and all(
+                    new is None or old is None for old, new in zip(self.tokens[at], slots)):
+                self.tokens[at] = [old if old is not None else new
+                                   for old, new in zip(self.tokens[at], slots)]
+                return  # a legacy log giving another component of the same vector
             if self.on_duplicate == "error":
+                where = " ".join(f"{name}={value}" for name, value in zip(INDEX_TOKENS, indices)
+                                 if value != NO_INDEX)
                 raise DuplicateRecordError(
-                    f"{where}: duplicate record {key} for pixel {pixel[0]} {pixel[1]}"
-                    + "".join(f" {t}={indices[t]}" for t in INDEX_TOKENS if t in indices))
+                    f"{self.source}:{lineno}: duplicate record {key} for pixel {pixel[0]} "
+                    f"{pixel[1]}" + (f" {where}" if where else ""))
             self.repeated[key] += 1
             return
-        self.seen.add(record)
-        comps = components if components is not None else list(range(len(tokens)))
-        for comp, token in zip(comps, tokens):
-            if kind == "word":
-                value = math.nan
-                res = 0.0
-            else:
-                value = _number(token, where)
-                if kind == "int" and not _INT_RE.match(token):
-                    raise TraceFormatError(f"{where}: key {key} expects integers, found {token!r}")
-                res = 0.0 if kind == "int" else _resolution(token, value, self.exact, digits)
-            self._row(engine, pixel, stage, indices, key, comp, value, token, kind, res, lineno)
+        self.seen[record] = len(self.tokens)
+        cols = self.cols
+        cols["engine"].append(engine)
+        for name, value in zip(RECORD_ID, record):
+            cols[name].append(value)
+        cols["kind"].append(known.kind if known is not None else _guess_kind(tokens))
+        cols["line"].append(lineno)
+        cols["digits"].append(digits)
+        self.tokens.append(slots)
 
-    def _row(self, engine, pixel, stage, indices, key, comp, value, token, kind, res, lineno):
-        c = self.cols
-        c["engine"].append(engine)
-        c["slow"].append(pixel[0])
-        c["fast"].append(pixel[1])
-        c["stage"].append(stage)
-        for t in INDEX_TOKENS:
-            c[t].append(indices.get(t, NO_INDEX))
-        c["key"].append(key)
-        c["component"].append(comp)
-        c["value"].append(value)
-        c["text"].append(token)
-        c["kind"].append(kind)
-        c["resolution"].append(res)
-        c["line"].append(lineno)
+    def records(self, exact: bool) -> pd.DataFrame:
+        """One row per record: ids, kind, arity, mask, v0..v{w-1}, text, resolution, line."""
+        n = len(self.tokens)
+        width = max((len(t) for t in self.tokens), default=1) or 1
+        kinds = self.cols["kind"]
+        values = np.full((n, width), np.nan)
+        mask = np.zeros(n, dtype=np.int64)
+        numeric_at, numeric_tokens = [], []
+        for i, slots in enumerate(self.tokens):
+            for j, token in enumerate(slots):
+                if token is None:
+                    continue
+                mask[i] |= 1 << j
+                if kinds[i] != "word":
+                    numeric_at.append(i * width + j)
+                    numeric_tokens.append(token)
+        values.ravel()[numeric_at] = self._to_float(numeric_at, numeric_tokens, width)
+        self._check_ints(kinds, width)
+        frame = pd.DataFrame({name: self.cols[name] for name in ("engine", *RECORD_ID, "kind")})
+        frame["arity"] = [len(t) for t in self.tokens]
+        frame["mask"] = mask
+        for j in range(width):
+            frame[f"v{j}"] = values[:, j]
+        frame["text"] = [" ".join(t if t is not None else "-" for t in slots)
+                         for slots in self.tokens]
+        frame["resolution"] = 0.0 if exact else self._resolutions(values, width)
+        frame["line"] = self.cols["line"]
+        frame.attrs["width"] = width
+        return frame.astype({c: "int64" for c in ("slow", "fast", *INDEX_TOKENS, "line")})
 
-    def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.cols, columns=list(COLUMNS))
-        int_cols = ["slow", "fast", *INDEX_TOKENS, "component", "line"]
-        return frame.astype({c: "int64" for c in int_cols} | {"value": "float64",
-                                                                "resolution": "float64"})
+    def _line_of(self, flat_index: int, width: int) -> int:
+        return self.cols["line"][flat_index // width]
+
+    def _to_float(self, positions: list[int], tokens: list[str], width: int) -> np.ndarray:
+        try:
+            out = np.array(tokens, dtype=np.float64)
+            if any("_" in t for t in tokens if "_" in t):  # numpy reads 1_0 as 10; we do not
+                raise ValueError
+            return out
+        except ValueError:
+            for pos, token in zip(positions, tokens):
+                if not (_REAL_RE.match(token) or _INT_RE.match(token)
+                        or token.lower() in _SPECIAL):
+                    raise TraceFormatError(f"{self.source}:{self._line_of(pos, width)}: "
+                                           f"{token!r} is not a number") from None
+            raise
+
+    def _check_ints(self, kinds: list[str], width: int) -> None:
+        for i, kind in enumerate(kinds):
+            if kind != "int":
+                continue
+            for token in self.tokens[i]:
+                if token is not None and not _INT_RE.match(token):
+                    raise TraceFormatError(
+                        f"{self.source}:{self.cols['line'][i]}: key {self.cols['key'][i]} "
+                        f"expects integers, found {token!r}")
+
+    def _resolutions(self, values: np.ndarray, width: int) -> list[float]:
+        out = []
+        for i, slots in enumerate(self.tokens):
+            if self.cols["kind"][i] != "real":
+                out.append(0.0)
+                continue
+            digits = self.cols["digits"][i]
+            out.append(max((_resolution(t, values[i, j], False, digits)
+                            for j, t in enumerate(slots) if t is not None), default=0.0))
+        return out
+
+
+_KNOWN = frozenset(key.name for key in schema.CATALOGUE)
 
 
 def _guess_kind(tokens: list[str]) -> str:
@@ -196,6 +277,26 @@ def _guess_kind(tokens: list[str]) -> str:
     if tokens and all(_REAL_RE.match(t) or t.lower() in _SPECIAL for t in tokens):
         return "real"
     return "word"
+
+
+def _explode(records: pd.DataFrame) -> pd.DataFrame:
+    """Record rows → one row per component (the tidy frame)."""
+    width = records.attrs.get("width", 1)
+    parts = []
+    texts = records.text.str.split(" ")
+    for j in range(width):
+        present = (records["mask"].to_numpy() >> j) & 1 == 1
+        if not present.any():
+            continue
+        part = records.loc[present, ["engine", *RECORD_ID, "kind", "resolution", "line"]].copy()
+        part["component"] = j
+        part["value"] = records.loc[present, f"v{j}"].to_numpy()
+        part["text"] = [t[j] for t in texts[present]]
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=list(COLUMNS))
+    frame = pd.concat(parts).sort_index(kind="stable")
+    return frame[list(COLUMNS)].reset_index(drop=True)
 
 
 def _stage_of(key: str, step_line: bool) -> str:
@@ -212,57 +313,167 @@ def parse_trace_text(text: str, source: str = "<string>") -> TraceLog:
     The grammar is decided by the log itself: a log holding ``trace_pixel`` records is a
     contract log (duplicates are structural errors); otherwise it is legacy (repetitions of a
     key, printed once per sub-pixel by old builds, keep the first occurrence and are counted).
+    Contract logs take a vectorised path for their step lines (the bulk of a log); anything
+    unusual falls back to the line-by-line reader, which names the offending line.
     """
     if "\x00" in text:
         raise TraceFormatError(f"{source}:1: binary data, not a trace log")
     lines = text.splitlines()
-    contract = any(_is_trace_pixel_line(line) for line in lines)
+    contract = _TRACE_PIXEL_RE.search(text) is not None
     if not contract and _looks_like_printout(text):
         return parse_printout_log(text, source)
-    builder = _FrameBuilder(source, exact_digits=False,
-                            on_duplicate="error" if contract else "first")
+    if contract:
+        fast = _parse_contract_fast(lines, source)
+        if fast is not None:
+            return fast
+    builder = _RecordBuilder(source, on_duplicate="error" if contract else "first")
+    ignored = _parse_lines(builder, enumerate(lines, start=1), contract)
+    if not builder.tokens:
+        raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
+    # Contract logs print values with %.17g: exact for doubles, no resolution limit.
+    return TraceLog(source, builder.records(exact=contract),
+                    "contract" if contract else "legacy", dict(builder.repeated), ignored)
+
+
+_TRACE_PIXEL_RE = re.compile(r"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
+
+
+def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:
+    """The line-by-line reader; returns how many lines it ignored."""
+    source = builder.source
     pixel = (NO_INDEX, NO_INDEX)
     ignored = 0
-    seen_trace = False
-    for lineno, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n")
+    for lineno, line in numbered_lines:
+        if not line.startswith("TRACE_"):
+            ignored += 1
+            continue
         match = _PREFIX_RE.match(line)
         if not match:
             ignored += 1
             continue
-        seen_trace = True
         engine, phi_suffix, colon, rest = match.groups()
-        where = f"{source}:{lineno}"
         if phi_suffix:
-            _parse_step_line(builder, lineno, where, engine, pixel, rest, legacy=not colon)
+            _parse_step_line(builder, lineno, engine, pixel, rest, legacy=not colon)
             continue
         if not colon:
-            raise TraceFormatError(f"{where}: expected ':' after TRACE_{engine}")
-        key, tokens = _split_pixel_line(rest, where)
+            raise TraceFormatError(f"{source}:{lineno}: expected ':' after TRACE_{engine}")
+        key, tokens = _split_pixel_line(rest, source, lineno)
         if key == "trace_pixel":
             if len(tokens) != 2 or not all(_INT_RE.match(t) for t in tokens):
-                raise TraceFormatError(f"{where}: trace_pixel needs two integers: slow fast")
+                raise TraceFormatError(f"{source}:{lineno}: trace_pixel needs two integers: "
+                                       f"slow fast")
             pixel = (int(tokens[0]), int(tokens[1]))
         components = None
         if key in LEGACY_KEYS and not contract:
             key, comp = LEGACY_KEYS[key]
             components = [comp] if comp is not None else None
-        builder.add(lineno, engine, pixel, _stage_of(key, False), {}, key, tokens, components)
-    if not seen_trace:
-        raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
-    # Contract logs print values with %.17g: exact for doubles, no resolution limit.
-    frame = builder.frame()
-    if contract:
-        frame["resolution"] = 0.0
-    return TraceLog(source, frame, "contract" if contract else "legacy",
-                    dict(builder.repeated), ignored)
+        builder.add(lineno, engine, pixel, _stage_of(key, False), _NO_INDICES, key, tokens,
+                    components)
+    return ignored
 
 
-def _is_trace_pixel_line(line: str) -> bool:
-    return line.startswith("TRACE_") and " trace_pixel " in line[:40]
+# One tuple per line: a plain step line (engine, phi_tic, mos_tic, key, values) or, in the
+# last group, any other line.
+_FAST_LINE_RE = re.compile(
+    r"^(?:TRACE_([A-Z][A-Z0-9]*)_PHI: phi_tic=(\d+) mos_tic=(\d+) ([A-Za-z_][A-Za-z0-9_]*) "
+    r"([^ \n][^\n]*[^ \n]|[^ \n])|([^\n]*))$", re.M)
+_INTS_RE = re.compile(r"^[+-]?\d+(?: [+-]?\d+)*$")
 
 
-def _split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
+def _parse_contract_fast(lines: list[str], source: str) -> TraceLog | None:
+    """Vectorised reading of a contract log; None when the log needs the line-by-line reader."""
+    rows = _FAST_LINE_RE.findall("\n".join(lines))
+    if len(rows) != len(lines):
+        return None
+    if not rows:
+        return None
+    engine, phi, mos, key, rest, _other = (np.array(col, dtype=object) for col in zip(*rows))
+    is_step = engine != ""
+    step_at = np.flatnonzero(is_step)
+    # Everything but plain step lines (pixel lines, index-carrying steps) goes line by line.
+    builder = _RecordBuilder(source, on_duplicate="error")
+    others = [(i + 1, lines[i]) for i in np.flatnonzero(~is_step).tolist()]
+    ignored = _parse_lines(builder, others, contract=True)
+    slow_records = builder.records(exact=True)
+    if step_at.size == 0:
+        return TraceLog(source, slow_records, "contract", {}, ignored)
+    texts = rest[step_at]
+    key_codes, key_names = pd.factorize(key[step_at])
+    kinds_u = [_KIND_OF.get(k) for k in key_names]
+    if None in kinds_u or "word" in kinds_u:
+        return None  # engine-specific or word-valued step keys: line by line
+    counts = np.fromiter((t.count(" ") + 1 for t in texts), np.int64, len(texts))
+    joined = " ".join(texts)
+    if "_" in joined:
+        return None  # numpy would read 1_0 as 10; the line reader rejects it
+    try:
+        flat = np.array(joined.split(" "), dtype=np.float64)
+    except ValueError:
+        return None
+    if flat.size != counts.sum():
+        return None
+    arity = np.array([_ARITY_OF[k] for k in key_names], np.int64)[key_codes]
+    bad = np.flatnonzero(arity != counts)
+    if bad.size:
+        i = bad[0]
+        raise TraceFormatError(f"{source}:{step_at[i] + 1}: key {key_names[key_codes[i]]} takes "
+                               f"{arity[i]} value(s), found {counts[i]}")
+    int_codes = [c for c, kind in enumerate(kinds_u) if kind == "int"]
+    for i in np.flatnonzero(np.isin(key_codes, int_codes)).tolist():
+        if not _INTS_RE.match(texts[i]):
+            raise TraceFormatError(f"{source}:{step_at[i] + 1}: key {key_names[key_codes[i]]} "
+                                   f"expects integers, found {texts[i]!r}")
+    width = max(int(counts.max()), slow_records.attrs.get("width", 1))
+    values = np.full((len(texts), width), np.nan)
+    row = np.repeat(np.arange(len(texts)), counts)
+    col = np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    values[row, col] = flat
+    # Each step line belongs to the last trace_pixel line above it.
+    pixel_rows = slow_records[slow_records.key == "trace_pixel"]
+    pixel_lines = pixel_rows.line.to_numpy()
+    owner = np.searchsorted(pixel_lines, step_at + 1) - 1
+    if (owner < 0).any():
+        return None  # step lines before any trace_pixel: the line reader places them
+    fast = pd.DataFrame({
+        "engine": engine[step_at],
+        "slow": pixel_rows.slow.to_numpy()[owner], "fast": pixel_rows.fast.to_numpy()[owner],
+        "stage": np.array([_STAGE_OF[k] for k in key_names], dtype=object)[key_codes],
+        "phi_tic": phi[step_at].astype(np.int64),
+        "mos_tic": mos[step_at].astype(np.int64),
+        "sub": NO_INDEX, "src": NO_INDEX, "thick": NO_INDEX,
+        "key": np.asarray(key_names, dtype=object)[key_codes],
+        "kind": np.array(kinds_u, dtype=object)[key_codes],
+        "arity": counts, "mask": (1 << counts) - 1,
+    })
+    for j in range(width):
+        fast[f"v{j}"] = values[:, j]
+    fast["text"] = texts
+    fast["resolution"] = 0.0
+    fast["line"] = step_at + 1
+    for j in range(slow_records.attrs.get("width", 1), width):
+        slow_records[f"v{j}"] = np.nan
+    records = pd.concat([slow_records, fast], ignore_index=True)
+    records = records.sort_values("line", kind="stable").reset_index(drop=True)
+    dup = records.duplicated(list(RECORD_ID))
+    if dup.any():
+        r = records[dup].iloc[0]
+        where = " ".join(f"{name}={r[name]}" for name in INDEX_TOKENS if r[name] != NO_INDEX)
+        raise DuplicateRecordError(f"{source}:{r.line}: duplicate record {r.key} for pixel "
+                                   f"{r.slow} {r.fast}" + (f" {where}" if where else ""))
+    records.attrs["width"] = width
+    return TraceLog(source, records, "contract", {}, ignored)
+
+
+_KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
+_ARITY_OF = {key.name: key.arity for key in schema.CATALOGUE}
+_STAGE_OF = {key.name: key.stage for key in schema.CATALOGUE}
+
+
+_NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
+
+
+def _split_pixel_line(rest: str, source: str, lineno: int) -> tuple[str, list[str]]:
+    where = f"{source}:{lineno}"
     body = rest.strip()
     if not body:
         raise TraceFormatError(f"{where}: trace line without a key")
@@ -279,8 +490,9 @@ def _split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
     return key, tokens
 
 
-def _parse_step_line(builder: _FrameBuilder, lineno: int, where: str, engine: str,
+def _parse_step_line(builder: _RecordBuilder, lineno: int, engine: str,
                      pixel: tuple[int, int], rest: str, legacy: bool) -> None:
+    where = f"{builder.source}:{lineno}"
     parts = rest.split()
     indices: dict[str, int] = {}
     pos = 0
@@ -293,6 +505,7 @@ def _parse_step_line(builder: _FrameBuilder, lineno: int, where: str, engine: st
     if "phi_tic" not in indices:
         raise TraceFormatError(f"{where}: step line without phi_tic=")
     indices.setdefault("mos_tic", 0)
+    index_tuple = tuple(indices.get(name, NO_INDEX) for name in INDEX_TOKENS)
     rest_tokens = parts[pos:]
     if not rest_tokens:
         raise TraceFormatError(f"{where}: step line without a key")
@@ -306,14 +519,14 @@ def _parse_step_line(builder: _FrameBuilder, lineno: int, where: str, engine: st
             if key in LEGACY_KEYS:
                 key, comp = LEGACY_KEYS[key]
                 components = [comp] if comp is not None else None
-            builder.add(lineno, engine, pixel, "phi", indices, key, [value], components)
+            builder.add(lineno, engine, pixel, "phi", index_tuple, key, [value], components)
         return
     key, tokens = rest_tokens[0], rest_tokens[1:]
     if not _KEY_RE.match(key):
         raise TraceFormatError(f"{where}: {key!r} is not a valid key")
     if not tokens:
         raise TraceFormatError(f"{where}: key {key} has no value")
-    builder.add(lineno, engine, pixel, _stage_of(key, True), indices, key, tokens)
+    builder.add(lineno, engine, pixel, _stage_of(key, True), index_tuple, key, tokens)
 
 
 def parse_trace_file(path: str | Path) -> TraceLog:
@@ -469,20 +682,21 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
     blocks = parse_printout_text(text, source)
     if not blocks:
         raise TraceFormatError(f"{source}:1: no printout block found")
-    builder = _FrameBuilder(source, exact_digits=False, on_duplicate="error")
-    last = {"phi_tic": -2, "mos_tic": -2}
+    builder = _RecordBuilder(source, on_duplicate="error")
+    none = _NO_INDICES
+    last = (-2, -2, NO_INDEX, NO_INDEX, NO_INDEX)  # phi_tic = mos_tic = -2: "last iteration"
     for b in blocks:
         pixel = (b.slow, b.fast)
         t = b.tokens
-        builder.add(b.line, "PRINTOUT", pixel, "meta", {}, "trace_pixel",
+        builder.add(b.line, "PRINTOUT", pixel, "meta", none, "trace_pixel",
                     [str(b.slow), str(b.fast)])
         # Upstream's formats: %g (6 digits) for I, F_cell, F_latt; %15.10g for the rest.
-        builder.add(b.line, "PRINTOUT", pixel, "final", {}, "I_before_scaling", [t["F"][2]],
+        builder.add(b.line, "PRINTOUT", pixel, "final", none, "I_before_scaling", [t["F"][2]],
                     digits=6)
-        builder.add(b.line, "PRINTOUT", pixel, "extra", {}, "I_over_steps", [t["I/steps"][0]],
+        builder.add(b.line, "PRINTOUT", pixel, "extra", none, "I_over_steps", [t["I/steps"][0]],
                     digits=10)
         for field_name, key in PRINTOUT_FINAL_KEYS[1:]:
-            builder.add(b.line, "PRINTOUT", pixel, "final", {}, key, [t[field_name][0]],
+            builder.add(b.line, "PRINTOUT", pixel, "final", none, key, [t[field_name][0]],
                         digits=10)
         builder.add(b.line, "PRINTOUT", pixel, "phi", last, "hkl_frac", list(t["hkl"][:3]))
         builder.add(b.line, "PRINTOUT", pixel, "phi", last, "hkl_rounded", list(t["hkl"][3:]))
@@ -492,4 +706,4 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
         for c, key in enumerate(("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms")):
             builder.add(b.line, "PRINTOUT", pixel, "phi", last, key,
                         [cell[c], cell[3 + c], cell[6 + c]])
-    return TraceLog(source, builder.frame(), "printout")
+    return TraceLog(source, builder.records(exact=False), "printout")
