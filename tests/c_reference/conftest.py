@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -91,6 +90,3 @@ def case_runs(c_binary, tmp_path_factory) -> dict[str, CaseRun]:
         runs[case.name] = CaseRun(case, read_float_image(img, case.shape), r.stdout)
     return runs
 
-
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001
-    os.environ.setdefault("NB_C_BIN", str(C_BIN))
