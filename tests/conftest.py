@@ -55,3 +55,19 @@ def contract_log(engine: str, pixels: dict, mode: str = "spec", dtype: str = "fl
 @pytest.fixture
 def make_log():
     return contract_log
+
+
+@pytest.fixture(scope="session")
+def c_binary() -> Path:
+    """The serial C reference, built with make when missing or out of date."""
+    import shutil
+    import subprocess
+
+    c_dir = REPO_ROOT / "c_reference"
+    binary = c_dir / "build" / "nanobragg-ref"
+    make = shutil.which("make")
+    if make is not None:
+        proc = subprocess.run([make, "-s", "-C", str(c_dir)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"building the C reference failed:\n{proc.stderr}"
+    assert binary.exists(), "the C reference is not built (run `make build`)"
+    return binary

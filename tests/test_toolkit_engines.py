@@ -1,0 +1,77 @@
+"""The toolkit through real engine runs: trace bundles, the carry-over diagnosis, the gate."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from nbparity.cli import cli
+from nbparity.parse import parse_trace_file
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_trace_carryover_case_diverges_in_spec_and_passes_in_c_parity(c_binary, upstream_dir,
+                                                                       tmp_path):
+    args_file = upstream_dir / "phi_carryover" / "args.txt"
+    spec = _run("trace", "--args-file", args_file, "--pixel", 33, 21, "--out", tmp_path / "spec")
+    assert spec.exit_code == 1, spec.output
+    assert "first divergence: pixel (33, 21) phi_tic=0 mos_tic=0 phi/rot_a_angstroms" in \
+        spec.output
+    assert "carry-over" in spec.output and "--phi-carryover-mode c-parity" in spec.output
+    parity = _run("trace", "--args-file", args_file, "--pixel", 33, 21, "--out",
+                  tmp_path / "cp", "--phi-carryover-mode", "c-parity")
+    assert parity.exit_code == 0, parity.output
+    assert "PARITY" in parity.output
+    manifest = json.loads((tmp_path / "cp" / "run.json").read_text())
+    assert manifest["phi_carryover_mode"]["py"] == "c-parity"
+    assert set(manifest["files_sha256"]) == {"c.log", "py.log"}
+    # The bundle's logs are the comparison's inputs: diff on them agrees with trace.
+    diff = _run("diff", tmp_path / "cp" / "c.log", tmp_path / "cp" / "py.log", "--format", "json")
+    assert diff.exit_code == 0
+    assert json.loads(diff.output)["summary"]["failed"] == 0
+
+
+def test_both_engines_emit_every_catalogue_key_the_case_needs(c_binary, upstream_dir, tmp_path):
+    from nbparity import schema
+
+    result = _run("trace", "--args-file", upstream_dir / "mosaic" / "args.txt", "--pixel", 32, 32,
+                  "--out", tmp_path / "b", "--phi-carryover-mode", "c-parity")
+    assert result.exit_code == 0, result.output
+    for name in ("c.log", "py.log"):
+        keys = set(parse_trace_file(tmp_path / "b" / name).records.key)
+        assert {k.name for k in schema.CATALOGUE} <= keys, name
+
+
+def test_spec_against_spec_passes(c_binary, upstream_dir, tmp_path):
+    result = _run("trace", "--args-file", upstream_dir / "roi_carryover" / "args.txt",
+                  "--pixel", 5, 10, "--pixel", 30, 30, "--c-mode", "spec",
+                  "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+
+
+def test_float32_candidate_is_diagnosed_as_rounding(c_binary, upstream_dir, tmp_path):
+    result = _run("trace", "--args-file", upstream_dir / "cubic_default_F" / "args.txt",
+                  "--pixel", 20, 45, "--dtype", "float32", "--rtol", "1e-9",
+                  "--out", tmp_path / "b")
+    assert result.exit_code == 1, result.output
+    assert "float32 rounding" in result.output
+
+
+def test_gate_on_a_small_case_file_in_both_pairings(c_binary, tmp_path, upstream_dir):
+    cases = tmp_path / "cases.toml"
+    cases.write_text(
+        "[[case]]\n"
+        'name = "carry"\n'
+        f'folder = "{upstream_dir / "phi_carryover"}"\n'
+        'args = "-cell 60 60 60 90 90 90 -hkl P1.hkl -misset 5 -3 7 -phi 0 -osc 1 -phisteps 5 '
+        '-lambda 1 -distance 100 -detpixels 64 -pixel 0.3 -N 6"\n'
+        "pixels = [[0, 0], [33, 21]]\n")
+    junit = tmp_path / "gate.xml"
+    result = _run("gate", cases, "--junit", junit)
+    assert result.exit_code == 0, result.output
+    assert "gate: 2 of 2 case runs at parity" in result.output
+    assert 'failures="0"' in junit.read_text()
