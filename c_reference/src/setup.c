@@ -177,6 +177,9 @@ static void set3(double *v, double x, double y, double z)
 void nb_setup_detector_frame(nb_sim *s);
 void nb_setup_detector_frame(nb_sim *s)
 {
+    if (!(s->lambda0 > 0.0) || !isfinite(s->lambda0))
+        nb_die("option -lambda/-energy: wavelength must be positive and finite (%g A)",
+               s->lambda0 * 1e10);
     if (!(s->pixel_size > 0.0))
         nb_die("option -pixel: pixel size must be positive (%g mm)", s->pixel_size * 1000.0);
     if (s->fpixels < 0 || s->spixels < 0)

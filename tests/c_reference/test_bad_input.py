@@ -164,3 +164,8 @@ def test_unwritable_output_leaves_nothing(c_binary, tmp_path):
     assert "int.img" in r.stderr
     leftovers = [p.name for p in out.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("option", [["-lambda", "0"], ["-energy", "-5"]])
+def test_non_positive_wavelength(c_binary, tmp_path, option):
+    check_failure(tmp_path, GOOD.split() + option, "option -lambda/-energy")
