@@ -3,50 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "engine.h"
+#include "physics.h"
 #include "err.h"
 #include "vec.h"
 
 #define CELL_TABLE_MAX_DOUBLES (32L * 1024L * 1024L)
-
-/* ------------------------------------------------------------- physics */
-
-/* lattice transform of N unit cells along one axis */
-static double sincg(double x, double N)
-{
-    if (x == 0.0)
-        return N;
-    return sin(x * N) / sin(x);
-}
-
-/* transform of a sphere */
-static double sinc3(double x)
-{
-    if (x == 0.0)
-        return 1.0;
-    return 3.0 * (sin(x) / x - cos(x)) / (x * x);
-}
-
-/* Kahn polarisation factor.  incident and diffracted are re-normalised in
- * place, as upstream does (the caller's diffracted vector changes by an ulp
- * at most, and later sources of the same sub-pixel see that). */
-static double polarization_factor(double kahn, double *incident, double *diffracted,
-                                  const double *axis)
-{
-    double c2t, c2, s2, psi = 0.0, B[4], E[4];
-    vec_unit(incident, incident);
-    vec_unit(diffracted, diffracted);
-    c2t = vec_dot(incident, diffracted);
-    c2 = c2t * c2t;
-    s2 = 1 - c2;
-    if (kahn != 0.0) {
-        vec_cross(axis, incident, B);
-        vec_unit(B, B);
-        vec_cross(incident, B, E);
-        vec_unit(E, E);
-        psi = -atan2(vec_dot(diffracted, B), vec_dot(diffracted, E));
-    }
-    return 0.5 * (1.0 + c2 - kahn * cos(2 * psi) * s2);
-}
 
 /* ---------------------------------------------------------- cell table */
 
@@ -278,7 +239,7 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
                             continue;
                     }
                     if (polar == 0.0 || s->os_polar) {
-                        polar = polarization_factor(s->polarization, incident, diffracted, e->polar_axis);
+                        polar = nb_polarization_factor(s->polarization, incident, diffracted, e->polar_axis);
                         if (tr && !tr->have_polar) {
                             tr->have_polar = 1;
                             tr->polar = polar;
@@ -314,40 +275,7 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
                             k0 = (int)ceil(k - 0.5);
                             l0 = (int)ceil(l - 0.5);
 
-                            F_latt = 1.0;
-                            if (s->shape == SHAPE_SQUARE) {
-                                if (s->Na > 1) {
-                                    Fax[0] = sincg(M_PI * h, s->Na);
-                                    F_latt *= Fax[0];
-                                }
-                                if (s->Nb > 1) {
-                                    Fax[1] = sincg(M_PI * k, s->Nb);
-                                    F_latt *= Fax[1];
-                                }
-                                if (s->Nc > 1) {
-                                    Fax[2] = sincg(M_PI * l, s->Nc);
-                                    F_latt *= Fax[2];
-                                }
-                            } else {
-                                /* unrotated reciprocal cell (Angstrom^-1), as upstream */
-                                const double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
-                                double dx = (h - h0) * as[1] + (k - k0) * bs[1] + (l - l0) * cs[1];
-                                double dy = (h - h0) * as[2] + (k - k0) * bs[2] + (l - l0) * cs[2];
-                                double dz = (h - h0) * as[3] + (k - k0) * bs[3] + (l - l0) * cs[3];
-                                double rad = (dx * dx + dy * dy + dz * dz) * s->Na * s->Na * s->Nb *
-                                             s->Nb * s->Nc * s->Nc;
-                                if (s->shape == SHAPE_ROUND) {
-                                    double hr = (h - h0) * (h - h0) * s->Na * s->Na +
-                                                (k - k0) * (k - k0) * s->Nb * s->Nb +
-                                                (l - l0) * (l - l0) * s->Nc * s->Nc;
-                                    F_latt = s->Na * s->Nb * s->Nc * 0.723601254558268 *
-                                             sinc3(M_PI * sqrt(hr * s->fudge));
-                                } else if (s->shape == SHAPE_GAUSS) {
-                                    F_latt = s->Na * s->Nb * s->Nc * exp(-(rad / 0.63 * s->fudge));
-                                } else {
-                                    F_latt = s->Na * s->Nb * s->Nc * (rad * s->fudge < 0.3969);
-                                }
-                            }
+                            F_latt = nb_lattice_factor(s, h, k, l, h0, k0, l0, Fax);
                             if (F_latt == 0.0 && s->water_size == 0.0)
                                 skipped = 1;
 
@@ -479,7 +407,7 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                     if (s->dmin > 0.0 && stol > 0.0 && s->dmin > 0.5 / stol)
                         continue;
                     if (polar == 0.0 || s->os_polar)
-                        polar = polarization_factor(s->polarization, incident, diffracted, e->polar_axis);
+                        polar = nb_polarization_factor(s->polarization, incident, diffracted, e->polar_axis);
                     for (pt = 0; pt < s->phisteps; pt++) {
                         if (e->phi[pt] != 0.0)
                             state = pt + 1;
@@ -500,26 +428,9 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                             if (s->shape != SHAPE_SQUARE && s->water_size == 0.0) {
                                 /* a zero lattice factor skips the lookup (a square
                                  * lattice factor is never exactly zero) */
+                                double Fax[3];
                                 int h0 = (int)ceil(h - 0.5), k0 = (int)ceil(k - 0.5), l0 = (int)ceil(l - 0.5);
-                                const double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
-                                double dx = (h - h0) * as[1] + (k - k0) * bs[1] + (l - l0) * cs[1];
-                                double dy = (h - h0) * as[2] + (k - k0) * bs[2] + (l - l0) * cs[2];
-                                double dz = (h - h0) * as[3] + (k - k0) * bs[3] + (l - l0) * cs[3];
-                                double rad = (dx * dx + dy * dy + dz * dz) * s->Na * s->Na * s->Nb *
-                                             s->Nb * s->Nc * s->Nc;
-                                double F_latt;
-                                if (s->shape == SHAPE_ROUND) {
-                                    double hr = (h - h0) * (h - h0) * s->Na * s->Na +
-                                                (k - k0) * (k - k0) * s->Nb * s->Nb +
-                                                (l - l0) * (l - l0) * s->Nc * s->Nc;
-                                    F_latt = s->Na * s->Nb * s->Nc * 0.723601254558268 *
-                                             sinc3(M_PI * sqrt(hr * s->fudge));
-                                } else if (s->shape == SHAPE_GAUSS) {
-                                    F_latt = s->Na * s->Nb * s->Nc * exp(-(rad / 0.63 * s->fudge));
-                                } else {
-                                    F_latt = s->Na * s->Nb * s->Nc * (rad * s->fudge < 0.3969);
-                                }
-                                if (F_latt == 0.0)
+                                if (nb_lattice_factor(s, h, k, l, h0, k0, l0, Fax) == 0.0)
                                     continue;
                             }
                             if (!nb_interp_in_range(s, h, k, l)) {

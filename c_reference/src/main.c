@@ -13,8 +13,6 @@
 #include "nb.h"
 #include "trace.h"
 
-void nb_setup_detector_frame(nb_sim *s);
-
 static void print_summary(const nb_sim *s)
 {
     static const char *shapes[] = {"parallelpiped", "ellipsoidal", "gaussian", "tophat-spot"};

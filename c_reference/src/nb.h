@@ -110,10 +110,14 @@ void nb_defaults(nb_sim *s);
 void nb_parse_args(nb_sim *s, int argc, char **argv);
 /* smv.c */
 void nb_read_mask_header(nb_sim *s, const char *path, int is_mask);
-/* setup.c */
+/* sampling.c */
 void nb_setup_sampling(nb_sim *s);
+/* detector.c */
+void nb_setup_detector_frame(nb_sim *s);
 void nb_setup_detector(nb_sim *s);
+/* crystal.c */
 void nb_setup_crystal(nb_sim *s);
+/* beam.c */
 void nb_setup_sources(nb_sim *s);
 void nb_setup_mosaic(nb_sim *s);
 /* sfac.c */
