@@ -213,8 +213,8 @@ class _Model:
             else:
                 serial = torch.arange(h.numel(), device=self.device).reshape(h.shape)
                 F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
+                # the step that switches interpolation off already takes the nearest-neighbour value
                 F_cell = torch.where(serial < trigger, F_int, F_near)
-                F_cell = torch.where(serial == trigger, torch.full_like(F_cell, hkl.default_F), F_cell)
             interp_after = trigger is None
         else:
             F_cell = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
@@ -260,6 +260,11 @@ class _Model:
         else:
             polar_cached = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
         polar_applied = polar_cached if not sm.oversample_polar else torch.ones_like(polar_first)
+        # the value nanoBragg first computes for the pixel (with -nopolar only -oversample_polar computes it)
+        if c.beam.nopolar and not sm.oversample_polar:
+            polar_first_computed = polar_cached
+        else:
+            polar_first_computed = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
         omega_applied = omega_first if not sm.oversample_omega else torch.ones_like(omega_first)
         cap_applied = cap_final if not sm.oversample_thick else torch.ones_like(omega_first)
         value = c.beam.r_e_sqr * c.beam.fluence * I / self.steps
@@ -289,7 +294,7 @@ class _Model:
                 "lambda_angstroms": self.lambdas[0] * 1e10,
                 "scattering_vec_A_inv": pp["scattering"][p, 0, 0, 0] * 1e-10,
                 "stol_A_inv": pp["stol"][p, 0, 0, 0] * 1e-10,
-                "polar": polar_cached[p],
+                "polar": polar_first_computed[p],
                 "capture_fraction": pp["cap"][p, 0, 0] if c.detector.thick > 0.0 else cap_final[p],
                 "rot_a_angstroms": tab[0] * 1e10, "rot_b_angstroms": tab[1] * 1e10,
                 "rot_c_angstroms": tab[2] * 1e10,
@@ -509,8 +514,9 @@ def model_setup_taps(model):
     g, cr = model.geo, model.cryst
     return {
         "fdet_vec": g["fdet"], "sdet_vec": g["sdet"], "odet_vec": g["odet"],
-        "beam_vec": torch.as_tensor(model.c.beam.beam_vector), "polar_vec": model.polar_vector,
-        "spindle_vec": torch.as_tensor(model.c.crystal.spindle), "pix0_vector_meters": g["pix0"],
+        "beam_vec": torch.as_tensor(model.c.beam.beam_vector, dtype=torch.float64),
+        "polar_vec": model.polar_vector,
+        "spindle_vec": torch.as_tensor(model.c.crystal.spindle, dtype=torch.float64), "pix0_vector_meters": g["pix0"],
         "distance_meters": g["distance"], "close_distance_meters": g["close_distance"],
         "a_angstroms": cr["a"], "b_angstroms": cr["b"], "c_angstroms": cr["c"],
         "a_star_A_inv": cr["a_star"], "b_star_A_inv": cr["b_star"], "c_star_A_inv": cr["c_star"],

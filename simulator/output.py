@@ -127,7 +127,7 @@ def write_outputs(config, result, stdout):
     w = stdout.write
     for line in c.log:
         w(line + "\n")
-    if result.interp_warning is not None:
+    if result.interp_warning is not None and not c.run.trace_only:
         w("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n"
           % result.interp_warning)
         w("WARNING: further warnings will not be printed! ")
