@@ -46,7 +46,8 @@ class Case:
 def detector_shape(args: list[str] | tuple[str, ...]) -> tuple[int, int]:
     """(slow, fast) pixel counts a nanoBragg command line asks for.
 
-    Follows nanoBragg: -detpixels N sets both; -detpixels_s/_y and -detpixels_f/_x set one;
+    Follows nanoBragg: -detpixels N sets both; -detpixels_s/_y and -detpixels_f/_x set one,
+    -detsize_s and -detsize_f the sizes;
     otherwise detsize (mm, default 102.4) over pixel (mm, default 0.1), rounded like upstream
     (ceil(size/pixel - 0.5)).
     """
@@ -61,9 +62,9 @@ def detector_shape(args: list[str] | tuple[str, ...]) -> tuple[int, int]:
             pixel_mm = float(nxt)
         elif token == "-detsize":
             size_mm = {"s": float(nxt), "f": float(nxt)}
-        elif token in ("-detsize_s", "-detsize_y"):
+        elif token == "-detsize_s":  # upstream has no -detsize_x/_y spellings
             size_mm["s"] = float(nxt)
-        elif token in ("-detsize_f", "-detsize_x"):
+        elif token == "-detsize_f":
             size_mm["f"] = float(nxt)
         elif token == "-detpixels":
             count = {"s": int(nxt), "f": int(nxt)}

@@ -130,3 +130,15 @@ def test_unreadable_and_binary_files(tmp_path):
     binary.write_bytes(b"TRACE_C: x 1\x00\x01")
     with pytest.raises(TraceFormatError, match="b.log:1: binary data"):
         parse_trace_file(binary)
+
+
+def test_detector_shape_follows_nanobragg_options():
+    from nbparity.cases import detector_shape
+
+    assert detector_shape(["-detpixels", "64"]) == (64, 64)
+    assert detector_shape(["-detpixels_s", "2527", "-detpixels_f", "2463"]) == (2527, 2463)
+    assert detector_shape(["-detpixels_y", "10", "-detpixels_x", "20"]) == (10, 20)
+    assert detector_shape([]) == (1024, 1024)  # 102.4 mm / 0.1 mm
+    assert detector_shape(["-detsize_s", "30", "-detsize_f", "20", "-pixel", "0.2"]) == (150, 100)
+    # Not upstream spellings: ignored, as upstream ignores them.
+    assert detector_shape(["-detsize_x", "30", "-pixel", "0.2"]) == (512, 512)
