@@ -28,12 +28,21 @@ Python API
 Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
 The package never imports ``nbparity``.
 """
+
 from simulator.cli import UsageError, main, parse_argv, run_argv
 from simulator.config import SimulationConfig
 from simulator.engine import PARAM_NAMES, SimulationResult, chunk_pixels, simulate
 from simulator.io import InputError
 
 __all__ = [
-    "PARAM_NAMES", "InputError", "SimulationConfig", "SimulationResult", "UsageError", "chunk_pixels", "main",
-    "parse_argv", "run_argv", "simulate",
+    "PARAM_NAMES",
+    "InputError",
+    "SimulationConfig",
+    "SimulationResult",
+    "UsageError",
+    "chunk_pixels",
+    "main",
+    "parse_argv",
+    "run_argv",
+    "simulate",
 ]

@@ -1,4 +1,5 @@
 """Allow ``python -m simulator``."""
+
 import sys
 
 from simulator.cli import main

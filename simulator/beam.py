@@ -1,4 +1,5 @@
 """Beam: the source list (divergence grid x dispersion, or a source file) and polarisation."""
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,11 @@ def _rotate_axis_f(v, axis, phi):
     ax, ay, az = axis
     x, y, z = v
     d = (ax * x + ay * y + az * z) * (1.0 - c)
-    return (ax * d + x * c + (-az * y + ay * z) * s,
-            ay * d + y * c + (az * x - ax * z) * s,
-            az * d + z * c + (-ay * x + ax * y) * s)
+    return (
+        ax * d + x * c + (-az * y + ay * z) * s,
+        ay * d + y * c + (az * x - ax * z) * s,
+        az * d + z * c + (-ay * x + ax * y) * s,
+    )
 
 
 def _unit_f(v):
@@ -27,8 +30,22 @@ def _unit_f(v):
     return (v[0] / n, v[1] / n, v[2] / n), n
 
 
-def divergence_sources(beam_vector, polar_vector, vert_vector, hdivrange, hdivstep, hdivsteps,
-                       vdivrange, vdivstep, vdivsteps, round_div, lambda0, dispersion, dispstep, dispsteps):
+def divergence_sources(
+    beam_vector,
+    polar_vector,
+    vert_vector,
+    hdivrange,
+    hdivstep,
+    hdivsteps,
+    vdivrange,
+    vdivstep,
+    vdivsteps,
+    round_div,
+    lambda0,
+    dispersion,
+    dispstep,
+    dispsteps,
+):
     """nanoBragg's generated sources (python floats).
 
     Returns (positions, lambda_factors, divsteps, printed) where positions are the source
@@ -40,14 +57,20 @@ def divergence_sources(beam_vector, polar_vector, vert_vector, hdivrange, hdivst
         for iv in range(vdivsteps):
             hdiv = hdivstep * ih - hdivrange / 2.0
             vdiv = vdivstep * iv - vdivrange / 2.0
-            test = _c_div_test(hdiv, hdivstep, hdivsteps, hdivrange, vdiv, vdivstep, vdivsteps, vdivrange)
+            test = _c_div_test(
+                hdiv, hdivstep, hdivsteps, hdivrange, vdiv, vdivstep, vdivsteps, vdivrange
+            )
             # NaN (a zero range) never cuts, as in C
             if round_div and test * 4.0 > 1.1:
                 continue
             kept.append((hdiv, vdiv))
     positions, factors = [], []
     for hdiv, vdiv in kept:
-        v = (-SOURCE_DISTANCE * beam_vector[0], -SOURCE_DISTANCE * beam_vector[1], -SOURCE_DISTANCE * beam_vector[2])
+        v = (
+            -SOURCE_DISTANCE * beam_vector[0],
+            -SOURCE_DISTANCE * beam_vector[1],
+            -SOURCE_DISTANCE * beam_vector[2],
+        )
         v = _rotate_axis_f(v, polar_vector, vdiv)
         v = _rotate_axis_f(v, vert_vector, hdiv)
         for j in range(dispsteps):
@@ -58,6 +81,7 @@ def divergence_sources(beam_vector, polar_vector, vert_vector, hdivrange, hdivst
 
 def _c_div_test(hdiv, hdivstep, hdivsteps, hdivrange, vdiv, vdivstep, vdivsteps, vdivrange):
     """The round-divergence test with C's IEEE division (x/0 -> +-inf, 0/0 -> nan)."""
+
     def cdiv(a, b):
         if b != 0.0:
             return a / b
@@ -65,8 +89,12 @@ def _c_div_test(hdiv, hdivstep, hdivsteps, hdivrange, vdiv, vdivstep, vdivsteps,
             return math.nan
         return math.copysign(math.inf, a) * (1.0 if math.copysign(1.0, b) > 0 else -1.0)
 
-    th = cdiv(cdiv(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2), hdivrange), hdivrange)
-    tv = cdiv(cdiv(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2), vdivrange), vdivrange)
+    th = cdiv(
+        cdiv(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2), hdivrange), hdivrange
+    )
+    tv = cdiv(
+        cdiv(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2), vdivrange), vdivrange
+    )
     return th + tv
 
 

@@ -11,6 +11,7 @@ oversampling, conventions, pivots, sizes). Extra options of this engine:
   -phi_carryover_mode spec|c-parity   nanoBragg's phi=0 carry-over off (spec) or reproduced
   -device cpu|cuda   -dtype float64|float32   -memory_budget_gb G (default 1)
 """
+
 from __future__ import annotations
 
 import math
@@ -19,18 +20,23 @@ import sys
 
 from simulator.io import InputError
 
-USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...] [-phi_carryover_mode spec|c-parity]
+USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...]
+             [-phi_carryover_mode spec|c-parity]
              [-device cpu|cuda] [-dtype float64|float32] [-memory_budget_gb G] [-trace_only]
 
 Torch implementation of nanoBragg (vectorised, differentiable). Options follow nanoBragg's names:
 crystal  -cell a b c al be ga | -mat file ; -misset x y z | random ; -misset_seed ; -N -Na -Nb -Nc ;
-         -xtalsize -xtal_x -xtal_y -xtal_z (mm) ; -square_xtal -round_xtal -gauss_xtal -tophat_spots ;
-         -fudge ; -mosaic deg -mosaic_domains n -mosaic_seed ; -phi -osc -phistep -phisteps ; -spindle_axis
+         -xtalsize -xtal_x -xtal_y -xtal_z (mm) ;
+         -square_xtal -round_xtal -gauss_xtal -tophat_spots ;
+         -fudge ; -mosaic deg -mosaic_domains n -mosaic_seed ;
+         -phi -osc -phistep -phisteps ; -spindle_axis
 F        -hkl file ; -default_F F ; -dump file ; -interpolate -nointerpolate ; -dmin A
-beam     -lambda A | -energy eV ; -dispersion % -dispsteps ; -divergence -hdivrange -vdivrange (mrad)
+beam     -lambda A | -energy eV ; -dispersion % -dispsteps ;
+         -divergence -hdivrange -vdivrange (mrad)
          -hdivstep -vdivstep -hdivsteps -vdivsteps -divsteps -round_div -square_div ; -sourcefile ;
          -fluence | -flux -exposure -beamsize ; -polar K -nopolar ; -water um
-detector -distance -close_distance (mm) ; -detpixels -detpixels_f -detpixels_s -detsize -pixel (mm) ;
+detector -distance -close_distance (mm) ;
+         -detpixels -detpixels_f -detpixels_s -detsize -pixel (mm) ;
          -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot beam|sample ;
          -mosflm -xds -adxv -denzo -dials ; -fdet_vector -sdet_vector -odet_vector -beam_vector
          -polar_vector -twotheta_axis -pix0_vector ; -twotheta -detector_rotx/y/z (deg) ;
@@ -77,27 +83,172 @@ def _reg(n, *names):
         _OPTS[name] = n
 
 
-_reg(1, "-Na", "-Nb", "-Nc", "-N", "-samplesize", "-sample_size", "-sample_thick", "-sample_x", "-sample_width",
-     "-sample_y", "-width", "-sample_heigh", "-sample_height", "-sample_z", "-heigh", "-height", "-xtalsize",
-     "-xtal_size", "-xtal_thick", "-xtal_x", "-xtal_width", "-xtal_y", "-xtal_heigh", "-xtal_height", "-xtal_z",
-     "-density", "-sample_den", "-sample_density", "-MW", "-molec", "-molecular_weight", "-Xbeam", "-Ybeam",
-     "-Xclose", "-Yclose", "-ORGX", "-ORGY", "-pivot", "-distance", "-close_distance", "-detector_abs",
-     "-detector_absorb", "-detector_absorption", "-detector_thick", "-detector_thicksteps", "-thicksteps",
-     "-twotheta", "-detector_rotx", "-detector_roty", "-detector_rotz", "-detsize", "-detsize_f", "-detsize_s",
-     "-detpixels", "-detpixels_f", "-detpixels_x", "-detpixels_s", "-detpixels_y", "-pixel", "-polar",
-     "-oversample", "-lambda", "-wave", "-wavelength", "-energy", "-fluence", "-flux", "-exposure", "-beamsize",
-     "-mosaic", "-mosaicity", "-mosaic_spread", "-mosaic_dom", "-mosaic_domains", "-dispersion", "-dispsteps",
-     "-divergence", "-hdivrange", "-vdivrange", "-hdivstep", "-hdivsteps", "-vdivstep", "-vdivsteps", "-divsteps",
-     "-adc", "-phi", "-osc", "-phistep", "-phisteps", "-dmin", "-mat", "-matrix", "-hkl", "-default_F", "-dump",
-     "-img", "-mask", "-stolout", "-stol", "-4stol", "-Q", "-sourcefile", "-floatfile", "-floatimage", "-intfile",
-     "-intimage", "-pgmfile", "-pgmimage", "-noisefile", "-noiseimage", "-scale", "-pgmscale", "-fudge", "-seed",
-     "-mosaic_seed", "-misset_seed", "-water", "-phi_carryover_mode", "-device", "-dtype", "-memory_budget_gb")
-_reg(0, "-mosflm", "-xds", "-adxv", "-denzo", "-dials", "-curved_det", "-curved_detector", "-point_pixel",
-     "-nopolar", "-oversample_thick", "-oversample_polar", "-oversample_omega", "-round_div", "-square_div",
-     "-nonoise", "-nopgm", "-coherent", "-printout", "-noprogress", "-progress", "-interpolate", "-nointerpolate",
-     "-round_xtal", "-square_xtal", "-gauss_xtal", "-binary_spots", "-tophat_spots", "-trace_only")
-_reg(3, "-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis",
-     "-twotheta_axis", "-pix0_vector")
+_reg(
+    1,
+    "-Na",
+    "-Nb",
+    "-Nc",
+    "-N",
+    "-samplesize",
+    "-sample_size",
+    "-sample_thick",
+    "-sample_x",
+    "-sample_width",
+    "-sample_y",
+    "-width",
+    "-sample_heigh",
+    "-sample_height",
+    "-sample_z",
+    "-heigh",
+    "-height",
+    "-xtalsize",
+    "-xtal_size",
+    "-xtal_thick",
+    "-xtal_x",
+    "-xtal_width",
+    "-xtal_y",
+    "-xtal_heigh",
+    "-xtal_height",
+    "-xtal_z",
+    "-density",
+    "-sample_den",
+    "-sample_density",
+    "-MW",
+    "-molec",
+    "-molecular_weight",
+    "-Xbeam",
+    "-Ybeam",
+    "-Xclose",
+    "-Yclose",
+    "-ORGX",
+    "-ORGY",
+    "-pivot",
+    "-distance",
+    "-close_distance",
+    "-detector_abs",
+    "-detector_absorb",
+    "-detector_absorption",
+    "-detector_thick",
+    "-detector_thicksteps",
+    "-thicksteps",
+    "-twotheta",
+    "-detector_rotx",
+    "-detector_roty",
+    "-detector_rotz",
+    "-detsize",
+    "-detsize_f",
+    "-detsize_s",
+    "-detpixels",
+    "-detpixels_f",
+    "-detpixels_x",
+    "-detpixels_s",
+    "-detpixels_y",
+    "-pixel",
+    "-polar",
+    "-oversample",
+    "-lambda",
+    "-wave",
+    "-wavelength",
+    "-energy",
+    "-fluence",
+    "-flux",
+    "-exposure",
+    "-beamsize",
+    "-mosaic",
+    "-mosaicity",
+    "-mosaic_spread",
+    "-mosaic_dom",
+    "-mosaic_domains",
+    "-dispersion",
+    "-dispsteps",
+    "-divergence",
+    "-hdivrange",
+    "-vdivrange",
+    "-hdivstep",
+    "-hdivsteps",
+    "-vdivstep",
+    "-vdivsteps",
+    "-divsteps",
+    "-adc",
+    "-phi",
+    "-osc",
+    "-phistep",
+    "-phisteps",
+    "-dmin",
+    "-mat",
+    "-matrix",
+    "-hkl",
+    "-default_F",
+    "-dump",
+    "-img",
+    "-mask",
+    "-stolout",
+    "-stol",
+    "-4stol",
+    "-Q",
+    "-sourcefile",
+    "-floatfile",
+    "-floatimage",
+    "-intfile",
+    "-intimage",
+    "-pgmfile",
+    "-pgmimage",
+    "-noisefile",
+    "-noiseimage",
+    "-scale",
+    "-pgmscale",
+    "-fudge",
+    "-seed",
+    "-mosaic_seed",
+    "-misset_seed",
+    "-water",
+    "-phi_carryover_mode",
+    "-device",
+    "-dtype",
+    "-memory_budget_gb",
+)
+_reg(
+    0,
+    "-mosflm",
+    "-xds",
+    "-adxv",
+    "-denzo",
+    "-dials",
+    "-curved_det",
+    "-curved_detector",
+    "-point_pixel",
+    "-nopolar",
+    "-oversample_thick",
+    "-oversample_polar",
+    "-oversample_omega",
+    "-round_div",
+    "-square_div",
+    "-nonoise",
+    "-nopgm",
+    "-coherent",
+    "-printout",
+    "-noprogress",
+    "-progress",
+    "-interpolate",
+    "-nointerpolate",
+    "-round_xtal",
+    "-square_xtal",
+    "-gauss_xtal",
+    "-binary_spots",
+    "-tophat_spots",
+    "-trace_only",
+)
+_reg(
+    3,
+    "-fdet_vector",
+    "-sdet_vector",
+    "-odet_vector",
+    "-beam_vector",
+    "-polar_vector",
+    "-spindle_axis",
+    "-twotheta_axis",
+    "-pix0_vector",
+)
 _reg(2, "-printout_pixel", "-trace_pixel")
 _reg(4, "-roi")
 _OPTS["-cell"] = -6  # up to six values, stops at a token starting with '-'
@@ -142,7 +293,7 @@ def _tokenize(argv):
             continue
         if i + k >= n:
             raise UsageError(f"{tok} needs {k} value{'s' if k > 1 else ''}")
-        out.append((tok, argv[i + 1: i + 1 + k]))
+        out.append((tok, argv[i + 1 : i + 1 + k]))
         i += 1 + k
     return out
 

@@ -5,10 +5,10 @@ units (mm, degrees, Angstrom, mrad, microns) are converted by ``simulator.cli``.
 derivation of nanoBragg (automatic phi steps, oversampling, conventions, pivots, ...) has already
 been applied, so the engine only reads numbers from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -20,9 +20,11 @@ class CrystalConfig:
     """Crystal: cell or matrix, misset, size, shape, rotation and mosaic domains."""
 
     user_cell: bool
-    cell: tuple[float, float, float, float, float, float]  # a b c (Angstrom), alpha beta gamma (degrees)
-    matrix: Optional[tuple[Vec3, Vec3, Vec3]]  # a*, b*, c* from -mat, already divided by lambda (1/Angstrom)
-    misset_rad: Optional[Vec3]  # None: no misset
+    cell: tuple[
+        float, float, float, float, float, float
+    ]  # a b c (Angstrom), alpha beta gamma (degrees)
+    matrix: tuple[Vec3, Vec3, Vec3] | None  # a*, b*, c* rows of -mat (scaled by 1/lambda later)
+    misset_rad: Vec3 | None  # None: no misset
     N: Vec3  # Na Nb Nc after -xtalsize etc.
     shape: str  # square | round | gauss | tophat
     fudge: float
@@ -33,7 +35,7 @@ class CrystalConfig:
     spindle: Vec3
     mosaic_spread: float  # rad
     mosaic_domains: int
-    # per domain: axis (3), powf factor, angle (rad) exactly as nanoBragg's float arithmetic made them
+    # per domain: axis (3), powf factor, angle (rad), as nanoBragg's float arithmetic made them
     mosaic_axes: tuple[Vec3, ...]
     mosaic_factors: tuple[float, ...]
     mosaic_angles: tuple[float, ...]
@@ -43,7 +45,7 @@ class CrystalConfig:
 class StructureFactors:
     """HKL table (dense, default_F where not listed) and lookup mode."""
 
-    table: Optional[np.ndarray] = field(compare=False)  # (h_range, k_range, l_range) float64, or None
+    table: np.ndarray | None = field(compare=False)  # (h_range, k_range, l_range) float64, or None
     hkl_min: tuple[int, int, int]
     hkl_max: tuple[int, int, int]
     hkls: int
@@ -62,7 +64,7 @@ class BeamConfig:
     source_dirs: tuple[Vec3, ...]  # unit vectors from the sample towards each source
     source_lambdas: tuple[float, ...]  # m
     source_from_file: bool
-    source_lambda_factors: Optional[tuple[float, ...]]  # lambda = lambda0 * factor (generated sources)
+    source_lambda_factors: tuple[float, ...] | None  # lambda = lambda0 * factor (generated sources)
     dispersion: float
     dispstep: float
     dispsteps: int
@@ -84,7 +86,7 @@ class BeamConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Detector: size, convention, pivot, vectors before rotation, beam centre inputs, thickness, ROI."""
+    """Detector: size, convention, pivot, unrotated vectors, beam centre, thickness, ROI."""
 
     fpixels: int
     spixels: int
@@ -94,7 +96,7 @@ class DetectorConfig:
     convention: str  # mosflm | xds | adxv | denzo | dials | custom
     pivot: str  # beam | sample
     distance: float  # m, as given (or the default)
-    close_distance: Optional[float]  # m, if given
+    close_distance: float | None  # m, if given
     fdet: Vec3
     sdet: Vec3
     odet: Vec3
@@ -118,7 +120,7 @@ class DetectorConfig:
     thicksteps: int
     mu: float  # 1/m
     roi: tuple[int, int, int, int]  # xmin xmax ymin ymax (fast, slow; inclusive)
-    mask: Optional[np.ndarray] = field(compare=False)  # (slow, fast) uint16, 0 = skip
+    mask: np.ndarray | None = field(compare=False)  # (slow, fast) uint16, 0 = skip
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,10 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    floatfile: Optional[str]
-    intfile: Optional[str]
-    pgmfile: Optional[str]
-    noisefile: Optional[str]
+    floatfile: str | None
+    intfile: str | None
+    pgmfile: str | None
+    noisefile: str | None
     write_pgm: bool
     calculate_noise: bool
     intfile_scale: float
@@ -142,7 +144,7 @@ class OutputConfig:
     adc_offset: float
     seed: int  # stored negated, as nanoBragg does
     printout: bool
-    printout_pixel: Optional[tuple[int, int]]  # (fast, slow), nanoBragg order
+    printout_pixel: tuple[int, int] | None  # (fast, slow), nanoBragg order
     progress: bool
 
 
@@ -175,8 +177,12 @@ class SimulationConfig:
     @property
     def steps(self) -> int:
         """nanoBragg's normalisation count: sources x domains x phi steps x oversample^2."""
-        return (len(self.beam.source_dirs) * self.crystal.mosaic_domains * self.crystal.phisteps
-                * self.sampling.oversample ** 2)
+        return (
+            len(self.beam.source_dirs)
+            * self.crystal.mosaic_domains
+            * self.crystal.phisteps
+            * self.sampling.oversample**2
+        )
 
     @property
     def shape(self) -> tuple[int, int]:

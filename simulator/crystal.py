@@ -1,15 +1,26 @@
-"""Crystal set-up: unit cell or matrix -> real and reciprocal vectors; phi and mosaic rotation tables.
+"""Crystal set-up: cell or matrix -> real and reciprocal vectors; phi and mosaic rotation tables.
 
 All functions are pure functions of tensors (differentiable); shapes and units are in the
 docstrings. Vectors are (..., 3) tensors.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-from simulator.geometry import RTD, axis_angle_umat, cross, dot, norm, rotate_axis, rotate_umat, rotate_xyz, vec
+from simulator.geometry import (
+    RTD,
+    axis_angle_umat,
+    cross,
+    dot,
+    norm,
+    rotate_axis,
+    rotate_umat,
+    rotate_xyz,
+    vec,
+)
 
 
 def cell_reciprocal(a, b, c, alpha, beta, gamma):
@@ -19,7 +30,9 @@ def cell_reciprocal(a, b, c, alpha, beta, gamma):
     Returns (a_star, b_star, c_star, V_cell) with the vectors (3,) and V_cell in Angstrom^3.
     """
     aavg = (alpha + beta + gamma) / 2
-    skew = torch.sin(aavg) * torch.sin(aavg - alpha) * torch.sin(aavg - beta) * torch.sin(aavg - gamma)
+    skew = (
+        torch.sin(aavg) * torch.sin(aavg - alpha) * torch.sin(aavg - beta) * torch.sin(aavg - gamma)
+    )
     skew = torch.abs(skew)
     V_cell = 2.0 * a * b * c * torch.sqrt(skew)
     V_star = 1.0 / V_cell
@@ -27,9 +40,15 @@ def cell_reciprocal(a, b, c, alpha, beta, gamma):
     b_s = c * a * torch.sin(beta) * V_star
     c_s = a * b * torch.sin(gamma) * V_star
     sin_gs = c * V_star / a_s / b_s
-    cos_as = (torch.cos(beta) * torch.cos(gamma) - torch.cos(alpha)) / (torch.sin(beta) * torch.sin(gamma))
-    cos_bs = (torch.cos(gamma) * torch.cos(alpha) - torch.cos(beta)) / (torch.sin(gamma) * torch.sin(alpha))
-    cos_gs = (torch.cos(alpha) * torch.cos(beta) - torch.cos(gamma)) / (torch.sin(alpha) * torch.sin(beta))
+    cos_as = (torch.cos(beta) * torch.cos(gamma) - torch.cos(alpha)) / (
+        torch.sin(beta) * torch.sin(gamma)
+    )
+    cos_bs = (torch.cos(gamma) * torch.cos(alpha) - torch.cos(beta)) / (
+        torch.sin(gamma) * torch.sin(alpha)
+    )
+    cos_gs = (torch.cos(alpha) * torch.cos(beta) - torch.cos(gamma)) / (
+        torch.sin(alpha) * torch.sin(beta)
+    )
     # nanoBragg clamps these (a no-op for any cell that exists)
     sin_gs = torch.clamp(sin_gs, -1.0, 1.0)
     one = torch.ones_like(cos_as)
@@ -39,7 +58,9 @@ def cell_reciprocal(a, b, c, alpha, beta, gamma):
     zero = torch.zeros_like(a_s)
     a_star = vec(a_s, zero, zero)
     b_star = vec(b_s * cos_gs, b_s * sin_gs, zero)
-    c_star = vec(c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs, c_s * V_cell / (a * b * c * sin_gs))
+    c_star = vec(
+        c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs, c_s * V_cell / (a * b * c * sin_gs)
+    )
     return a_star, b_star, c_star, V_cell
 
 
@@ -53,7 +74,8 @@ def real_space(a_star, b_star, c_star, user_cell_lengths=None, user_V_cell=None)
     """nanoBragg's real-space construction from reciprocal vectors (1/Angstrom).
 
     With a user cell, the cross products are forced to the lengths a/V, b/V, c/V of the cell.
-    Returns dict with a, b, c (Angstrom), a_star, b_star, c_star (rebuilt, 1/Angstrom), V_cell (A^3).
+    Returns dict with a, b, c (Angstrom), a_star, b_star, c_star (rebuilt, 1/Angstrom),
+    V_cell (A^3).
     """
     axb = cross(a_star, b_star)
     bxc = cross(b_star, c_star)
@@ -72,7 +94,15 @@ def real_space(a_star, b_star, c_star, user_cell_lengths=None, user_V_cell=None)
     a_star = V_star * cross(b, c)
     b_star = V_star * cross(c, a)
     c_star = V_star * cross(a, b)
-    return {"a": a, "b": b, "c": c, "a_star": a_star, "b_star": b_star, "c_star": c_star, "V_cell": V_cell}
+    return {
+        "a": a,
+        "b": b,
+        "c": c,
+        "a_star": a_star,
+        "b_star": b_star,
+        "c_star": c_star,
+        "V_cell": V_cell,
+    }
 
 
 def build_cell(crystal, params: dict, lambda0_m, dtype, device):
@@ -172,8 +202,9 @@ def mosaic_umats(crystal, params: dict, dtype, device):
     else:
         spread = sp / RTD
         nominal = [crystal.mosaic_spread * f for f in crystal.mosaic_factors]
-        offset = torch.as_tensor([ang - n for ang, n in zip(crystal.mosaic_angles, nominal)], dtype=dtype,
-                                 device=device)
+        offset = torch.as_tensor(
+            [ang - n for ang, n in zip(crystal.mosaic_angles, nominal)], dtype=dtype, device=device
+        )
         angles = spread * factors + offset
     u = axis_angle_umat(axes, angles)
     eye = torch.eye(3, dtype=dtype, device=device).reshape(9)

@@ -1,5 +1,6 @@
 """Detector geometry: conventions and pivots -> pix0 and rotated axes; pixel positions, solid
 angle, absorption. Pure functions of tensors (vectors are (..., 3), lengths in metres)."""
+
 from __future__ import annotations
 
 import sys
@@ -67,9 +68,20 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     ORGY = Sclose / det.pixel_size + 0.5
     dials = 1000.0 * vec(pix0[2], pix0[1], -pix0[0])
     return {
-        "fdet": fdet, "sdet": sdet, "odet": odet, "pix0": pix0, "distance": distance,
-        "close_distance": close_distance, "Fbeam": Fbeam, "Sbeam": Sbeam, "Fclose": Fclose,
-        "Sclose": Sclose, "ORGX": ORGX, "ORGY": ORGY, "dials_origin": dials, "ratio": ratio,
+        "fdet": fdet,
+        "sdet": sdet,
+        "odet": odet,
+        "pix0": pix0,
+        "distance": distance,
+        "close_distance": close_distance,
+        "Fbeam": Fbeam,
+        "Sbeam": Sbeam,
+        "Fclose": Fclose,
+        "Sclose": Sclose,
+        "ORGX": ORGX,
+        "ORGY": ORGY,
+        "dials_origin": dials,
+        "ratio": ratio,
     }
 
 
@@ -112,8 +124,9 @@ def capture_fraction(diffracted, odet, det, dtype, device):
     diffracted: (P, T, S, 3). Returns (P, T, S)."""
     parallax = dot(diffracted, odet)
     tt = torch.arange(det.thicksteps, dtype=dtype, device=device)[None, :, None]
-    return (torch.exp(-tt * det.thickstep * det.mu / parallax)
-            - torch.exp(-(tt + 1) * det.thickstep * det.mu / parallax))
+    return torch.exp(-tt * det.thickstep * det.mu / parallax) - torch.exp(
+        -(tt + 1) * det.thickstep * det.mu / parallax
+    )
 
 
 def unit_and_length(v):

@@ -3,7 +3,8 @@
 Pixels are processed in chunks sized to a memory budget; inside a chunk every other loop of
 nanoBragg is a tensor dimension, in nanoBragg's loop order:
 
-    (P pixels, T thickness layers, S sub-pixels (subS slow, subF fast), R sources, F phi steps, M domains)
+    (P pixels, T thickness layers, S sub-pixels (subS slow, subF fast), R sources,
+     F phi steps, M domains)
 
 The rotated cell for every (phi, domain) is one small table, so h, k, l for a chunk are three
 broadcast products. Serial-order state of nanoBragg is carried as O(1) values between chunks:
@@ -11,23 +12,30 @@ the phi=0 carry-over's first sweep (c-parity mode) and the global switch that tu
 interpolation off after the first out-of-range lookup. The engine hands the trace module the
 tensors it computed for traced pixels ("taps"); the trace module only formats them.
 """
+
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 
 from simulator.beam import incident_vectors, polarization_factor
 from simulator.crystal import build_cell, mosaic_umats, phi_angles, rotation_table
 from simulator.detector import capture_fraction, detector_setup, solid_angle, subpixel_positions
-from simulator.geometry import RTD, comps, unitize
+from simulator.geometry import comps, unitize
 from simulator.lattice import lattice_factor
 from simulator.structure_factors import HklTable
 
 #: names of the differentiable inputs ``simulate`` accepts as tensors (units as on the command line)
-PARAM_NAMES = ("cell", "misset_deg", "distance_mm", "beam_center_mm", "N", "mosaic_spread_deg", "lambda_A")
+PARAM_NAMES = (
+    "cell",
+    "misset_deg",
+    "distance_mm",
+    "beam_center_mm",
+    "N",
+    "mosaic_spread_deg",
+    "lambda_A",
+)
 
 
 @dataclass
@@ -49,8 +57,10 @@ class SimulationResult:
     setup: dict = field(default_factory=dict)
     printouts: dict = field(default_factory=dict)
     omega_sum: float = 0.0
-    computed: Optional[torch.Tensor] = None  # bool (slow, fast): pixels computed in this run
-    interp_warning: Optional[tuple] = None  # (h, k, l, h0, k0, l0) where interpolation was switched off
+    computed: torch.Tensor | None = None  # bool (slow, fast): pixels computed in this run
+    interp_warning: tuple | None = (
+        None  # (h, k, l, h0, k0, l0) where interpolation was switched off
+    )
 
 
 def _f(x) -> float:
@@ -71,12 +81,14 @@ class _Model:
         self.dtype = dt_out = _dtype(c.run.dtype)
         # Geometry up to the Miller indices runs in float64 on the device in both dtypes: h ~ 10-100
         # must be resolved to ~1e-7 of a reciprocal-lattice unit, beyond float32's 7 digits. Every
-        # per-step tensor after that (lattice factors, structure factors, sums) is in the config dtype.
+        # per-step tensor after that (lattice and structure factors, sums) is in the config dtype.
         self.gdt = dt = torch.float64
         self.device = dev = torch.device(c.run.device)
         t = lambda x: torch.as_tensor(x, dtype=dt, device=dev)  # noqa: E731
-        params = {k: (v.to(device=dev, dtype=dt) if isinstance(v, torch.Tensor) else t(v))
-                  for k, v in (params or {}).items()}
+        params = {
+            k: (v.to(device=dev, dtype=dt) if isinstance(v, torch.Tensor) else t(v))
+            for k, v in (params or {}).items()
+        }
         unknown = set(params) - set(PARAM_NAMES)
         if unknown:
             raise ValueError(f"unknown parameters {sorted(unknown)}; known: {PARAM_NAMES}")
@@ -95,8 +107,10 @@ class _Model:
         self.tables = {}
         for name, angles in (("normal", normal), ("first", first)):
             ang = t(angles)
-            self.tables[name] = tuple(rotation_table(self.cryst[k], spindle, ang, self.umats)
-                                      for k in ("a_m", "b_m", "c_m"))  # each (F, M, 3)
+            self.tables[name] = tuple(
+                rotation_table(self.cryst[k], spindle, ang, self.umats)
+                for k in ("a_m", "b_m", "c_m")
+            )  # each (F, M, 3)
         self.carry_first = first != normal
         self.incident = incident_vectors(c.beam.source_dirs, dt, dev)  # (R, 3)
         if c.beam.source_lambda_factors is not None:
@@ -107,7 +121,7 @@ class _Model:
         self.hkl = HklTable(c.sf, dt_out, dev)
         self.steps = c.steps
         self.T = c.detector.thicksteps
-        self.S = c.sampling.oversample ** 2
+        self.S = c.sampling.oversample**2
         self.R = len(c.beam.source_dirs)
         self.F = c.crystal.phisteps
         self.M = c.crystal.mosaic_domains
@@ -116,10 +130,20 @@ class _Model:
     def pixel_part(self, fast, slow):
         """Per (P, T, S[, R]) quantities of a chunk of pixels."""
         c, geo = self.c, self.geo
-        pos, Fdet, Sdet = subpixel_positions(geo, c.detector, c.beam.beam_vector, fast, slow,
-                                             c.sampling.oversample, self.gdt, self.device)
+        pos, Fdet, Sdet = subpixel_positions(
+            geo,
+            c.detector,
+            c.beam.beam_vector,
+            fast,
+            slow,
+            c.sampling.oversample,
+            self.gdt,
+            self.device,
+        )
         diffracted, airpath = unitize(pos)
-        omega = solid_angle(airpath, geo["close_distance"], c.detector.pixel_size, c.detector.point_pixel)
+        omega = solid_angle(
+            airpath, geo["close_distance"], c.detector.pixel_size, c.detector.point_pixel
+        )
         if c.detector.thick > 0.0 or c.sampling.oversample_thick:
             cap = capture_fraction(diffracted, geo["odet"], c.detector, self.gdt, self.device)
         else:
@@ -132,17 +156,42 @@ class _Model:
         stol = 0.5 * torch.sqrt(sx * sx + sy * sy + sz * sz)
         dmin = c.beam.dmin
         if dmin > 0.0:
-            passed = ~((stol > 0.0) & (dmin > 0.5 / torch.where(stol > 0, stol, torch.ones_like(stol))))
+            passed = ~(
+                (stol > 0.0) & (dmin > 0.5 / torch.where(stol > 0, stol, torch.ones_like(stol)))
+            )
         else:
             passed = torch.ones_like(stol, dtype=torch.bool)
-        polar_all = polarization_factor(c.beam.polarization, inc.expand_as(scattering), d.expand_as(scattering),
-                                        self.polar_vector)
-        return dict(pos=pos, Fdet=Fdet, Sdet=Sdet, diffracted=diffracted, airpath=airpath, omega=omega, cap=cap,
-                    scattering=scattering, stol=stol, passed=passed, polar_all=polar_all)
+        polar_all = polarization_factor(
+            c.beam.polarization,
+            inc.expand_as(scattering),
+            d.expand_as(scattering),
+            self.polar_vector,
+        )
+        return dict(
+            pos=pos,
+            Fdet=Fdet,
+            Sdet=Sdet,
+            diffracted=diffracted,
+            airpath=airpath,
+            omega=omega,
+            cap=cap,
+            scattering=scattering,
+            stol=stol,
+            passed=passed,
+            polar_all=polar_all,
+        )
 
     # ---------------------------------------------------------------- one chunk
-    def chunk(self, fast, slow, first_sweep, interp_on: bool, want_taps=(), want_printout=None,
-              range_only=False):
+    def chunk(
+        self,
+        fast,
+        slow,
+        first_sweep,
+        interp_on: bool,
+        want_taps=(),
+        want_printout=None,
+        range_only=False,
+    ):
         """Compute a chunk of pixels.
 
         first_sweep: None or (p, t, s, r) position (inside this chunk) of the run's first sweep.
@@ -161,7 +210,11 @@ class _Model:
             ax, ay, az = comps(tab_a)
             bx, by, bz = comps(tab_b)
             cx, cy, cz = comps(tab_c)
-            return (sx * ax + sy * ay + sz * az, sx * bx + sy * by + sz * bz, sx * cx + sy * cy + sz * cz)
+            return (
+                sx * ax + sy * ay + sz * az,
+                sx * bx + sy * by + sz * bz,
+                sx * cx + sy * cy + sz * cz,
+            )
 
         h, k, l = hkl_of(an, bn, cn)  # (P,T,S,R,F,M)
         fmask = None
@@ -182,9 +235,22 @@ class _Model:
         l0 = torch.ceil(l - 0.5)
         cr = self.cryst
         dt = self.dtype
-        F_latt, parts = lattice_factor(c.crystal.shape, h, k, l, h0, k0, l0, tuple(n.to(dt) for n in self.N),
-                                       c.crystal.fudge, cr["a_star"], cr["b_star"], cr["c_star"], self.N_values,
-                                       out_dtype=dt)
+        F_latt, parts = lattice_factor(
+            c.crystal.shape,
+            h,
+            k,
+            l,
+            h0,
+            k0,
+            l0,
+            tuple(n.to(dt) for n in self.N),
+            c.crystal.fudge,
+            cr["a_star"],
+            cr["b_star"],
+            cr["c_star"],
+            self.N_values,
+            out_dtype=dt,
+        )
         passed = pp["passed"][..., None, None]
         evaluated = passed.expand(P, T, S, R, F, M)
         if c.beam.water_size == 0.0:
@@ -202,8 +268,14 @@ class _Model:
             info = {}
             if trigger is not None:
                 sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-                info["interp_warning"] = (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]),
-                                          int(l0[sel]))
+                info["interp_warning"] = (
+                    _f(h[sel]),
+                    _f(k[sel]),
+                    _f(l[sel]),
+                    int(h0[sel]),
+                    int(k0[sel]),
+                    int(l0[sel]),
+                )
             return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
             valid = ~hkl.out_of_interpolation_range(h, k, l)
@@ -241,8 +313,10 @@ class _Model:
                 I = I_bg * suffix[:, 0] + I
         else:
             if I_bg != 0.0:
-                flat_term = torch.cat((torch.full((P, 1), I_bg, dtype=self.dtype, device=self.device), flat_term),
-                                      dim=1)
+                flat_term = torch.cat(
+                    (torch.full((P, 1), I_bg, dtype=self.dtype, device=self.device), flat_term),
+                    dim=1,
+                )
             I = torch.cumsum(flat_term, dim=1)[:, -1]
         # factors of the final scaling, as nanoBragg caches them
         omega_first = pp["omega"][:, 0, 0]
@@ -260,7 +334,7 @@ class _Model:
         else:
             polar_cached = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
         polar_applied = polar_cached if not sm.oversample_polar else torch.ones_like(polar_first)
-        # the value nanoBragg first computes for the pixel (with -nopolar only -oversample_polar computes it)
+        # the value nanoBragg first computes for the pixel (with -nopolar: only -oversample_polar)
         if c.beam.nopolar and not sm.oversample_polar:
             polar_first_computed = polar_cached
         else:
@@ -296,10 +370,13 @@ class _Model:
                 "stol_A_inv": pp["stol"][p, 0, 0, 0] * 1e-10,
                 "polar": polar_first_computed[p],
                 "capture_fraction": pp["cap"][p, 0, 0] if c.detector.thick > 0.0 else cap_final[p],
-                "rot_a_angstroms": tab[0] * 1e10, "rot_b_angstroms": tab[1] * 1e10,
+                "rot_a_angstroms": tab[0] * 1e10,
+                "rot_b_angstroms": tab[1] * 1e10,
                 "rot_c_angstroms": tab[2] * 1e10,
                 "hkl_frac": torch.stack((h[p, 0, 0, 0], k[p, 0, 0, 0], l[p, 0, 0, 0]), dim=-1),
-                "hkl_rounded": torch.stack((h0[p, 0, 0, 0], k0[p, 0, 0, 0], l0[p, 0, 0, 0]), dim=-1),
+                "hkl_rounded": torch.stack(
+                    (h0[p, 0, 0, 0], k0[p, 0, 0, 0], l0[p, 0, 0, 0]), dim=-1
+                ),
                 "F_latt": F_latt[p, 0, 0, 0],
                 "F_cell": F_cell[p, 0, 0, 0],
                 "I_term": term[p, 0, 0, 0],
@@ -317,15 +394,39 @@ class _Model:
         info["taps"] = taps
         # ---------------- printout values (last loop iteration) ----------------
         if want_printout is not None and len(want_printout):
-            info["printout"] = self._printout(want_printout, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I,
-                                              polar_cached, omega_first, cap_final, fmask)
+            info["printout"] = self._printout(
+                want_printout,
+                pp,
+                h,
+                k,
+                l,
+                h0,
+                k0,
+                l0,
+                F_latt,
+                F_cell,
+                live,
+                I,
+                polar_cached,
+                omega_first,
+                cap_final,
+                fmask,
+            )
         if trigger is not None:
             sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-            info["interp_warning"] = (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]),
-                                      int(l0[sel]))
+            info["interp_warning"] = (
+                _f(h[sel]),
+                _f(k[sel]),
+                _f(l[sel]),
+                int(h0[sel]),
+                int(k0[sel]),
+                int(l0[sel]),
+            )
         return value, info, interp_after
 
-    def _printout(self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask):
+    def _printout(
+        self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask
+    ):
         T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
         out = {}
         an, bn, cn = self.tables["normal"]
@@ -361,8 +462,15 @@ class _Model:
             out[p] = {
                 "stol": _f(pp["stol"][p, T - 1, S - 1, R - 1]),
                 "pos": tuple(_f(x) for x in pp["pos"][p, T - 1, S - 1]),
-                "hkl": hh, "hkl0": hh0, "F_cell": fc, "F_latt": fl, "I": _f(I[p]),
-                "polar": polar_p, "omega": omega_p, "capfrac": cap_p, "vecs": vecs,
+                "hkl": hh,
+                "hkl0": hh0,
+                "F_cell": fc,
+                "F_latt": fl,
+                "I": _f(I[p]),
+                "polar": polar_p,
+                "omega": omega_p,
+                "capfrac": cap_p,
+                "vecs": vecs,
             }
         return out
 
@@ -381,8 +489,13 @@ def _bytes_per_element(config, grad: bool):
 def chunk_pixels(config, grad=False) -> int:
     """Pixels per chunk so that the chunk's intermediates fit the memory budget."""
     c = config
-    inner = (c.detector.thicksteps * c.sampling.oversample ** 2 * len(c.beam.source_dirs) * c.crystal.phisteps
-             * c.crystal.mosaic_domains)
+    inner = (
+        c.detector.thicksteps
+        * c.sampling.oversample**2
+        * len(c.beam.source_dirs)
+        * c.crystal.phisteps
+        * c.crystal.mosaic_domains
+    )
     per_pixel = inner * _bytes_per_element(c, grad) + 64 * 1024 // 64
     return max(1, int(c.run.memory_budget_bytes // per_pixel))
 
@@ -400,13 +513,13 @@ def active_pixels(config, device):
 
 
 def _first_sweep(model, active, chunk):
-    """(index into active, t, s, r) of the run's first evaluated sweep (first source passing dmin)."""
+    """(index into active, t, s, r) of the run's first sweep (first source passing dmin)."""
     if model.c.beam.dmin <= 0.0:
         return (0, 0, 0, 0) if active.numel() else None
     F = model.c.detector.fpixels
     with torch.no_grad():
         for start in range(0, active.numel(), chunk):
-            idx = active[start:start + chunk]
+            idx = active[start : start + chunk]
             pp = model.pixel_part(idx % F, idx // F)
             passed = pp["passed"].reshape(idx.numel(), -1)
             anyp = passed.any(dim=1)
@@ -419,7 +532,7 @@ def _first_sweep(model, active, chunk):
     return None
 
 
-def simulate(config, params: Optional[dict] = None) -> SimulationResult:
+def simulate(config, params: dict | None = None) -> SimulationResult:
     """Run the simulation of ``config``.
 
     params: optional tensors for the differentiable inputs (see PARAM_NAMES; units as on the
@@ -448,7 +561,9 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
             printout_flat = None  # every pixel
     ctx = torch.enable_grad() if grad else torch.no_grad()
     with ctx:
-        first = _first_sweep(model, active, chunk) if c.run.phi_carryover_mode == "c-parity" else None
+        first = (
+            _first_sweep(model, active, chunk) if c.run.phi_carryover_mode == "c-parity" else None
+        )
         interp_on = bool(c.sf.interpolate)
         values, where, taps, printouts = [], [], {}, {}
         omega_sum = 0.0
@@ -484,7 +599,9 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
                     wp = list(range(len(idx_list)))
                 else:
                     wp = [i for i, f in enumerate(idx_list) if f in printout_flat]
-                val, info, interp_on = model.chunk(fast, slow, fs, interp_on, want_taps=want, want_printout=wp)
+                val, info, interp_on = model.chunk(
+                    fast, slow, fs, interp_on, want_taps=want, want_printout=wp
+                )
                 values.append(val)
                 where.append(idx)
                 omega_sum += info["omega_sum"]
@@ -502,8 +619,15 @@ def simulate(config, params: Optional[dict] = None) -> SimulationResult:
             computed[allidx] = True
         image = image.reshape(c.detector.spixels, F_pix)
     setup = _setup_numbers(model)
-    result = SimulationResult(image=image, taps=taps, setup=setup, printouts=printouts, omega_sum=omega_sum,
-                              computed=computed.reshape(c.detector.spixels, F_pix), interp_warning=interp_warning)
+    result = SimulationResult(
+        image=image,
+        taps=taps,
+        setup=setup,
+        printouts=printouts,
+        omega_sum=omega_sum,
+        computed=computed.reshape(c.detector.spixels, F_pix),
+        interp_warning=interp_warning,
+    )
     if traced:
         result.trace_lines = format_trace(c, model_setup_taps(model), taps, traced, image)
     return result
@@ -513,22 +637,44 @@ def model_setup_taps(model):
     """The set-up tensors the trace prints (the same for every pixel)."""
     g, cr = model.geo, model.cryst
     return {
-        "fdet_vec": g["fdet"], "sdet_vec": g["sdet"], "odet_vec": g["odet"],
+        "fdet_vec": g["fdet"],
+        "sdet_vec": g["sdet"],
+        "odet_vec": g["odet"],
         "beam_vec": torch.as_tensor(model.c.beam.beam_vector, dtype=torch.float64),
         "polar_vec": model.polar_vector,
-        "spindle_vec": torch.as_tensor(model.c.crystal.spindle, dtype=torch.float64), "pix0_vector_meters": g["pix0"],
-        "distance_meters": g["distance"], "close_distance_meters": g["close_distance"],
-        "a_angstroms": cr["a"], "b_angstroms": cr["b"], "c_angstroms": cr["c"],
-        "a_star_A_inv": cr["a_star"], "b_star_A_inv": cr["b_star"], "c_star_A_inv": cr["c_star"],
-        "V_cell_A3": cr["V_cell"], "N_cells": model.N, "phis_true": model.phis_true, "steps": model.steps,
+        "spindle_vec": torch.as_tensor(model.c.crystal.spindle, dtype=torch.float64),
+        "pix0_vector_meters": g["pix0"],
+        "distance_meters": g["distance"],
+        "close_distance_meters": g["close_distance"],
+        "a_angstroms": cr["a"],
+        "b_angstroms": cr["b"],
+        "c_angstroms": cr["c"],
+        "a_star_A_inv": cr["a_star"],
+        "b_star_A_inv": cr["b_star"],
+        "c_star_A_inv": cr["c_star"],
+        "V_cell_A3": cr["V_cell"],
+        "N_cells": model.N,
+        "phis_true": model.phis_true,
+        "steps": model.steps,
     }
 
 
 def _setup_numbers(model):
     g = model.geo
     f = lambda x: float(x.detach()) if isinstance(x, torch.Tensor) else float(x)  # noqa: E731
-    out = {k: f(g[k]) for k in ("distance", "close_distance", "Fbeam", "Sbeam", "Fclose", "Sclose", "ORGX",
-                                "ORGY")}
+    out = {
+        k: f(g[k])
+        for k in (
+            "distance",
+            "close_distance",
+            "Fbeam",
+            "Sbeam",
+            "Fclose",
+            "Sclose",
+            "ORGX",
+            "ORGY",
+        )
+    }
     out["dials_origin"] = tuple(float(x) for x in g["dials_origin"].detach().tolist())
     out["fdet"] = tuple(float(x) for x in g["fdet"].detach().tolist())
     out["sdet"] = tuple(float(x) for x in g["sdet"].detach().tolist())

@@ -4,6 +4,7 @@ Every product is written out component by component (no matmul, no reductions), 
 value of one element never depends on the shape of the tensor it sits in, and the order of
 the arithmetic is the one nanoBragg uses for its dot products and rotations.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,7 +75,11 @@ def rotate_xyz(v: torch.Tensor, rx, ry, rz) -> torch.Tensor:
 
 
 def _cs(angle, like: torch.Tensor):
-    a = angle if isinstance(angle, torch.Tensor) else torch.tensor(angle, dtype=like.dtype, device=like.device)
+    a = (
+        angle
+        if isinstance(angle, torch.Tensor)
+        else torch.tensor(angle, dtype=like.dtype, device=like.device)
+    )
     return torch.cos(a), torch.sin(a)
 
 
@@ -113,9 +118,15 @@ def axis_angle_umat(axis: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     yz = t * v2 * v3
     return torch.stack(
         (
-            c + t * (v1 * v1), xy - s * v3, xz + s * v2,
-            xy + s * v3, c + t * (v2 * v2), yz - s * v1,
-            xz - s * v2, yz + s * v1, c + t * (v3 * v3),
+            c + t * (v1 * v1),
+            xy - s * v3,
+            xz + s * v2,
+            xy + s * v3,
+            c + t * (v2 * v2),
+            yz - s * v1,
+            xz - s * v2,
+            yz + s * v1,
+            c + t * (v3 * v3),
         ),
         dim=-1,
     )

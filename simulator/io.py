@@ -1,8 +1,10 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """File input and output: HKL, dump, matrix, source and SMV/mask files in; float, SMV, PGM out.
 
 Readers raise ``InputError`` with a one-line message naming file (and line); writers write to a
 temporary file in the target folder and rename it, so a failed run leaves no partial output.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +23,7 @@ class InputError(Exception):
 
 def _open_text(path):
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
@@ -42,7 +44,9 @@ def read_hkl(path):
             h, k, l = (int(x) for x in toks[:3])
             F = float(toks[3])
         except ValueError:
-            raise InputError(f"{path}:{n}: malformed line (h k l must be integers, F a number)") from None
+            raise InputError(
+                f"{path}:{n}: malformed line (h k l must be integers, F a number)"
+            ) from None
         rows.append((h, k, l, F))
     if not rows:
         raise InputError(f"{path}:1: no HKL entries")
@@ -60,7 +64,7 @@ def read_hkl(path):
 
 
 def read_dump(path):
-    """nanoBragg's Fdump.bin: 'hmin hmax kmin kmax lmin lmax\\n\\f' then (range+1)^3 native doubles."""
+    """nanoBragg's Fdump.bin: 'hmin hmax kmin kmax lmin lmax\\n\\f', then (range+1)^3 doubles."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -71,7 +75,7 @@ def read_dump(path):
         raise InputError(f"{path}:1: malformed dump header")
     hmin, hmax, kmin, kmax, lmin, lmax = (int(x) for x in m.groups())
     hr, kr, lr = hmax - hmin + 1, kmax - kmin + 1, lmax - lmin + 1
-    body = data[m.end():]
+    body = data[m.end() :]
     need = (hr + 1) * (kr + 1) * (lr + 1)
     if hr <= 0 or kr <= 0 or lr <= 0 or len(body) < need * 8:
         raise InputError(f"{path}: dump file too short")
@@ -126,7 +130,7 @@ def _c_atof(tok: str) -> float:
 
 
 def read_columns(path, ncols):
-    """nanoBragg's read_text_file: lines of numbers separated by ' \\t,;:!'; missing values are NaN."""
+    """nanoBragg's read_text_file: numbers separated by ' \\t,;:!'; missing values are NaN."""
     text = _open_text(path)
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
@@ -168,20 +172,20 @@ def read_smv(path):
         w = h = int(d) if d is not None else 0
     if w <= 0 or h <= 0 or len(data) < hsize + 2 * w * h:
         raise InputError(f"{path}: SMV image size does not match its header")
-    arr = np.frombuffer(data[hsize: hsize + 2 * w * h], dtype="<u2").reshape(h, w).copy()
+    arr = np.frombuffer(data[hsize : hsize + 2 * w * h], dtype="<u2").reshape(h, w).copy()
     return header, w, h, arr
 
 
 def smv_value(header: str, key: str):
-    """nanoBragg's ValueOf: the number after '=' following the LAST occurrence of key; None if absent."""
+    """nanoBragg's ValueOf: the number after '=' after the key's LAST occurrence, or None."""
     pos = header.rfind(key)
     if pos < 0:
         return None
-    rest = header[pos + len(key):]
+    rest = header[pos + len(key) :]
     eq = rest.find("=")
     if eq < 0:
         return 0.0
-    return _c_atof(rest[eq + 1:].lstrip())
+    return _c_atof(rest[eq + 1 :].lstrip())
 
 
 def atomic_write(path, payload: bytes):
@@ -215,24 +219,43 @@ def smv_header(h: dict, fpixels, spixels, noise=False) -> bytes:
     g = lambda x: "%g" % x  # noqa: E731
     byte_order = "little_endian" if sys.byteorder == "little" else "big_endian"
     s = "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n" % byte_order
-    s += "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%s;\nDISTANCE=%s;\n" % (fpixels, spixels, g(h["pixel_size"] * 1000.0),
-                                                                 g(h["distance"] * 1000.0))
+    s += "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%s;\nDISTANCE=%s;\n" % (
+        fpixels,
+        spixels,
+        g(h["pixel_size"] * 1000.0),
+        g(h["distance"] * 1000.0),
+    )
     s += "WAVELENGTH=%s;\n" % g(h["lambda0"] * 1e10)
     s += "BEAM_CENTER_X=%s;\nBEAM_CENTER_Y=%s;\n" % (g(h["Xbeam"] * 1000.0), g(h["Ybeam"] * 1000))
-    s += "ADXV_CENTER_X=%s;\nADXV_CENTER_Y=%s;\n" % (g(h["Fbeam"] * 1000.0), g((h["detsize_s"] - h["Sbeam"]) * 1000))
-    s += "MOSFLM_CENTER_X=%s;\nMOSFLM_CENTER_Y=%s;\n" % (g((h["Sbeam"] - 0.5 * h["pixel_size"]) * 1000.0),
-                                                         g((h["Fbeam"] - 0.5 * h["pixel_size"]) * 1000))
+    s += "ADXV_CENTER_X=%s;\nADXV_CENTER_Y=%s;\n" % (
+        g(h["Fbeam"] * 1000.0),
+        g((h["detsize_s"] - h["Sbeam"]) * 1000),
+    )
+    s += "MOSFLM_CENTER_X=%s;\nMOSFLM_CENTER_Y=%s;\n" % (
+        g((h["Sbeam"] - 0.5 * h["pixel_size"]) * 1000.0),
+        g((h["Fbeam"] - 0.5 * h["pixel_size"]) * 1000),
+    )
     if noise:
-        dz = (g((h["Sbeam"] + 0.0 * h["pixel_size"]) * 1000.0), g((h["Fbeam"] + 0.0 * h["pixel_size"]) * 1000))
+        dz = (
+            g((h["Sbeam"] + 0.0 * h["pixel_size"]) * 1000.0),
+            g((h["Fbeam"] + 0.0 * h["pixel_size"]) * 1000),
+        )
     else:
-        dz = (g((h["Sbeam"] - 0.0 * h["pixel_size"]) * 1000.0), g((h["Fbeam"] - 0.0 * h["pixel_size"]) * 1000))
+        dz = (
+            g((h["Sbeam"] - 0.0 * h["pixel_size"]) * 1000.0),
+            g((h["Fbeam"] - 0.0 * h["pixel_size"]) * 1000),
+        )
     s += "DENZO_X_BEAM=%s;\nDENZO_Y_BEAM=%s;\n" % dz
     d = h["dials_origin"]
     s += "DIALS_ORIGIN=%s,%s,%s\n" % (g(d[0]), g(d[1]), g(d[2]))
     s += "XDS_ORGX=%s;\nXDS_ORGY=%s;\n" % (g(h["ORGX"]), g(h["ORGY"]))
     s += "CLOSE_DISTANCE=%s;\n" % g(h["close_distance"] * 1000.0)
     RTD = h["RTD"]
-    s += "PHI=%s;\nOSC_START=%s;\nOSC_RANGE=%s;\n" % (g(h["phi0"] * RTD), g(h["phi0"] * RTD), g(h["osc"] * RTD))
+    s += "PHI=%s;\nOSC_START=%s;\nOSC_RANGE=%s;\n" % (
+        g(h["phi0"] * RTD),
+        g(h["phi0"] * RTD),
+        g(h["osc"] * RTD),
+    )
     s += "TWOTHETA=%s;\n" % g(h["twotheta"] * RTD)
     s += "DETECTOR_SN=000;\nBEAMLINE=fake;\n}\f"
     b = s.encode("latin-1")

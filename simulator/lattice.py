@@ -1,4 +1,5 @@
 """Lattice transforms: sincg, sinc3 and nanoBragg's four crystal shapes (elementwise on tensors)."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,9 @@ def sincg(x: torch.Tensor, N) -> torch.Tensor:
     zero = x == 0
     xs = torch.where(zero, torch.ones_like(x), x)
     val = torch.sin(xs * N) / torch.sin(xs)
-    Nt = N if isinstance(N, torch.Tensor) else torch.tensor(float(N), dtype=x.dtype, device=x.device)
+    Nt = (
+        N if isinstance(N, torch.Tensor) else torch.tensor(float(N), dtype=x.dtype, device=x.device)
+    )
     return torch.where(zero, Nt.expand_as(x) if Nt.dim() == 0 else Nt, val)
 
 
@@ -44,8 +47,22 @@ def sinc3(x: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.ones_like(x), val)
 
 
-def lattice_factor(shape: str, h, k, l, h0, k0, l0, N, fudge: float, a_star=None, b_star=None, c_star=None,
-                   N_values=None, out_dtype=None):
+def lattice_factor(
+    shape: str,
+    h,
+    k,
+    l,
+    h0,
+    k0,
+    l0,
+    N,
+    fudge: float,
+    a_star=None,
+    b_star=None,
+    c_star=None,
+    N_values=None,
+    out_dtype=None,
+):
     """F_latt for each step and, for the square shape, its three factors.
 
     h, k, l: fractional indices (any shape); h0, k0, l0: nanoBragg's rounded indices.

@@ -1,8 +1,10 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """Output stage: nanoBragg's console lines (printouts, statistics) and image files.
 
 This stage works on the float32 image nanoBragg would hold (its floatimage is float), in
 raster order; the Poisson noise is drawn with nanoBragg's sequential generator on the CPU.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +34,9 @@ def statistics(config, img32: np.ndarray):
     max_I, max_x, max_y = 0.0, 0.0, 0.0
     if rv.size and rv.max() > 0.0:
         flat = np.where(rendered.reshape(-1), vals.reshape(-1), -np.inf)
-        i = int(np.argmax(flat))  # first occurrence of the maximum, as the strict '>' in raster order
+        i = int(
+            np.argmax(flat)
+        )  # first occurrence of the maximum, as the strict '>' in raster order
         max_I = float(flat[i])
         s_, f_ = divmod(i, d.fpixels)
         os_ = config.sampling.oversample
@@ -57,30 +61,48 @@ def printout_block(config, result, slow, fast, img32) -> str:
     x, y, z = po["pos"]
     twotheta = math.atan2(math.sqrt(y * y + z * z), x)
     test = math.sin(twotheta / 2.0) / (config.beam.lambda0 * 1e10)
-    lines = ["%4d %4d : stol = %g or %g" % (fast, slow, po["stol"], test),
-             "at %g %g %g" % po["pos"],
-             "hkl= %f %f %f  hkl0= %d %d %d" % (po["hkl"] + po["hkl0"]),
-             " F_cell=%g  F_latt=%g   I = %g" % (po["F_cell"], po["F_latt"], po["I"]),
-             "I/steps %15.10g" % (po["I"] / config.steps),
-             "polar   %15.10g" % po["polar"],
-             "omega   %15.10g" % po["omega"],
-             "capfrac %15.10g" % po["capfrac"],
-             "pixel   %15.10g" % float(img32[slow, fast]),
-             "real-space cell vectors (Angstrom):",
-             "     %-10s  %-10s  %-10s" % ("a", "b", "c")]
+    lines = [
+        "%4d %4d : stol = %g or %g" % (fast, slow, po["stol"], test),
+        "at %g %g %g" % po["pos"],
+        "hkl= %f %f %f  hkl0= %d %d %d" % (po["hkl"] + po["hkl0"]),
+        " F_cell=%g  F_latt=%g   I = %g" % (po["F_cell"], po["F_latt"], po["I"]),
+        "I/steps %15.10g" % (po["I"] / config.steps),
+        "polar   %15.10g" % po["polar"],
+        "omega   %15.10g" % po["omega"],
+        "capfrac %15.10g" % po["capfrac"],
+        "pixel   %15.10g" % float(img32[slow, fast]),
+        "real-space cell vectors (Angstrom):",
+        "     %-10s  %-10s  %-10s" % ("a", "b", "c"),
+    ]
     v = po["vecs"] or ((0.0,) * 3,) * 3
     for i, ax in enumerate("XYZ"):
-        lines.append("%s: %11.8f %11.8f %11.8f" % (ax, v[0][i] * 1e10, v[1][i] * 1e10, v[2][i] * 1e10))
+        lines.append(
+            "%s: %11.8f %11.8f %11.8f" % (ax, v[0][i] * 1e10, v[1][i] * 1e10, v[2][i] * 1e10)
+        )
     return "\n".join(lines) + "\n"
 
 
 def header_numbers(config, result) -> dict:
     st = result.setup
     d, cr = config.detector, config.crystal
-    return dict(pixel_size=d.pixel_size, distance=st["distance"], lambda0=config.beam.lambda0, Xbeam=d.Xbeam,
-                Ybeam=d.Ybeam, Fbeam=st["Fbeam"], Sbeam=st["Sbeam"], detsize_s=d.detsize_s,
-                dials_origin=st["dials_origin"], ORGX=st["ORGX"], ORGY=st["ORGY"],
-                close_distance=st["close_distance"], phi0=cr.phi0, osc=cr.osc, twotheta=d.twotheta, RTD=RTD)
+    return dict(
+        pixel_size=d.pixel_size,
+        distance=st["distance"],
+        lambda0=config.beam.lambda0,
+        Xbeam=d.Xbeam,
+        Ybeam=d.Ybeam,
+        Fbeam=st["Fbeam"],
+        Sbeam=st["Sbeam"],
+        detsize_s=d.detsize_s,
+        dials_origin=st["dials_origin"],
+        ORGX=st["ORGX"],
+        ORGY=st["ORGY"],
+        close_distance=st["close_distance"],
+        phi0=cr.phi0,
+        osc=cr.osc,
+        twotheta=d.twotheta,
+        RTD=RTD,
+    )
 
 
 def int_image(config, img32, scale, roi):
@@ -128,8 +150,10 @@ def write_outputs(config, result, stdout):
     for line in c.log:
         w(line + "\n")
     if result.interp_warning is not None and not c.run.trace_only:
-        w("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n"
-          % result.interp_warning)
+        w(
+            "WARNING: out of range for three point interpolation: "
+            "h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n" % result.interp_warning
+        )
         w("WARNING: further warnings will not be printed! ")
     if o.printout:
         if o.printout_pixel is not None:
@@ -144,8 +168,10 @@ def write_outputs(config, result, stdout):
         return
     w("\n")
     steps = c.steps
-    w("solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
-      % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi))
+    w(
+        "solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
+        % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi)
+    )
     st = statistics(c, img32)
     d = c.detector
     pixels = d.fpixels * d.spixels
@@ -165,7 +191,9 @@ def write_outputs(config, result, stdout):
     if o.intfile:
         ints = int_image(c, img32, scale, st["roi"])
         w("writing %s as %d-byte integers\n" % (o.intfile, 2))
-        outputs.append((P(o.intfile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints)))
+        outputs.append(
+            (P(o.intfile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints))
+        )
     if o.write_pgm and o.pgmfile:
         pgm_scale = o.pgm_scale
         if pgm_scale <= 0.0:
@@ -174,14 +202,24 @@ def write_outputs(config, result, stdout):
                 pgm_scale = 250.0 / (5.0 * st["rmsd"])
         w("pgm_scale = %g\n" % pgm_scale)
         w("writing %s as %d-byte integers\n" % (o.pgmfile, 1))
-        outputs.append((P(o.pgmfile), nbio.pgm_bytes(pgm_image(img32, pgm_scale, st["roi"]), d.fpixels, d.spixels,
-                                                     pgm_scale)))
+        outputs.append(
+            (
+                P(o.pgmfile),
+                nbio.pgm_bytes(
+                    pgm_image(img32, pgm_scale, st["roi"]), d.fpixels, d.spixels, pgm_scale
+                ),
+            )
+        )
     if o.calculate_noise and o.noisefile:
         noise, total, overloads = noise_image(c, img32, st["roi"])
         w("%.0f photons on noise image (%d overloads)\n" % (total, overloads))
         w("writing %s as %d-byte integers\n" % (o.noisefile, 2))
-        outputs.append((P(o.noisefile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True),
-                                                       noise)))
+        outputs.append(
+            (
+                P(o.noisefile),
+                nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True), noise),
+            )
+        )
     for path, payload in outputs:
         try:
             nbio.atomic_write(path, payload)

@@ -4,6 +4,7 @@ These are inherently sequential, so they are plain Python on scalars (they build
 at set-up time and draw the noise image at output time; the engine never calls them).
 Single-precision steps of the original are reproduced with ``f32`` rounding.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -72,7 +73,7 @@ class Ran1Table:
         self.iy = 0
         self.iv = [0] * NTAB
 
-    def copy(self) -> "Ran1Table":
+    def copy(self) -> Ran1Table:
         t = Ran1Table()
         t.iy = self.iy
         t.iv = list(self.iv)
@@ -82,7 +83,7 @@ class Ran1Table:
         return (self.iy, tuple(self.iv))
 
     @classmethod
-    def from_state(cls, state) -> "Ran1Table":
+    def from_state(cls, state) -> Ran1Table:
         t = cls()
         t.iy = state[0]
         t.iv = list(state[1])
@@ -151,14 +152,20 @@ def umat_from_axis_angle(axis, rot: float):
     t19 = t2 * v2 * v3
     t20 = t8 * v1
     return (
-        t1 + t2 * (v1 * v1), t7 - t9, t11 + t12,
-        t7 + t9, t1 + t2 * (v2 * v2), t19 - t20,
-        t11 - t12, t19 + t20, t1 + t2 * (v3 * v3),
+        t1 + t2 * (v1 * v1),
+        t7 - t9,
+        t11 + t12,
+        t7 + t9,
+        t1 + t2 * (v2 * v2),
+        t19 - t20,
+        t11 - t12,
+        t19 + t20,
+        t1 + t2 * (v3 * v3),
     )
 
 
 def umat2misset(u):
-    """Missetting angles (rotx, roty, rotz) in radians of a rotation matrix (nanoBragg's umat2misset)."""
+    """Missetting angles (rotx, roty, rotz), radians, of a rotation matrix (as umat2misset)."""
     uxx, uxy, uxz, uyx, uyy, uyz, uzx, uzy, uzz = u
 
     def normrow(a, b, c):
@@ -201,8 +208,14 @@ def umat2misset(u):
     return rotx, roty, rotz
 
 
-_GAMMLN_COF = (76.18009172947146, -86.50532032941677, 24.01409824083091,
-               -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5)
+_GAMMLN_COF = (
+    76.18009172947146,
+    -86.50532032941677,
+    24.01409824083091,
+    -1.231739572450155,
+    0.1208650973866179e-2,
+    -0.5395239384953e-5,
+)
 
 
 def gammln(xx: float) -> float:

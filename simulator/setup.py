@@ -1,3 +1,4 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """nanoBragg's option handling and set-up derivations: (option, values) pairs -> SimulationConfig.
 
 Mirrors nanoBragg's sequence: image/mask headers first, then the options in order, then the
@@ -5,6 +6,7 @@ defaults and derivations (beam centre conventions, vector clean-up, sampling ste
 detector placement, interpolation choice, cell, crystal size, oversampling, structure factors,
 sources, mosaic domains).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,23 +18,55 @@ import torch
 from simulator import rng
 from simulator.beam import divergence_sources, finish_sources
 from simulator.cli import UsageError, _int, _num
-from simulator.config import (BeamConfig, CrystalConfig, DetectorConfig, OutputConfig, RunConfig,
-                              SamplingConfig, SimulationConfig, StructureFactors)
+from simulator.config import (
+    BeamConfig,
+    CrystalConfig,
+    DetectorConfig,
+    OutputConfig,
+    RunConfig,
+    SamplingConfig,
+    SimulationConfig,
+    StructureFactors,
+)
 from simulator.crystal import build_cell
 from simulator.detector import detector_setup
 from simulator.geometry import RTD
-from simulator.io import InputError, read_columns, read_dump, read_hkl, read_matrix, read_smv, smv_value
+from simulator.io import (
+    InputError,
+    read_columns,
+    read_dump,
+    read_hkl,
+    read_matrix,
+    read_smv,
+    smv_value,
+)
 
 NAN = math.nan
 AVOGADRO = 6.02214179e23
 R_E_SQR = 7.94079248018965e-30
 DEFAULT_FLUENCE = 125932015286227086360700780544.0
 SIZE_NAMES = {
-    "-samplesize": "xyz", "-sample_size": "xyz", "-xtalsize": "xyz", "-xtal_size": "xyz",
-    "-sample_thick": "x", "-sample_x": "x", "-xtal_thick": "x", "-xtal_x": "x",
-    "-sample_width": "y", "-sample_y": "y", "-width": "y", "-xtal_width": "y", "-xtal_y": "y",
-    "-sample_heigh": "z", "-sample_height": "z", "-sample_z": "z", "-heigh": "z", "-height": "z",
-    "-xtal_heigh": "z", "-xtal_height": "z", "-xtal_z": "z",
+    "-samplesize": "xyz",
+    "-sample_size": "xyz",
+    "-xtalsize": "xyz",
+    "-xtal_size": "xyz",
+    "-sample_thick": "x",
+    "-sample_x": "x",
+    "-xtal_thick": "x",
+    "-xtal_x": "x",
+    "-sample_width": "y",
+    "-sample_y": "y",
+    "-width": "y",
+    "-xtal_width": "y",
+    "-xtal_y": "y",
+    "-sample_heigh": "z",
+    "-sample_height": "z",
+    "-sample_z": "z",
+    "-heigh": "z",
+    "-height": "z",
+    "-xtal_heigh": "z",
+    "-xtal_height": "z",
+    "-xtal_z": "z",
 }
 
 
@@ -84,25 +118,108 @@ def build_config(pairs, argv, cwd):
     log = []
     # ---------------- defaults (nanoBragg's) ----------------
     s = dict(
-        beam_vector=(1.0, 0.0, 0.0), fdet=(0.0, 0.0, 1.0), sdet=(0.0, -1.0, 0.0), odet=(1.0, 0.0, 0.0),
-        polar_vector=(0.0, 0.0, 1.0), spindle=(0.0, 0.0, 1.0), twotheta_axis=(0.0, 1.0, 0.0),
-        round_div=True, lambda0=1.0e-10, mosaic_spread=-1.0, dispersion=0.0, dispstep=-1.0,
-        hdivstep=-1.0, hdivrange=-1.0, vdivstep=-1.0, vdivrange=-1.0, hdivsteps=-1, vdivsteps=-1, dispsteps=-1,
-        mosaic_domains=-1, fluence=DEFAULT_FLUENCE, flux=0.0, exposure=1.0, beamsize=1e-4,
-        Na=1.0, Nb=1.0, Nc=1.0, shape="square", fudge=1.0, sample=[0.0, 0.0, 0.0], water_size=0.0,
-        pixel_size=0.1e-3, fpixels=0, spixels=0, distance=100.0e-3, detsize_f=102.4e-3, detsize_s=102.4e-3,
-        detector_mu=-1.0, detector_thick=0.0, detector_thickstep=-1.0, detector_thicksteps=-1,
-        rotx=0.0, roty=0.0, rotz=0.0, pivot="beam", convention="mosflm", twotheta=0.0, curved=False,
-        point_pixel=False, Xbeam=NAN, Ybeam=NAN, Xclose=NAN, Yclose=NAN, close_distance=NAN,
-        ORGX=NAN, ORGY=NAN, adc=40.0, dmin=0.0, polarization=0.0, nopolar=False, roi=[-1, -1, -1, -1],
-        oversample=-1, os_thick=False, os_polar=False, os_omega=False, phi0=0.0, phistep=-1.0, osc=-1.0,
-        phisteps=-1, default_F=0.0, interpolate=2, seed=None, mosaic_seed=-12345678, misset_seed=None,
-        user_cell=False, cell=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], misset=None, misset_random=False,
-        matfile=None, hklfile=None, dumpfile="Fdump.bin", dump_given=False, stolfile=None, sourcefile=None,
-        floatfile=None, intfile=None, pgmfile=None, noisefile=None,
-        calculate_noise=True, write_pgm=True, intfile_scale=0.0, pgm_scale=0.0, printout=False,
-        printout_pixel=None, progress=True, mask=None,
-        trace_pixels=[], mode="spec", device="cpu", dtype="float64", budget=1.0, trace_only=False,
+        beam_vector=(1.0, 0.0, 0.0),
+        fdet=(0.0, 0.0, 1.0),
+        sdet=(0.0, -1.0, 0.0),
+        odet=(1.0, 0.0, 0.0),
+        polar_vector=(0.0, 0.0, 1.0),
+        spindle=(0.0, 0.0, 1.0),
+        twotheta_axis=(0.0, 1.0, 0.0),
+        round_div=True,
+        lambda0=1.0e-10,
+        mosaic_spread=-1.0,
+        dispersion=0.0,
+        dispstep=-1.0,
+        hdivstep=-1.0,
+        hdivrange=-1.0,
+        vdivstep=-1.0,
+        vdivrange=-1.0,
+        hdivsteps=-1,
+        vdivsteps=-1,
+        dispsteps=-1,
+        mosaic_domains=-1,
+        fluence=DEFAULT_FLUENCE,
+        flux=0.0,
+        exposure=1.0,
+        beamsize=1e-4,
+        Na=1.0,
+        Nb=1.0,
+        Nc=1.0,
+        shape="square",
+        fudge=1.0,
+        sample=[0.0, 0.0, 0.0],
+        water_size=0.0,
+        pixel_size=0.1e-3,
+        fpixels=0,
+        spixels=0,
+        distance=100.0e-3,
+        detsize_f=102.4e-3,
+        detsize_s=102.4e-3,
+        detector_mu=-1.0,
+        detector_thick=0.0,
+        detector_thickstep=-1.0,
+        detector_thicksteps=-1,
+        rotx=0.0,
+        roty=0.0,
+        rotz=0.0,
+        pivot="beam",
+        convention="mosflm",
+        twotheta=0.0,
+        curved=False,
+        point_pixel=False,
+        Xbeam=NAN,
+        Ybeam=NAN,
+        Xclose=NAN,
+        Yclose=NAN,
+        close_distance=NAN,
+        ORGX=NAN,
+        ORGY=NAN,
+        adc=40.0,
+        dmin=0.0,
+        polarization=0.0,
+        nopolar=False,
+        roi=[-1, -1, -1, -1],
+        oversample=-1,
+        os_thick=False,
+        os_polar=False,
+        os_omega=False,
+        phi0=0.0,
+        phistep=-1.0,
+        osc=-1.0,
+        phisteps=-1,
+        default_F=0.0,
+        interpolate=2,
+        seed=None,
+        mosaic_seed=-12345678,
+        misset_seed=None,
+        user_cell=False,
+        cell=[0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        misset=None,
+        misset_random=False,
+        matfile=None,
+        hklfile=None,
+        dumpfile="Fdump.bin",
+        dump_given=False,
+        stolfile=None,
+        sourcefile=None,
+        floatfile=None,
+        intfile=None,
+        pgmfile=None,
+        noisefile=None,
+        calculate_noise=True,
+        write_pgm=True,
+        intfile_scale=0.0,
+        pgm_scale=0.0,
+        printout=False,
+        printout_pixel=None,
+        progress=True,
+        mask=None,
+        trace_pixels=[],
+        mode="spec",
+        device="cpu",
+        dtype="float64",
+        budget=1.0,
+        trace_only=False,
     )
     # ---------------- image / mask headers first ----------------
     mask_name = img_name = None
@@ -121,8 +238,12 @@ def build_config(pairs, argv, cwd):
             s["pixel_size"] = v / 1000.0
         s["detsize_f"] = s["pixel_size"] * w
         s["detsize_s"] = s["pixel_size"] * h
-        for key, field, scale in (("DISTANCE", "distance", 1000.0), ("CLOSE_DISTANCE", "close_distance", 1000.0),
-                                  ("WAVELENGTH", "lambda0", 1e10), ("BEAM_CENTER_X", "Xbeam", 1000.0)):
+        for key, field, scale in (
+            ("DISTANCE", "distance", 1000.0),
+            ("CLOSE_DISTANCE", "close_distance", 1000.0),
+            ("WAVELENGTH", "lambda0", 1e10),
+            ("BEAM_CENTER_X", "Xbeam", 1000.0),
+        ):
             v = smv_value(header, key)
             if v is not None:
                 s[field] = v / scale
@@ -168,8 +289,16 @@ def _apply(s, opt, vals):
     elif opt in SIZE_NAMES:
         for ax in SIZE_NAMES[opt]:
             s["sample"]["xyz".index(ax)] = f() / 1000
-    elif opt in ("-density", "-sample_den", "-sample_density", "-MW", "-molec", "-molecular_weight", "-coherent",
-                 "-stolout"):
+    elif opt in (
+        "-density",
+        "-sample_den",
+        "-sample_density",
+        "-MW",
+        "-molec",
+        "-molecular_weight",
+        "-coherent",
+        "-stolout",
+    ):
         if vals:
             f()  # accepted, no effect (as in nanoBragg)
     elif opt in ("-Xbeam", "-Ybeam"):
@@ -194,13 +323,28 @@ def _apply(s, opt, vals):
     elif opt == "-xds":
         s["convention"] = "xds"
         s["pivot"] = "sample"
-    elif opt in ("-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis",
-                 "-twotheta_axis", "-pix0_vector"):
+    elif opt in (
+        "-fdet_vector",
+        "-sdet_vector",
+        "-odet_vector",
+        "-beam_vector",
+        "-polar_vector",
+        "-spindle_axis",
+        "-twotheta_axis",
+        "-pix0_vector",
+    ):
         v = (f(0), f(1), f(2))
         s["convention"] = "custom"
-        key = {"-fdet_vector": "fdet", "-sdet_vector": "sdet", "-odet_vector": "odet",
-               "-beam_vector": "beam_vector", "-polar_vector": "polar_vector", "-spindle_axis": "spindle",
-               "-twotheta_axis": "twotheta_axis", "-pix0_vector": "pix0"}[opt]
+        key = {
+            "-fdet_vector": "fdet",
+            "-sdet_vector": "sdet",
+            "-odet_vector": "odet",
+            "-beam_vector": "beam_vector",
+            "-polar_vector": "polar_vector",
+            "-spindle_axis": "spindle",
+            "-twotheta_axis": "twotheta_axis",
+            "-pix0_vector": "pix0",
+        }[opt]
         s[key] = v  # pix0 is recomputed by either pivot, as in nanoBragg
     elif opt == "-distance":
         s["distance"] = f() / 1000.0
@@ -419,10 +563,14 @@ def _derive(s, argv, cwd, P, log):
         fluence = flux * exposure / beamsize / beamsize
     if beamsize >= 0:
         if beamsize < sample[1]:
-            log.append("WARNING: clipping sample (%g m high) with beam (%g m)" % (sample[1], beamsize))
+            log.append(
+                "WARNING: clipping sample (%g m high) with beam (%g m)" % (sample[1], beamsize)
+            )
             sample[1] = beamsize
         if beamsize < sample[2]:
-            log.append("WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample[2], beamsize))
+            log.append(
+                "WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample[2], beamsize)
+            )
             sample[2] = beamsize
     # ---------------- beam centre defaults and conventions ----------------
     Fclose = Sclose = NAN
@@ -511,8 +659,13 @@ def _derive(s, argv, cwd, P, log):
     dump_exists = hklfile is None and s["dump_given"] and os.path.isfile(dump_path)
     if hklfile is None and s["dump_given"] and not dump_exists and default_F == 0.0:
         raise InputError(f"cannot read {s['dumpfile']}: no such file")
-    if (hklfile is None and not dump_exists and default_F == 0.0) or (s["matfile"] is None and s["cell"][0] == 0.0):
-        raise UsageError("need structure factors (-hkl, a -dump file or -default_F) and a crystal (-cell or -mat)")
+    if (hklfile is None and not dump_exists and default_F == 0.0) or (
+        s["matfile"] is None and s["cell"][0] == 0.0
+    ):
+        raise UsageError(
+            "need structure factors (-hkl, a -dump file or -default_F) "
+            "and a crystal (-cell or -mat)"
+        )
     # ---------------- phi sampling ----------------
     phisteps, osc, phistep = s["phisteps"], s["osc"], s["phistep"]
     if phisteps < 0:
@@ -582,7 +735,9 @@ def _derive(s, argv, cwd, P, log):
             if spread == 0.0:
                 domains = 1
             else:
-                log.append("WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains")
+                log.append(
+                    "WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains"
+                )
                 domains = 10
     else:
         if spread < 0.0:
@@ -600,19 +755,51 @@ def _derive(s, argv, cwd, P, log):
         dispsteps, dispersion, dispstep = 1, 0.0, 0.0
     if thick <= 0.0 or tstep <= 0.0 or tsteps <= 0:
         tsteps, thick, tstep = 1, 0.0, 0.0
-    for name, v in (("phi", phisteps), ("divergence", hdivsteps * vdivsteps), ("dispersion", dispsteps),
-                    ("thickness", tsteps), ("mosaic", domains)):
+    for name, v in (
+        ("phi", phisteps),
+        ("divergence", hdivsteps * vdivsteps),
+        ("dispersion", dispsteps),
+        ("thickness", tsteps),
+        ("mosaic", domains),
+    ):
         if v > 10_000_000:
             raise UsageError(f"impossible sampling: {v} {name} steps")
     # ---------------- detector placement ----------------
     det_partial = DetectorConfig(
-        fpixels=fpixels, spixels=spixels, pixel_size=pixel, detsize_f=detsize_f, detsize_s=detsize_s,
-        convention=conv, pivot=pivot, distance=s["distance"],
+        fpixels=fpixels,
+        spixels=spixels,
+        pixel_size=pixel,
+        detsize_f=detsize_f,
+        detsize_s=detsize_s,
+        convention=conv,
+        pivot=pivot,
+        distance=s["distance"],
         close_distance=None if _isnan(s["close_distance"]) else s["close_distance"],
-        fdet=fdet, sdet=sdet, odet=odet, twotheta_axis=ttaxis, rotx=s["rotx"], roty=s["roty"], rotz=s["rotz"],
-        twotheta=s["twotheta"], Fbeam=Fbeam, Sbeam=Sbeam, Fclose=Fclose, Sclose=Sclose, Xbeam=Xbeam, Ybeam=Ybeam,
-        Xclose=Xclose, Yclose=Yclose, curved=s["curved"], point_pixel=s["point_pixel"], thick=thick,
-        thickstep=tstep, thicksteps=tsteps, mu=mu, roi=tuple(roi), mask=None)
+        fdet=fdet,
+        sdet=sdet,
+        odet=odet,
+        twotheta_axis=ttaxis,
+        rotx=s["rotx"],
+        roty=s["roty"],
+        rotz=s["rotz"],
+        twotheta=s["twotheta"],
+        Fbeam=Fbeam,
+        Sbeam=Sbeam,
+        Fclose=Fclose,
+        Sclose=Sclose,
+        Xbeam=Xbeam,
+        Ybeam=Ybeam,
+        Xclose=Xclose,
+        Yclose=Yclose,
+        curved=s["curved"],
+        point_pixel=s["point_pixel"],
+        thick=thick,
+        thickstep=tstep,
+        thicksteps=tsteps,
+        mu=mu,
+        roi=tuple(roi),
+        mask=None,
+    )
     geo = detector_setup(det_partial, beam_v, {}, torch.float64, "cpu")
     distance_now = float(geo["distance"])
     if not math.isfinite(distance_now) or not math.isfinite(float(geo["close_distance"])):
@@ -630,7 +817,9 @@ def _derive(s, argv, cwd, P, log):
     if s["misset_random"]:
         axis, _, ang = rng.mosaic_rotation_draw(90.0, rng.Seed(misset_seed), table)
         misset = rng.umat2misset(rng.umat_from_axis_angle(axis, ang))
-        log.append("random orientation misset angles: %f %f %f deg" % tuple(m * RTD for m in misset))
+        log.append(
+            "random orientation misset angles: %f %f %f deg" % tuple(m * RTD for m in misset)
+        )
     cell = list(s["cell"])
     user_cell = s["user_cell"]
     if user_cell:
@@ -646,12 +835,32 @@ def _derive(s, argv, cwd, P, log):
     if s["matfile"] is not None:
         matrix = read_matrix(P(s["matfile"]))
     crystal_partial = CrystalConfig(
-        user_cell=user_cell, cell=cell_deg, matrix=matrix, misset_rad=None if misset is None else tuple(misset),
-        N=(Na, Nb, Nc), shape=s["shape"], fudge=s["fudge"], phi0=s["phi0"], phistep=phistep, phisteps=phisteps,
-        osc=osc, spindle=spindle, mosaic_spread=spread, mosaic_domains=domains, mosaic_axes=(), mosaic_factors=(),
-        mosaic_angles=())
+        user_cell=user_cell,
+        cell=cell_deg,
+        matrix=matrix,
+        misset_rad=None if misset is None else tuple(misset),
+        N=(Na, Nb, Nc),
+        shape=s["shape"],
+        fudge=s["fudge"],
+        phi0=s["phi0"],
+        phistep=phistep,
+        phisteps=phisteps,
+        osc=osc,
+        spindle=spindle,
+        mosaic_spread=spread,
+        mosaic_domains=domains,
+        mosaic_axes=(),
+        mosaic_factors=(),
+        mosaic_angles=(),
+    )
     with torch.no_grad():
-        cryst = build_cell(crystal_partial, {}, torch.tensor(s["lambda0"], dtype=torch.float64), torch.float64, "cpu")
+        cryst = build_cell(
+            crystal_partial,
+            {},
+            torch.tensor(s["lambda0"], dtype=torch.float64),
+            torch.float64,
+            "cpu",
+        )
     lens = [float(torch.linalg.vector_norm(cryst[k])) for k in ("a_m", "b_m", "c_m")]
     if not all(math.isfinite(x) and x > 0 for x in lens):
         raise UsageError("impossible unit cell (check -cell or -mat)")
@@ -685,11 +894,18 @@ def _derive(s, argv, cwd, P, log):
         hkls = _count
         if s["dump_given"]:
             from simulator.io import write_dump
+
             write_dump(dump_path, sf_table, mins, maxs)
     if hkls == 0:
         interpolate = 0
-    sf = StructureFactors(table=sf_table, hkl_min=tuple(mins), hkl_max=tuple(maxs), hkls=hkls,
-                          default_F=default_F, interpolate=bool(interpolate))
+    sf = StructureFactors(
+        table=sf_table,
+        hkl_min=tuple(mins),
+        hkl_max=tuple(maxs),
+        hkls=hkls,
+        default_F=default_F,
+        interpolate=bool(interpolate),
+    )
     if s["stolfile"] is not None:
         read_columns(P(s["stolfile"]), 2)  # read and checked, never used (as in nanoBragg)
     # ---------------- sources ----------------
@@ -712,8 +928,21 @@ def _derive(s, argv, cwd, P, log):
         from_file = True
     else:
         positions, factors, divsteps, _kept = divergence_sources(
-            beam_v, polar_v, vert_v, hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps,
-            s["round_div"], lambda0, dispersion, dispstep, dispsteps)
+            beam_v,
+            polar_v,
+            vert_v,
+            hdivrange,
+            hdivstep,
+            hdivsteps,
+            vdivrange,
+            vdivstep,
+            vdivsteps,
+            s["round_div"],
+            lambda0,
+            dispersion,
+            dispstep,
+            dispsteps,
+        )
         lambdas = [lambda0 * fct for fct in factors]
     if not positions:
         raise UsageError("impossible beam: no sources")
@@ -727,41 +956,113 @@ def _derive(s, argv, cwd, P, log):
         mfactors.append(fct)
         angles.append(ang)
     crystal = CrystalConfig(
-        user_cell=user_cell, cell=cell_deg, matrix=matrix, misset_rad=crystal_partial.misset_rad,
-        N=tuple(N), shape=s["shape"], fudge=s["fudge"], phi0=s["phi0"], phistep=phistep, phisteps=phisteps, osc=osc,
-        spindle=spindle, mosaic_spread=spread, mosaic_domains=domains, mosaic_axes=tuple(axes),
-        mosaic_factors=tuple(mfactors), mosaic_angles=tuple(angles))
+        user_cell=user_cell,
+        cell=cell_deg,
+        matrix=matrix,
+        misset_rad=crystal_partial.misset_rad,
+        N=tuple(N),
+        shape=s["shape"],
+        fudge=s["fudge"],
+        phi0=s["phi0"],
+        phistep=phistep,
+        phisteps=phisteps,
+        osc=osc,
+        spindle=spindle,
+        mosaic_spread=spread,
+        mosaic_domains=domains,
+        mosaic_axes=tuple(axes),
+        mosaic_factors=tuple(mfactors),
+        mosaic_angles=tuple(angles),
+    )
     water = s["water_size"]
     I_bg = 2.57 * 2.57 * R_E_SQR * fluence * water * water * water * 1e6 * AVOGADRO / 18.0
     beam = BeamConfig(
-        lambda0=lambda0, beam_vector=beam_v, polar_vector=polar_v, vert_vector=vert_v, source_dirs=tuple(dirs),
-        source_lambdas=tuple(lambdas), source_from_file=from_file,
-        source_lambda_factors=None if factors is None else tuple(factors), dispersion=dispersion,
-        dispstep=dispstep, dispsteps=dispsteps, hdivrange=hdivrange, hdivstep=hdivstep, hdivsteps=hdivsteps,
-        vdivrange=vdivrange, vdivstep=vdivstep, vdivsteps=vdivsteps, divsteps=divsteps,
-        polarization=s["polarization"], nopolar=s["nopolar"], fluence=fluence, r_e_sqr=R_E_SQR, water_size=water,
-        I_bg=I_bg, dmin=s["dmin"])
+        lambda0=lambda0,
+        beam_vector=beam_v,
+        polar_vector=polar_v,
+        vert_vector=vert_v,
+        source_dirs=tuple(dirs),
+        source_lambdas=tuple(lambdas),
+        source_from_file=from_file,
+        source_lambda_factors=None if factors is None else tuple(factors),
+        dispersion=dispersion,
+        dispstep=dispstep,
+        dispsteps=dispsteps,
+        hdivrange=hdivrange,
+        hdivstep=hdivstep,
+        hdivsteps=hdivsteps,
+        vdivrange=vdivrange,
+        vdivstep=vdivstep,
+        vdivsteps=vdivsteps,
+        divsteps=divsteps,
+        polarization=s["polarization"],
+        nopolar=s["nopolar"],
+        fluence=fluence,
+        r_e_sqr=R_E_SQR,
+        water_size=water,
+        I_bg=I_bg,
+        dmin=s["dmin"],
+    )
     mask = s["mask"]
     if mask is not None and mask.shape != (spixels, fpixels):
-        raise InputError(f"{mask_name_of(s)}: mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
-                         f"the detector {fpixels}x{spixels}")
+        raise InputError(
+            f"{mask_name_of(s)}: mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
+            f"the detector {fpixels}x{spixels}"
+        )
     detector = DetectorConfig(**{**det_partial.__dict__, "mask": mask})
-    sampling = SamplingConfig(oversample=oversample, oversample_thick=s["os_thick"],
-                              oversample_polar=s["os_polar"], oversample_omega=s["os_omega"])
+    sampling = SamplingConfig(
+        oversample=oversample,
+        oversample_thick=s["os_thick"],
+        oversample_polar=s["os_polar"],
+        oversample_omega=s["os_omega"],
+    )
     for sl, fa in s["trace_pixels"]:
         if not (0 <= sl < spixels and 0 <= fa < fpixels):
-            raise UsageError(f"bad value for -trace_pixel: {sl} {fa} is outside the {spixels}x{fpixels} detector")
+            raise UsageError(
+                f"bad value for -trace_pixel: {sl} {fa} is outside the {spixels}x{fpixels} detector"
+            )
     output = OutputConfig(
-        floatfile=s["floatfile"], intfile=s["intfile"], pgmfile=s["pgmfile"], noisefile=s["noisefile"],
-        write_pgm=s["write_pgm"], calculate_noise=s["calculate_noise"], intfile_scale=s["intfile_scale"],
-        pgm_scale=s["pgm_scale"], adc_offset=s["adc"], seed=seed, printout=s["printout"],
-        printout_pixel=s["printout_pixel"], progress=s["progress"])
-    named_output = any(x is not None for x in (output.floatfile, output.intfile, output.pgmfile, output.noisefile))
-    trace_only = s["trace_only"] or (bool(s["trace_pixels"]) and not named_output and not output.printout)
-    run = RunConfig(trace_pixels=tuple(s["trace_pixels"]), phi_carryover_mode=s["mode"], device=s["device"],
-                    dtype=s["dtype"], memory_budget_bytes=int(s["budget"] * 2**30), trace_only=trace_only)
-    return SimulationConfig(crystal=crystal, sf=sf, beam=beam, detector=detector, sampling=sampling, output=output,
-                            run=run, rng_state=table.state(), argv=tuple(argv), cwd=cwd, log=tuple(log))
+        floatfile=s["floatfile"],
+        intfile=s["intfile"],
+        pgmfile=s["pgmfile"],
+        noisefile=s["noisefile"],
+        write_pgm=s["write_pgm"],
+        calculate_noise=s["calculate_noise"],
+        intfile_scale=s["intfile_scale"],
+        pgm_scale=s["pgm_scale"],
+        adc_offset=s["adc"],
+        seed=seed,
+        printout=s["printout"],
+        printout_pixel=s["printout_pixel"],
+        progress=s["progress"],
+    )
+    named_output = any(
+        x is not None for x in (output.floatfile, output.intfile, output.pgmfile, output.noisefile)
+    )
+    trace_only = s["trace_only"] or (
+        bool(s["trace_pixels"]) and not named_output and not output.printout
+    )
+    run = RunConfig(
+        trace_pixels=tuple(s["trace_pixels"]),
+        phi_carryover_mode=s["mode"],
+        device=s["device"],
+        dtype=s["dtype"],
+        memory_budget_bytes=int(s["budget"] * 2**30),
+        trace_only=trace_only,
+    )
+    return SimulationConfig(
+        crystal=crystal,
+        sf=sf,
+        beam=beam,
+        detector=detector,
+        sampling=sampling,
+        output=output,
+        run=run,
+        rng_state=table.state(),
+        argv=tuple(argv),
+        cwd=cwd,
+        log=tuple(log),
+    )
 
 
 def mask_name_of(s):

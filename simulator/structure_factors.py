@@ -1,4 +1,5 @@
 """Structure factors: the dense HKL table, nearest-neighbour and tricubic (Lagrange) lookup."""
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ class HklTable:
         self.maxs = sf.hkl_max
 
     def nearest(self, h0, k0, l0):
-        """F at the rounded indices (float tensors holding integers); default_F outside the table."""
+        """F at the rounded indices (float tensors of integers); default_F outside the table."""
         if self.flat is None:
             return torch.full_like(h0, self.default_F)
         (hmn, kmn, lmn), (hmx, kmx, lmx) = self.mins, self.maxs
@@ -39,11 +40,17 @@ class HklTable:
         """nanoBragg's test that the 4x4x4 block around (h, k, l) leaves the table."""
         (hmn, kmn, lmn) = self.mins
         hr, kr, lr = self.ranges
-        return (((h - hmn + 3) > hr) | (h - 2 < hmn) | ((k - kmn + 3) > kr) | (k - 2 < kmn)
-                | ((l - lmn + 3) > lr) | (l - 2 < lmn))
+        return (
+            ((h - hmn + 3) > hr)
+            | (h - 2 < hmn)
+            | ((k - kmn + 3) > kr)
+            | (k - 2 < kmn)
+            | ((l - lmn + 3) > lr)
+            | (l - 2 < lmn)
+        )
 
     def tricubic(self, h, k, l, valid):
-        """Tricubic Lagrange interpolation on the 4x4x4 block floor-1 .. floor+2 (nanoBragg's polin3).
+        """Tricubic Lagrange interpolation on the 4x4x4 block floor-1 .. floor+2 (as polin3).
 
         valid: where the block is inside the table (elsewhere the result is meaningless, 0).
         """
@@ -53,11 +60,13 @@ class HklTable:
         off = torch.arange(-1, 3, device=h.device, dtype=h.dtype)
 
         def idx(base, mn):
-            i = (base[..., None] + off - mn)
+            i = base[..., None] + off - mn
             return torch.where(valid[..., None], i, torch.zeros_like(i)).long()
 
         hi, ki, li = idx(hf, hmn), idx(kf, kmn), idx(lf, lmn)
-        flat_idx = (hi[..., :, None, None] * kr + ki[..., None, :, None]) * lr + li[..., None, None, :]
+        flat_idx = (hi[..., :, None, None] * kr + ki[..., None, :, None]) * lr + li[
+            ..., None, None, :
+        ]
         block = self.flat[flat_idx]  # (..., 4, 4, 4)
         wd = self.flat.dtype
         wh, wk, wl = _lagrange(h, hf).to(wd), _lagrange(k, kf).to(wd), _lagrange(l, lf).to(wd)
@@ -73,7 +82,9 @@ def _lagrange(x, xf):
     d1 = x - xf
     d2 = x - (xf + 1)
     d3 = x - (xf + 2)
-    return torch.stack((d1 * d2 * d3 / -6.0, d0 * d2 * d3 / 2.0, d0 * d1 * d3 / -2.0, d0 * d1 * d2 / 6.0), dim=-1)
+    return torch.stack(
+        (d1 * d2 * d3 / -6.0, d0 * d2 * d3 / 2.0, d0 * d1 * d3 / -2.0, d0 * d1 * d2 / 6.0), dim=-1
+    )
 
 
 def _sum4(x):

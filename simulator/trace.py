@@ -1,8 +1,10 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """TRACE_PY lines from the engine's taps (trace contract version 1).
 
 This module computes nothing: every value it prints is a slice of a tensor the engine computed
 (and the image the run produced); it only selects and formats. Reals use %.17g.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +39,28 @@ def _line(key, values, ints=False):
     return "TRACE_PY: %s %s" % (key, " ".join(fmt_real(v) for v in values))
 
 
-SETUP_VECTORS = ("fdet_vec", "sdet_vec", "odet_vec", "beam_vec", "polar_vec", "spindle_vec", "pix0_vector_meters")
-PIXEL_KEYS = ("pixel_pos_meters", "R_distance_meters", "omega_pixel_sr", "obliquity_factor", "diffracted_vec",
-              "incident_vec", "lambda_angstroms", "scattering_vec_A_inv", "stol_A_inv", "polar", "capture_fraction")
+SETUP_VECTORS = (
+    "fdet_vec",
+    "sdet_vec",
+    "odet_vec",
+    "beam_vec",
+    "polar_vec",
+    "spindle_vec",
+    "pix0_vector_meters",
+)
+PIXEL_KEYS = (
+    "pixel_pos_meters",
+    "R_distance_meters",
+    "omega_pixel_sr",
+    "obliquity_factor",
+    "diffracted_vec",
+    "incident_vec",
+    "lambda_angstroms",
+    "scattering_vec_A_inv",
+    "stol_A_inv",
+    "polar",
+    "capture_fraction",
+)
 FINAL_KEYS = ("I_before_scaling", "polar_applied", "omega_applied_sr", "capture_fraction_applied")
 
 
@@ -55,15 +76,26 @@ def format_trace(config, setup, taps, pixels, image) -> list:
             lines.append(_line(key, _vals(setup[key])))
         lines.append(_line("distance_meters", _vals(setup["distance_meters"])))
         lines.append(_line("close_distance_meters", _vals(setup["close_distance_meters"])))
-        for key in ("a_angstroms", "b_angstroms", "c_angstroms", "a_star_A_inv", "b_star_A_inv", "c_star_A_inv",
-                    "V_cell_A3"):
+        for key in (
+            "a_angstroms",
+            "b_angstroms",
+            "c_angstroms",
+            "a_star_A_inv",
+            "b_star_A_inv",
+            "c_star_A_inv",
+            "V_cell_A3",
+        ):
             lines.append(_line(key, _vals(setup[key])))
         lines.append(_line("N_cells", _vals(setup["N_cells"]), ints=True))
         lines.append(_line("phi0_deg", [c.crystal.phi0 * RTD]))
         lines.append(_line("phistep_deg", [c.crystal.phistep * RTD]))
-        for key, v in (("phisteps", c.crystal.phisteps), ("mosaic_domains", c.crystal.mosaic_domains),
-                       ("sources", len(c.beam.source_dirs)), ("oversample", c.sampling.oversample),
-                       ("steps", setup["steps"])):
+        for key, v in (
+            ("phisteps", c.crystal.phisteps),
+            ("mosaic_domains", c.crystal.mosaic_domains),
+            ("sources", len(c.beam.source_dirs)),
+            ("oversample", c.sampling.oversample),
+            ("steps", setup["steps"]),
+        ):
             lines.append("TRACE_PY: %s %d" % (key, v))
         lines.append(_line("r_e_sqr_m2", [c.beam.r_e_sqr]))
         lines.append(_line("fluence_photons_per_m2", [c.beam.fluence]))
@@ -72,7 +104,13 @@ def format_trace(config, setup, taps, pixels, image) -> list:
         for key in PIXEL_KEYS:
             lines.append(_line(key, _vals(tp[key])))
         Fn, M = c.crystal.phisteps, c.crystal.mosaic_domains
-        step_keys = ["rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms", "hkl_frac", "hkl_rounded"]
+        step_keys = [
+            "rot_a_angstroms",
+            "rot_b_angstroms",
+            "rot_c_angstroms",
+            "hkl_frac",
+            "hkl_rounded",
+        ]
         scalars = ["F_latt_a", "F_latt_b", "F_latt_c"] if "F_latt_a" in tp else []
         scalars += ["F_latt", "F_cell", "I_term"]
         per = {key: tp[key].detach() for key in step_keys + scalars}

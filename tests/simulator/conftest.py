@@ -1,4 +1,5 @@
 """Fixtures for the torch simulator tests (helpers live in nbsim_testlib.py)."""
+
 from __future__ import annotations
 
 import sys

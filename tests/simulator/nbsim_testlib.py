@@ -1,4 +1,5 @@
 """Helpers for the torch simulator tests: the public upstream cases, run once per session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,16 @@ from nbparity.cases import read_float_image, upstream_cases
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # options naming output files in a case's arguments (tests choose their own outputs)
-OUTPUT_OPTIONS = {"-floatfile", "-intfile", "-noisefile", "-pgmfile", "-floatimage", "-intimage", "-noiseimage",
-                  "-pgmimage"}
+OUTPUT_OPTIONS = {
+    "-floatfile",
+    "-intfile",
+    "-noisefile",
+    "-pgmfile",
+    "-floatimage",
+    "-intimage",
+    "-noiseimage",
+    "-pgmimage",
+}
 
 
 def strip_outputs(args) -> list:

@@ -1,4 +1,5 @@
-"""Command line: help, usage errors, bad input (exit 2, one line, no traceback, no partial output)."""
+"""Command line: help, usage errors, bad input (exit 2, one line, no traceback, no output)."""
+
 from __future__ import annotations
 
 import os
@@ -7,18 +8,25 @@ import sys
 
 import pytest
 import torch
+from nbsim_testlib import CASES, REPO_ROOT, strip_outputs
 
 import simulator
 from simulator.cli import main
 
-from nbsim_testlib import CASES, REPO_ROOT, strip_outputs
-
-SMALL = "-cell 100 100 100 90 90 90 -default_F 10 -lambda 1 -distance 100 -detpixels 8 -pixel 0.4 -N 3".split()
+SMALL = (
+    "-cell 100 100 100 90 90 90 -default_F 10 -lambda 1 -distance 100 -detpixels 8 -pixel 0.4 -N 3"
+).split()
 
 
 def run_cli(args, cwd):
-    return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("flag", ["-h", "--help"])
@@ -40,17 +48,20 @@ def test_python_m_simulator_unknown_option(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["-N", "abc"], "-N"),
-    (["-distance", "x1"], "-distance"),
-    (["-phi_carryover_mode", "maybe"], "-phi_carryover_mode"),
-    (["-dtype", "float16"], "-dtype"),
-    (["-device", "tpu"], "-device"),
-    (["-memory_budget_gb", "-1"], "-memory_budget_gb"),
-    (["-pivot", "elsewhere"], "-pivot"),
-    (["-trace_pixel", "100", "0"], "-trace_pixel"),
-    (["-roi", "1", "2"], "-roi"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["-N", "abc"], "-N"),
+        (["-distance", "x1"], "-distance"),
+        (["-phi_carryover_mode", "maybe"], "-phi_carryover_mode"),
+        (["-dtype", "float16"], "-dtype"),
+        (["-device", "tpu"], "-device"),
+        (["-memory_budget_gb", "-1"], "-memory_budget_gb"),
+        (["-pivot", "elsewhere"], "-pivot"),
+        (["-trace_pixel", "100", "0"], "-trace_pixel"),
+        (["-roi", "1", "2"], "-roi"),
+    ],
+)
 def test_bad_values_exit_2(args, needle, tmp_path, capsys):
     assert main(SMALL + args + ["-floatfile", str(tmp_path / "f.bin")]) == 2
     err = capsys.readouterr().err
@@ -64,7 +75,10 @@ def test_missing_structure_factors_and_cell(capsys):
 
 
 def test_unreadable_hkl_names_file(tmp_path, capsys):
-    assert main(SMALL + ["-hkl", str(tmp_path / "missing.hkl"), "-floatfile", str(tmp_path / "f.bin")]) == 2
+    assert (
+        main(SMALL + ["-hkl", str(tmp_path / "missing.hkl"), "-floatfile", str(tmp_path / "f.bin")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "missing.hkl" in err and err.count("\n") == 1
     assert not (tmp_path / "f.bin").exists()
@@ -82,7 +96,16 @@ def test_malformed_hkl_names_file_and_line(tmp_path, capsys):
 def test_malformed_matrix_file(tmp_path, capsys):
     bad = tmp_path / "A.mat"
     bad.write_text("0.01 0 0\n0 zero 0\n")
-    argv = ["-mat", str(bad), "-default_F", "1", "-detpixels", "8", "-floatfile", str(tmp_path / "f.bin")]
+    argv = [
+        "-mat",
+        str(bad),
+        "-default_F",
+        "1",
+        "-detpixels",
+        "8",
+        "-floatfile",
+        str(tmp_path / "f.bin"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "A.mat:2" in err
@@ -111,8 +134,15 @@ def test_cuda_without_gpu_exits_2(tmp_path):
 
 def test_cli_writes_outputs_and_inputs_resolve_against_cwd(tmp_path):
     case = CASES["triclinic_hkl_misset"]
-    args = strip_outputs(case.args) + ["-floatfile", str(tmp_path / "f.bin"), "-intfile", str(tmp_path / "i.img"),
-                                       "-pgmfile", str(tmp_path / "p.pgm"), "-nonoise"]
+    args = strip_outputs(case.args) + [
+        "-floatfile",
+        str(tmp_path / "f.bin"),
+        "-intfile",
+        str(tmp_path / "i.img"),
+        "-pgmfile",
+        str(tmp_path / "p.pgm"),
+        "-nonoise",
+    ]
     proc = run_cli(args, case.folder)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "f.bin").stat().st_size == 4 * case.shape[0] * case.shape[1]
@@ -126,8 +156,11 @@ def test_cli_writes_outputs_and_inputs_resolve_against_cwd(tmp_path):
 def test_run_argv_in_process(tmp_path):
     case = CASES["cubic_default_F"]
     out = tmp_path / "f.bin"
-    res = simulator.run_argv(strip_outputs(case.args) + ["-floatfile", str(out), "-intfile", str(tmp_path / "i.img"),
-                                                         "-nonoise", "-nopgm"], cwd=case.folder,
-                             stdout=open(os.devnull, "w"))
+    res = simulator.run_argv(
+        strip_outputs(case.args)
+        + ["-floatfile", str(out), "-intfile", str(tmp_path / "i.img"), "-nonoise", "-nopgm"],
+        cwd=case.folder,
+        stdout=open(os.devnull, "w"),
+    )
     assert res.image.shape == case.shape
     assert out.exists()

@@ -1,4 +1,5 @@
 """nanoBragg's random numbers and small helpers."""
+
 from __future__ import annotations
 
 import math
@@ -73,12 +74,16 @@ def test_phi_carryover_tables():
 def test_rotate_axis_zero_angle_is_identity():
     v = torch.tensor([0.3, -0.0, 0.7], dtype=torch.float64)
     axis = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
-    assert torch.equal(rotate_axis(v, axis, 0.0), torch.tensor([0.3, 0.0, 0.7], dtype=torch.float64))
+    assert torch.equal(
+        rotate_axis(v, axis, 0.0), torch.tensor([0.3, 0.0, 0.7], dtype=torch.float64)
+    )
 
 
 def test_sincg_reduced_form_matches_direct_in_float64():
     h = torch.linspace(-7.3, 9.1, 997, dtype=torch.float64)
-    h = h[(h - torch.round(h)).abs() > 1e-9]  # at exact integers upstream's direct formula is 0/0 noise
+    h = h[
+        (h - torch.round(h)).abs() > 1e-9
+    ]  # at exact integers upstream's direct formula is 0/0 noise
     for N in (2.0, 3.0, 5.0, 8.0):
         direct = sincg(math.pi * h, torch.tensor(N, dtype=torch.float64))
         reduced = sincg_index(h, torch.tensor(N, dtype=torch.float64), N)

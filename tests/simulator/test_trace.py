@@ -1,15 +1,17 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """TRACE_PY output: catalogue coverage, bit-exact final value, trace-alone == full-image run."""
+
 from __future__ import annotations
 
 import io
 import struct
 
 import pytest
+from nbsim_testlib import CARRYOVER_CASES, CASES, run_case, strip_outputs
 
 import simulator
 from nbparity.parse import parse_trace_text
 from nbparity.schema import CATALOGUE
-from nbsim_testlib import CARRYOVER_CASES, CASES, run_case, strip_outputs
 
 
 def _trace_args(name, pixels, mode, *extra):
@@ -37,8 +39,12 @@ def test_every_catalogue_key_is_emitted_and_parses(name):
     assert set(zip(frame["slow"], frame["fast"])) == set(case.pixels)
     steps = frame[frame["stage"] == "phi"]
     n = config.crystal.phisteps * config.crystal.mosaic_domains
-    assert steps.groupby(["slow", "fast"])[["phi_tic", "mos_tic"]].apply(
-        lambda g: len(set(zip(g.phi_tic, g.mos_tic)))).eq(n).all()
+    assert (
+        steps.groupby(["slow", "fast"])[["phi_tic", "mos_tic"]]
+        .apply(lambda g: len(set(zip(g.phi_tic, g.mos_tic))))
+        .eq(n)
+        .all()
+    )
 
 
 def _final_values(lines):
@@ -52,11 +58,15 @@ def _final_values(lines):
     return out
 
 
-@pytest.mark.parametrize("name", ["cubic_default_F", "phi_carryover", "water_point_pixel", "thick_absorbing_detector"])
+@pytest.mark.parametrize(
+    "name", ["cubic_default_F", "phi_carryover", "water_point_pixel", "thick_absorbing_detector"]
+)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_traced_final_value_equals_image_bit_for_bit(name, dtype):
     case = CASES[name]
-    config, result = _simulate(name, case.pixels, "c-parity", "-dtype", dtype, "-floatfile", "unused.bin")
+    config, result = _simulate(
+        name, case.pixels, "c-parity", "-dtype", dtype, "-floatfile", "unused.bin"
+    )
     assert not config.run.trace_only
     finals = _final_values(result.trace_lines)
     for (s, f), v in finals.items():
@@ -65,7 +75,9 @@ def test_traced_final_value_equals_image_bit_for_bit(name, dtype):
         assert float(result.taps[(s, f)]["I_pixel_final"]) == pix
 
 
-@pytest.mark.parametrize("name", CARRYOVER_CASES + ("interpolate_small_N", "mosaic", "divergence_dispersion"))
+@pytest.mark.parametrize(
+    "name", CARRYOVER_CASES + ("interpolate_small_N", "mosaic", "divergence_dispersion")
+)
 @pytest.mark.parametrize("mode", ["spec", "c-parity"])
 def test_pixel_traced_alone_equals_its_trace_in_full_run(name, mode):
     case = CASES[name]
@@ -97,7 +109,7 @@ def test_carryover_modes_differ_only_where_expected():
 
 
 def test_dmin_cut_first_sweep_and_carryover():
-    """With -dmin cutting the first pixels, the run's first sweep moves; tracing alone still agrees."""
+    """-dmin cuts the first pixels, so the first sweep moves; tracing alone still agrees."""
     name = "phi_carryover"
     extra = ("-dmin", "8", "-roi", "0", "40", "0", "40")
     px = [(0, 0), (20, 20), (33, 21)]
@@ -116,8 +128,11 @@ def test_untraced_pixel_outside_roi_has_setup_only():
 def test_cli_trace_output_goes_last(tmp_path):
     case = CASES["cubic_default_F"]
     out = io.StringIO()
-    simulator.run_argv(_trace_args("cubic_default_F", [(32, 32)], "spec", "-floatfile", str(tmp_path / "f.bin")),
-                       cwd=case.folder, stdout=out)
+    simulator.run_argv(
+        _trace_args("cubic_default_F", [(32, 32)], "spec", "-floatfile", str(tmp_path / "f.bin")),
+        cwd=case.folder,
+        stdout=out,
+    )
     lines = out.getvalue().splitlines()
     first = next(i for i, ln in enumerate(lines) if ln.startswith("TRACE_PY"))
     assert all(ln.startswith("TRACE_PY") for ln in lines[first:])

@@ -1,4 +1,6 @@
+# ruff: noqa: UP031  (printf-style formatting mirrors nanoBragg's C output on purpose)
 """The torch engine against upstream nanoBragg's own outputs on the 20 public cases."""
+
 from __future__ import annotations
 
 import io
@@ -7,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nbsim_testlib import CASE_NAMES, CASES, golden_image, run_case, strip_outputs
 
 import simulator
-from nbsim_testlib import CASE_NAMES, CASES, golden_image, run_case, strip_outputs
 
 
 def _significant(ref):
@@ -47,12 +49,14 @@ def _block(text, fast, slow):
     for i, line in enumerate(lines):
         m = re.search(r"%4d %4d : stol" % (fast, slow), line)
         if m:
-            lines[i] = line[m.start():]
-            return lines[i:i + 15]
+            lines[i] = line[m.start() :]
+            return lines[i : i + 15]
     raise AssertionError(f"no printout block for {fast} {slow}")
 
 
-PRINTOUTS = sorted((name, p.name) for name in CASE_NAMES for p in Path(CASES[name].folder).glob("printout_*.txt"))
+PRINTOUTS = sorted(
+    (name, p.name) for name in CASE_NAMES for p in Path(CASES[name].folder).glob("printout_*.txt")
+)
 
 
 @pytest.mark.parametrize("name, fname", PRINTOUTS)
@@ -61,9 +65,19 @@ def test_printout_pixel_matches_upstream(name, fname, tmp_path):
     slow, fast = (int(x) for x in re.findall(r"printout_(\d+)_(\d+)", fname)[0])
     ref = (Path(case.folder) / fname).read_text()
     out = io.StringIO()
-    argv = strip_outputs(case.args) + ["-phi_carryover_mode", "c-parity", "-printout_pixel", str(fast), str(slow),
-                                       "-nonoise", "-nopgm", "-floatfile", str(tmp_path / "f.bin"),
-                                       "-intfile", str(tmp_path / "i.img")]
+    argv = strip_outputs(case.args) + [
+        "-phi_carryover_mode",
+        "c-parity",
+        "-printout_pixel",
+        str(fast),
+        str(slow),
+        "-nonoise",
+        "-nopgm",
+        "-floatfile",
+        str(tmp_path / "f.bin"),
+        "-intfile",
+        str(tmp_path / "i.img"),
+    ]
     simulator.run_argv(argv, cwd=case.folder, stdout=out)
     assert _block(out.getvalue(), fast, slow) == _block(ref, fast, slow)
 
@@ -74,11 +88,23 @@ STAT_KEYS = ("solid angle", "max_I", "mean=", "intfile_scale", "photons on noise
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_statistics_lines_match_upstream(name, tmp_path):
     case = CASES[name]
-    ref = [ln for ln in (Path(case.folder) / "stdout.txt").read_text().splitlines() if ln.startswith(STAT_KEYS)]
+    ref = [
+        ln
+        for ln in (Path(case.folder) / "stdout.txt").read_text().splitlines()
+        if ln.startswith(STAT_KEYS)
+    ]
     out = io.StringIO()
-    argv = strip_outputs(case.args) + ["-phi_carryover_mode", "c-parity", "-nopgm", "-floatfile",
-                                       str(tmp_path / "f.bin"), "-intfile", str(tmp_path / "i.img"),
-                                       "-noisefile", str(tmp_path / "n.img")]
+    argv = strip_outputs(case.args) + [
+        "-phi_carryover_mode",
+        "c-parity",
+        "-nopgm",
+        "-floatfile",
+        str(tmp_path / "f.bin"),
+        "-intfile",
+        str(tmp_path / "i.img"),
+        "-noisefile",
+        str(tmp_path / "n.img"),
+    ]
     if not (Path(case.folder) / "noise.img").exists():
         argv.append("-nonoise")
     simulator.run_argv(argv, cwd=case.folder, stdout=out)
@@ -88,9 +114,15 @@ def test_statistics_lines_match_upstream(name, tmp_path):
 
 def test_noise_case_smv_images_byte_identical(tmp_path):
     case = CASES["noise_smv"]
-    argv = strip_outputs(case.args) + ["-intfile", str(tmp_path / "int.img"), "-noisefile",
-                                       str(tmp_path / "noise.img"), "-floatfile", str(tmp_path / "float.bin"),
-                                       "-nopgm"]
+    argv = strip_outputs(case.args) + [
+        "-intfile",
+        str(tmp_path / "int.img"),
+        "-noisefile",
+        str(tmp_path / "noise.img"),
+        "-floatfile",
+        str(tmp_path / "float.bin"),
+        "-nopgm",
+    ]
     simulator.run_argv(argv, cwd=case.folder, stdout=io.StringIO())
     for fname in ("int.img", "noise.img"):
         assert (tmp_path / fname).read_bytes() == (Path(case.folder) / fname).read_bytes(), fname
@@ -100,8 +132,14 @@ def test_noise_case_smv_images_byte_identical(tmp_path):
 def test_float_file_is_float32_little_endian_fast_fastest(tmp_path):
     case = CASES["mosflm_rotations"]
     _, result = run_case("mosflm_rotations", mode="spec")
-    argv = strip_outputs(case.args) + ["-floatfile", str(tmp_path / "f.bin"), "-intfile", str(tmp_path / "i.img"),
-                                       "-nonoise", "-nopgm"]
+    argv = strip_outputs(case.args) + [
+        "-floatfile",
+        str(tmp_path / "f.bin"),
+        "-intfile",
+        str(tmp_path / "i.img"),
+        "-nonoise",
+        "-nopgm",
+    ]
     simulator.run_argv(argv, cwd=case.folder, stdout=io.StringIO())
     data = np.fromfile(tmp_path / "f.bin", dtype="<f4").reshape(case.shape)
     assert np.array_equal(data, result.image.numpy().astype(np.float32))
