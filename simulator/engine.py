@@ -566,6 +566,9 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
         )
         interp_on = bool(c.sf.interpolate)
         values, where, taps, printouts = [], [], {}, {}
+        npix = c.detector.spixels * F_pix
+        image_flat = torch.zeros(npix, dtype=dt, device=dev)
+        computed = torch.zeros(npix, dtype=torch.bool, device=dev)
         omega_sum = 0.0
         interp_warning = None
         active_list = active
@@ -602,8 +605,12 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
                 val, info, interp_on = model.chunk(
                     fast, slow, fs, interp_on, want_taps=want, want_printout=wp
                 )
-                values.append(val)
-                where.append(idx)
+                if grad:  # keep the graph: assemble the image out of place at the end
+                    values.append(val)
+                    where.append(idx)
+                else:
+                    image_flat[idx] = val
+                computed[idx] = True
                 omega_sum += info["omega_sum"]
                 for p, tp in info["taps"].items():
                     taps[traced_flat[idx_list[p]]] = tp
@@ -611,13 +618,9 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
                     interp_warning = info["interp_warning"]
                 for p, po in info.get("printout", {}).items():
                     printouts[(idx_list[p] // F_pix, idx_list[p] % F_pix)] = po
-        image = torch.zeros(c.detector.spixels * F_pix, dtype=dt, device=dev)
-        computed = torch.zeros(c.detector.spixels * F_pix, dtype=torch.bool, device=dev)
         if values:
-            allidx = torch.cat(where)
-            image = image.index_put((allidx,), torch.cat(values))
-            computed[allidx] = True
-        image = image.reshape(c.detector.spixels, F_pix)
+            image_flat = image_flat.index_put((torch.cat(where),), torch.cat(values))
+        image = image_flat.reshape(c.detector.spixels, F_pix)
     setup = _setup_numbers(model)
     result = SimulationResult(
         image=image,
