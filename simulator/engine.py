@@ -427,50 +427,61 @@ class _Model:
     def _printout(
         self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask
     ):
+        """Values of the last loop iteration of each pixel in ``idx`` (for -printout), gathered
+        with tensor indexing; returned as python numbers."""
         T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
+        dev = self.device
+        p = torch.as_tensor(idx, dtype=torch.long, device=dev)
+        n = p.numel()
+        passed = pp["passed"][p].reshape(n, T * S * R)
+        any_pass = passed.any(dim=1)
+        # index of the last evaluated (passing) layer/sub-pixel/source
+        last = T * S * R - 1 - torch.argmax(torch.flip(passed, dims=(1,)).to(torch.uint8), dim=1)
+        t = torch.div(last, S * R, rounding_mode="floor")
+        s = torch.div(last % (S * R), R, rounding_mode="floor")
+        r = last % R
+        sel = (p, t, s, r, torch.full_like(p, F - 1), torch.full_like(p, M - 1))
+        hkl = torch.stack((h[sel], k[sel], l[sel]), dim=1).detach().tolist()
+        hkl0 = torch.stack((h0[sel], k0[sel], l0[sel]), dim=1).detach().tolist()
+        fl = F_latt[sel].detach().tolist()
+        use_first = torch.zeros(n, dtype=torch.bool, device=dev)
+        if fmask is not None:
+            use_first = fmask[p, t, s, r, 0, 0]
+        vec_n = torch.stack([tb[F - 1, M - 1] for tb in self.tables["normal"]])  # (3 axes, 3)
+        vec_f = torch.stack([tb[F - 1, M - 1] for tb in self.tables["first"]])
+        vecs = torch.where(use_first[:, None, None], vec_f, vec_n).detach().tolist()
+        # F_cell keeps its value from the last step that was not skipped; with none in this
+        # pixel nanoBragg shows an earlier pixel's value: here the last lookup of the pixel
+        K = live[0].numel()
+        lv = live[p].reshape(n, K)
+        last_live = K - 1 - torch.argmax(torch.flip(lv, dims=(1,)).to(torch.uint8), dim=1)
+        last_live = torch.where(lv.any(dim=1), last_live, torch.full_like(last_live, K - 1))
+        fc = F_cell[p].reshape(n, K).gather(1, last_live[:, None])[:, 0].detach().tolist()
+        sm = self.c.sampling
+        if sm.oversample_polar:
+            pol = torch.where(any_pass, pp["polar_all"][p, t, s, r], polar[p])
+        else:
+            pol = polar[p]
+        om = pp["omega"][p, T - 1, S - 1] if sm.oversample_omega else omega[p]
+        cp = pp["cap"][p, T - 1, S - 1] if sm.oversample_thick else cap[p]
+        stol = pp["stol"][p, T - 1, S - 1, R - 1].detach().tolist()
+        pos = pp["pos"][p, T - 1, S - 1].detach().tolist()
+        Iv, pol, om, cp = (x.detach().tolist() for x in (I[p], pol, om, cp))
+        ap = any_pass.tolist()
         out = {}
-        an, bn, cn = self.tables["normal"]
-        for p in idx:
-            passed = pp["passed"][p].reshape(-1)
-            nz = torch.nonzero(passed).reshape(-1)
-            if nz.numel():
-                e = int(nz[-1])
-                t, rest = divmod(e, S * R)
-                s, r = divmod(rest, R)
-                sel = (p, t, s, r, F - 1, M - 1)
-                hh = (_f(h[sel]), _f(k[sel]), _f(l[sel]))
-                hh0 = (int(_f(h0[sel])), int(k0[sel]), int(l0[sel]))
-                fl = _f(F_latt[sel])
-                tab = self.tables["normal"]
-                if fmask is not None and bool(fmask[p, t, s, r, 0, 0]):
-                    tab = self.tables["first"]
-                vecs = tuple(tuple(_f(x) for x in tb[F - 1, M - 1]) for tb in tab)
-            else:
-                hh, hh0, fl, vecs = (0.0, 0.0, 0.0), (0, 0, 0), 0.0, None
-            lv = live[p].reshape(-1)
-            nzl = torch.nonzero(lv).reshape(-1)
-            # F_cell keeps its value from the last step that was not skipped; with none in this
-            # pixel nanoBragg shows an earlier pixel's value: here the last lookup of the pixel
-            fc = _f(F_cell[p].reshape(-1)[int(nzl[-1]) if nzl.numel() else -1])
-            sm = self.c.sampling
-            if sm.oversample_polar and nz.numel():
-                polar_p = _f(pp["polar_all"][p, t, s, r])
-            else:
-                polar_p = _f(polar[p])
-            omega_p = _f(pp["omega"][p, T - 1, S - 1]) if sm.oversample_omega else _f(omega[p])
-            cap_p = _f(pp["cap"][p, T - 1, S - 1]) if sm.oversample_thick else _f(cap[p])
-            out[p] = {
-                "stol": _f(pp["stol"][p, T - 1, S - 1, R - 1]),
-                "pos": tuple(_f(x) for x in pp["pos"][p, T - 1, S - 1]),
-                "hkl": hh,
-                "hkl0": hh0,
-                "F_cell": fc,
-                "F_latt": fl,
-                "I": _f(I[p]),
-                "polar": polar_p,
-                "omega": omega_p,
-                "capfrac": cap_p,
-                "vecs": vecs,
+        for j, q in enumerate(idx):
+            out[q] = {
+                "stol": stol[j],
+                "pos": tuple(pos[j]),
+                "hkl": tuple(hkl[j]) if ap[j] else (0.0, 0.0, 0.0),
+                "hkl0": tuple(int(x) for x in hkl0[j]) if ap[j] else (0, 0, 0),
+                "F_cell": fc[j],
+                "F_latt": fl[j] if ap[j] else 0.0,
+                "I": Iv[j],
+                "polar": pol[j],
+                "omega": om[j],
+                "capfrac": cp[j],
+                "vecs": tuple(tuple(v) for v in vecs[j]) if ap[j] else None,
             }
         return out
 
