@@ -340,4 +340,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # pragma: no cover
         sys.stderr.write("nbsim: interrupted\n")
         return 130
+    except Exception as exc:  # pragma: no cover - a bug or a device failure: still one line
+        if os.environ.get("NBSIM_TRACEBACK"):
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        sys.stderr.write(f"nbsim: internal error ({type(exc).__name__}): {msg}\n")
+        return 1
     return 0

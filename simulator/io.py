@@ -209,6 +209,34 @@ def atomic_write(path, payload: bytes):
         raise
 
 
+def write_all(outputs):
+    """Write every (path, bytes) or none: all go to temporary files first, then are renamed."""
+    staged = []
+    try:
+        for path, payload in outputs:
+            if os.path.exists(path) and not os.path.isfile(path):
+                staged.append((path, None, payload))  # a device such as /dev/null: written last
+                continue
+            folder = os.path.dirname(os.path.abspath(path)) or "."
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(payload)
+            except OSError as exc:
+                raise InputError(f"cannot write {path}: {exc.strerror}") from None
+            staged.append((path, tmp, payload))
+        for path, tmp, payload in staged:
+            if tmp is None:
+                with open(path, "wb") as fh:
+                    fh.write(payload)
+            else:
+                os.replace(tmp, path)
+    finally:
+        for _path, tmp, _payload in staged:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+
 def float_bytes(image32: np.ndarray) -> bytes:
     """Raw little-endian float32, fast index fastest."""
     return np.ascontiguousarray(image32, dtype="<f4").tobytes()

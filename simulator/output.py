@@ -220,11 +220,7 @@ def write_outputs(config, result, stdout):
                 nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True), noise),
             )
         )
-    for path, payload in outputs:
-        try:
-            nbio.atomic_write(path, payload)
-        except OSError as exc:
-            raise nbio.InputError(f"cannot write {path}: {exc.strerror}") from None
+    nbio.write_all(outputs)
     _write_trace(result, w)
 
 

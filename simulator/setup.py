@@ -403,9 +403,17 @@ def _apply(s, opt, vals):
     elif opt == "-roi":
         s["roi"] = [n(0), n(1), n(2), n(3)]
     elif opt in ("-lambda", "-wave", "-wavelength"):
-        s["lambda0"] = f() / 1.0e10
+        lam = f()
+        if not lam > 0 or math.isinf(lam):
+            raise UsageError(
+                f"bad value for {opt}: {vals[0]!r} (a positive wavelength in Angstrom)"
+            )
+        s["lambda0"] = lam / 1.0e10
     elif opt == "-energy":
-        s["lambda0"] = (12398.42 / f()) / 1.0e10
+        e = f()
+        if not e > 0 or math.isinf(e):
+            raise UsageError(f"bad value for -energy: {vals[0]!r} (a positive energy in eV)")
+        s["lambda0"] = (12398.42 / e) / 1.0e10
     elif opt == "-fluence":
         s["fluence"] = f()
     elif opt == "-flux":
@@ -831,6 +839,18 @@ def _derive(s, argv, cwd, P, log):
             if cell[i] <= 0.0:
                 cell[i] = 90.0
     cell_deg = tuple(cell)
+    if user_cell:
+        a_, b_, c_, al, be, ga = cell
+        if min(a_, b_, c_) <= 0 or not all(math.isfinite(x) for x in cell):
+            raise UsageError("impossible unit cell: lengths must be positive (-cell)")
+        if (
+            max(al, be, ga) >= 180.0
+            or al + be + ga >= 360.0
+            or al >= be + ga
+            or be >= al + ga
+            or ga >= al + be
+        ):
+            raise UsageError(f"impossible unit cell angles {al:g} {be:g} {ga:g} (-cell)")
     matrix = None
     if s["matfile"] is not None:
         matrix = read_matrix(P(s["matfile"]))

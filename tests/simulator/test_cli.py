@@ -164,3 +164,29 @@ def test_run_argv_in_process(tmp_path):
     )
     assert res.image.shape == case.shape
     assert out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-cell", "100", "100", "100", "10", "10", "100"],
+        ["-cell", "100", "100", "100", "120", "120", "120"],
+        ["-lambda", "0"],
+        ["-energy", "0"],
+        ["-distance", "0"],
+        ["-detpixels_f", "0", "-detsize_f", "0"],
+    ],
+)
+def test_impossible_inputs_exit_2(args, tmp_path, capsys):
+    assert main(SMALL + args + ["-floatfile", str(tmp_path / "f.bin")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_unwritable_output_exits_2_without_partial_files(tmp_path, capsys):
+    missing = tmp_path / "no_such_dir" / "f.bin"
+    assert main(SMALL + ["-floatfile", str(tmp_path / "f0.bin"), "-intfile", str(missing)]) == 2
+    assert "f.bin" in capsys.readouterr().err
+    assert not (tmp_path / "f0.bin").exists()  # nothing is written when one output fails
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".nbsim-")]
