@@ -147,7 +147,7 @@ def write_outputs(config, result, stdout):
     P = lambda name: name if os.path.isabs(name) else os.path.join(c.cwd, name)  # noqa: E731
     img32 = image_float32(result)
     w = stdout.write
-    for line in c.log:
+    for line in setup_lines(c, result):
         w(line + "\n")
     if result.interp_warning is not None and not c.run.trace_only:
         w(
@@ -155,6 +155,9 @@ def write_outputs(config, result, stdout):
             "h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n" % result.interp_warning
         )
         w("WARNING: further warnings will not be printed! ")
+    if o.progress and not o.printout and not c.run.trace_only:
+        for line in progress_lines(c, int(result.computed.sum())):
+            w(line + "\n")
     if o.printout:
         if o.printout_pixel is not None:
             fp, sp = o.printout_pixel
@@ -228,3 +231,170 @@ def _write_trace(result, w):
     """The trace blocks come after all other output."""
     if result.trace_lines:
         w("\n".join(result.trace_lines) + "\n")
+
+
+SHAPE_WORDS = {
+    "round": "ellipsoidal",
+    "square": "parallelpiped",
+    "gauss": "gaussian",
+    "tophat": "tophat-spot",
+}
+
+
+def _cell_lines(st):
+    """nanoBragg's 'Unit Cell' / 'Recp Cell' / vectors block from the final cell vectors."""
+
+    def n(v):
+        return math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+
+    def d(u, v):
+        return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+    def angle(sin_, cos_):
+        sin_ = min(max(sin_, -1.0), 1.0)
+        if cos_ * cos_ > 1.0:
+            cos_ = 1.0
+        return math.atan2(sin_, cos_) * RTD
+
+    a, b, c = st["a"], st["b"], st["c"]
+    a_s, b_s, c_s = st["a_star"], st["b_star"], st["c_star"]
+    V = st["V_cell"]
+    Vs = 1.0 / V
+    al = angle(n(a_s) * V / n(b) / n(c), d(b, c) / n(b) / n(c))
+    be = angle(n(b_s) * V / n(a) / n(c), d(a, c) / n(a) / n(c))
+    ga = angle(n(c_s) * V / n(a) / n(b), d(a, b) / n(a) / n(b))
+    als = angle(n(a) * Vs / n(b_s) / n(c_s), d(b_s, c_s) / n(b_s) / n(c_s))
+    bes = angle(n(b) * Vs / n(a_s) / n(c_s), d(a_s, c_s) / n(a_s) / n(c_s))
+    gas = angle(n(c) * Vs / n(a_s) / n(b_s), d(a_s, b_s) / n(a_s) / n(b_s))
+    out = [
+        "Unit Cell: %g %g %g %g %g %g" % (n(a), n(b), n(c), al, be, ga),
+        "Recp Cell: %g %g %g %g %g %g" % (n(a_s), n(b_s), n(c_s), als, bes, gas),
+        "volume = %g A^3" % V,
+        "real-space cell vectors (Angstrom):",
+        "     %-10s  %-10s  %-10s" % ("a", "b", "c"),
+    ]
+    for i, ax in enumerate("XYZ"):
+        out.append("%s: %11.8f %11.8f %11.8f" % (ax, a[i], b[i], c[i]))
+    out.append("reciprocal-space cell vectors (Angstrom^-1):")
+    out.append("     %-10s  %-10s  %-10s" % ("a_star", "b_star", "c_star"))
+    for i, ax in enumerate("XYZ"):
+        out.append("%s: %11.8f %11.8f %11.8f" % (ax, a_s[i], b_s[i], c_s[i]))
+    return out
+
+
+def setup_lines(config, result) -> list:
+    """nanoBragg's console output before the pixel loop, in its order and format."""
+    c, st = config, result.setup
+    d, cr, bm, sm, o = c.detector, c.crystal, c.beam, c.sampling, c.output
+
+    def stage(name):
+        return [text for tag, text in c.log if tag == name]
+
+    def v3(v):
+        return "%g %g %g" % tuple(v)
+
+    L = stage("pre")
+    L.append("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
+    L += stage("sampling")
+    L.append("%s convention selected." % d.convention)
+    if d.pivot == "sample":
+        L.append("pivoting detector around sample")
+    else:
+        L.append("pivoting detector around direct beam spot")
+    beam = bm.beam_vector
+    dot = lambda u, v: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]  # noqa: E731
+    L.append(
+        "XDS incident beam: "
+        + v3((dot(beam, st["fdet"]), dot(beam, st["sdet"]), dot(beam, st["odet"])))
+    )
+    L += stage("interp")
+    L += stage("cell")
+    L += _cell_lines(st)
+    L += stage("crystal")
+    L += stage("hkl")
+    for t in range(d.thicksteps):
+        L.append("thick%d = %g um" % (t, d.thickstep * t * 1e6))
+    for i in range(cr.phisteps):
+        L.append("phi%d = %g" % (i, (cr.phi0 + cr.phistep * i) * RTD))
+    L += stage("sources")
+    L.append("  created a total of %d mosaic domains" % cr.mosaic_domains)
+    L.append("  %d initialized hkls (all others =%g)" % (c.sf.hkls, c.sf.default_F))
+    L.append("  %s xtal: %.0fx%.0fx%.0f cells" % ((SHAPE_WORDS[cr.shape],) + tuple(cr.N)))
+    L.append(
+        "  wave=%g meters +/- %g%% in %d steps" % (bm.lambda0, bm.dispersion * 100, bm.dispsteps)
+    )
+    if bm.nopolar:
+        L.append("  polarization effect disabled")
+    else:
+        L.append("  Kahn polarization factor: %f" % bm.polarization)
+    if d.curved:
+        L.append("  curved detector: all pixels same distance from origin")
+    if d.point_pixel:
+        L.append("  pixel obliquity effect disabled")
+    L.append("  incident fluence: %g photons/m^2" % bm.fluence)
+    L.append(
+        "  distance=%g detsize=%gx%g  pixel=%g meters (%dx%d pixels)"
+        % (st["distance"], d.detsize_f, d.detsize_s, d.pixel_size, d.fpixels, d.spixels)
+    )
+    L.append("  sensor is %g m thick in %d layers with mu= %g" % (d.thick, d.thicksteps, d.mu))
+    L.append("  Xbeam=%g Ybeam=%g" % (d.Xbeam, d.Ybeam))
+    L.append("  Fbeam=%g Sbeam=%g" % (st["Fbeam"], st["Sbeam"]))
+    L.append("  Xclose=%g Yclose=%g" % (d.Xclose, d.Yclose))
+    L.append("  Fclose=%g Sclose=%g" % (st["Fclose"], st["Sclose"]))
+    L.append("  DIRECTION_OF_DETECTOR_X-AXIS= " + v3(st["fdet"]))
+    L.append("  DIRECTION_OF_DETECTOR_Y-AXIS= " + v3(st["sdet"]))
+    L.append("  DIRECTION_OF_DETECTOR_Z-AXIS= " + v3(st["odet"]))
+    L.append("  INCIDENT_BEAM_DIRECTION= " + v3(beam))
+    L.append("  spindle ROTATION_AXIS= " + v3(cr.spindle))
+    pv = bm.polar_vector
+    normal = (
+        beam[1] * pv[2] - beam[2] * pv[1],
+        beam[2] * pv[0] - beam[0] * pv[2],
+        beam[0] * pv[1] - beam[1] * pv[0],
+    )
+    L.append("  POLARIZATION_PLANE_NORMAL= " + v3(normal))
+    L.append("  dials origin= " + v3(st["dials_origin"]))
+    L.append("  roi: %d < x < %d && %d < y < %d" % d.roi)
+    L.append("  hdivrange=%g hdivstep=%g  radians" % (bm.hdivrange, bm.hdivstep))
+    L.append("  vdivrange=%g vdivstep=%g  radians" % (bm.vdivrange, bm.vdivstep))
+    L.append("  %d divergence steps" % (bm.divsteps if not bm.source_from_file else -1))
+    L.append("  %d sources" % len(bm.source_dirs))
+    L.append(
+        "  %d mosaic domains over mosaic spread of %g degrees"
+        % (cr.mosaic_domains, cr.mosaic_spread * RTD)
+    )
+    L.append(
+        "  %d phi steps from %g to %g degrees"
+        % (cr.phisteps, cr.phi0 * RTD, (cr.phi0 + cr.osc) * RTD)
+    )
+    flags = ""
+    if sm.oversample_thick:
+        flags += " +thick"
+    if sm.oversample_polar:
+        flags += " +polar"
+    if sm.oversample_omega:
+        flags += " +omega"
+    L.append("  %dx%d pixel oversample steps%s" % (sm.oversample, sm.oversample, flags))
+    L += stage("mask")
+    if o.calculate_noise:
+        L += [
+            "",
+            "  noise image paramters:",
+            "  seed: %d" % o.seed,
+            "  water droplet size: %g m" % bm.water_size,
+        ]
+    return L
+
+
+def progress_lines(config, rendered: int) -> list:
+    """nanoBragg's progress meter ("N% done"), as a function of the number of rendered pixels."""
+    xmin, xmax, ymin, ymax = config.detector.roi
+    total = (xmax - xmin + 1) * (ymax - ymin + 1)
+    if total // 100 <= 0:
+        return []
+    a, b = total // 20, total // 100
+    marks = set(range(0, rendered, a)) if a > 0 else set()
+    for k in range(0, rendered, b):
+        if 10 * k < total or 10 * k > 9 * total:
+            marks.add(k)
+    return ["%d%% done" % (k * 100 // total) for k in sorted(marks)]

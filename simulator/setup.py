@@ -262,6 +262,7 @@ def build_config(pairs, argv, cwd):
             s["osc"] = v / RTD
         if kind == "mask":
             s["mask"] = data
+            s["mask_name"] = name
     # ---------------- options, in order ----------------
     for opt, vals in pairs:
         _apply(s, opt, vals)
@@ -572,12 +573,18 @@ def _derive(s, argv, cwd, P, log):
     if beamsize >= 0:
         if beamsize < sample[1]:
             log.append(
-                "WARNING: clipping sample (%g m high) with beam (%g m)" % (sample[1], beamsize)
+                (
+                    "pre",
+                    "WARNING: clipping sample (%g m high) with beam (%g m)" % (sample[1], beamsize),
+                )
             )
             sample[1] = beamsize
         if beamsize < sample[2]:
             log.append(
-                "WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample[2], beamsize)
+                (
+                    "pre",
+                    "WARNING: clipping sample (%g m wide) with beam (%g m)" % (sample[2], beamsize),
+                )
             )
             sample[2] = beamsize
     # ---------------- beam centre defaults and conventions ----------------
@@ -653,7 +660,7 @@ def _derive(s, argv, cwd, P, log):
     sdet, _ = _unit(fl(sdet))
     odet_u, odet_len = _unit(fl(odet))
     if odet_len != 1.0:
-        log.append("WARNING: auto-generating odet_vector")
+        log.append(("pre", "WARNING: auto-generating odet_vector"))
         odet_u, _ = _unit(_cross(fdet, sdet))
     odet = odet_u
     polar_v, _ = _unit(fl(polar_v))
@@ -733,7 +740,7 @@ def _derive(s, argv, cwd, P, log):
     mu = s["detector_mu"]
     if thick > 0.0 and mu < 0.0:
         mu = 1.0 / thick
-        log.append("WARNING: setting detector attenuation depth to %g m" % mu)
+        log.append(("sampling", "WARNING: setting detector attenuation depth to %g m" % mu))
     # mosaic domains
     spread, domains = s["mosaic_spread"], s["mosaic_domains"]
     if domains <= 0:
@@ -744,15 +751,23 @@ def _derive(s, argv, cwd, P, log):
                 domains = 1
             else:
                 log.append(
-                    "WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains"
+                    (
+                        "sampling",
+                        "WARNING: finite mosaicity with only one domain! "
+                        "upping to 10 mosaic domains",
+                    )
                 )
                 domains = 10
     else:
         if spread < 0.0:
-            log.append("WARNING: no mosaic spread specified.  setting mosaic_domains = 1")
+            log.append(
+                ("sampling", "WARNING: no mosaic spread specified.  setting mosaic_domains = 1")
+            )
             spread, domains = 0.0, 1
         elif spread == 0.0:
-            log.append("WARNING: zero mosaic spread specified.  setting mosaic_domains = 1")
+            log.append(
+                ("sampling", "WARNING: zero mosaic spread specified.  setting mosaic_domains = 1")
+            )
             domains = 1
     # sanity checks
     if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:
@@ -819,14 +834,23 @@ def _derive(s, argv, cwd, P, log):
     Na, Nb, Nc = s["Na"], s["Nb"], s["Nc"]
     if interpolate > 1:
         interpolate = 1 if (Na <= 2 or Nb <= 2 or Nc <= 2) else 0
+        log.append(
+            (
+                "interp",
+                "auto-selected tricubic interpolation of structure factors"
+                if interpolate
+                else "auto-selected no interpolation",
+            )
+        )
     # ---------------- crystal ----------------
     table = rng.Ran1Table()
     misset = s["misset"]
+    random_line = None
     if s["misset_random"]:
         axis, _, ang = rng.mosaic_rotation_draw(90.0, rng.Seed(misset_seed), table)
         misset = rng.umat2misset(rng.umat_from_axis_angle(axis, ang))
-        log.append(
-            "random orientation misset angles: %f %f %f deg" % tuple(m * RTD for m in misset)
+        random_line = "random orientation misset angles: %f %f %f deg" % tuple(
+            m * RTD for m in misset
         )
     cell = list(s["cell"])
     user_cell = s["user_cell"]
@@ -854,6 +878,9 @@ def _derive(s, argv, cwd, P, log):
     matrix = None
     if s["matfile"] is not None:
         matrix = read_matrix(P(s["matfile"]))
+        log.append(("cell", "reading %s" % s["matfile"]))
+    if random_line is not None:
+        log.append(("cell", random_line))
     crystal_partial = CrystalConfig(
         user_cell=user_cell,
         cell=cell_deg,
@@ -895,10 +922,26 @@ def _derive(s, argv, cwd, P, log):
     rec_os = int(math.ceil(3.0 * xtal_max / recip_pixel))
     if rec_os <= 0:
         rec_os = 1
+    log.append(
+        (
+            "crystal",
+            "crystal is %g x %g x %g microns"
+            % (lens[0] * N[0] * 1e6, lens[1] * N[1] * 1e6, lens[2] * N[2] * 1e6),
+        )
+    )
     oversample = s["oversample"]
     if oversample <= 0:
         oversample = rec_os
-        log.append("auto-selected %d-fold oversampling" % oversample)
+        log.append(("crystal", "auto-selected %d-fold oversampling" % oversample))
+    if oversample < rec_os:
+        log.append(("crystal", "WARNING: maximum dimension of sample is %g A" % (xtal_max * 1e10)))
+        log.append(("crystal", "         but reciprocal pixel size is %g A" % (recip_pixel * 1e10)))
+        log.append(("crystal", "         intensity may vary significantly across a pixel!"))
+        log.append(("crystal", "         recommend -oversample %d to work around this" % rec_os))
+    volume = lens[0] * N[0] * lens[1] * N[1] * lens[2] * N[2]
+    log.append(
+        ("crystal", "approximate MW = %g" % (volume * 1.2e6 * AVOGADRO / (N[0] * N[1] * N[2])))
+    )
     if oversample <= 0:
         oversample = 1
     if oversample > 1000:
@@ -907,15 +950,22 @@ def _derive(s, argv, cwd, P, log):
     sf_table, mins, maxs, hkls = None, (0, 0, 0), (0, 0, 0), 0
     if hklfile is None:
         if dump_exists:
+            log.append(("hkl", "reading Fs from %s" % s["dumpfile"]))
             sf_table, mins, maxs, hkls = read_dump(dump_path)
     else:
         raw, mins, maxs, _count = read_hkl(P(hklfile))
         sf_table = np.where(np.isnan(raw), default_F, raw)
         hkls = _count
+        log.append(("hkl", "counting entries in %s" % hklfile))
+        if default_F != 0.0:
+            log.append(("hkl", "initializing to default_F = %g:" % default_F))
+            log.append(("hkl", "done initializing:"))
+        log.append(("hkl", "re-reading %s" % hklfile))
         if s["dump_given"]:
             from simulator.io import write_dump
 
             write_dump(dump_path, sf_table, mins, maxs)
+            log.append(("hkl", "writing dump file for next time: %s" % s["dumpfile"]))
     if hkls == 0:
         interpolate = 0
     sf = StructureFactors(
@@ -927,6 +977,7 @@ def _derive(s, argv, cwd, P, log):
         interpolate=bool(interpolate),
     )
     if s["stolfile"] is not None:
+        log.append(("hkl", "reading %s" % s["stolfile"]))
         read_columns(P(s["stolfile"]), 2)  # read and checked, never used (as in nanoBragg)
     # ---------------- sources ----------------
     lambda0 = s["lambda0"]
@@ -936,18 +987,20 @@ def _derive(s, argv, cwd, P, log):
     if s["sourcefile"] is not None:
         rows = read_columns(P(s["sourcefile"]), 5)
         positions, lambdas = [], []
-        for X, Y, Z, _I, lam in rows:
+        weights = []
+        for X, Y, Z, Iw, lam in rows:
             X = -10.0 * beam_v[0] if math.isnan(X) else X
             Y = -10.0 * beam_v[1] if math.isnan(Y) else Y
             Z = -10.0 * beam_v[2] if math.isnan(Z) else Z
             lam = lambda0 if math.isnan(lam) else lam
             positions.append((X, Y, Z))
             lambdas.append(lam)
+            weights.append(1.0 if math.isnan(Iw) else Iw)
         factors = None
         divsteps = 0
         from_file = True
     else:
-        positions, factors, divsteps, _kept = divergence_sources(
+        positions, factors, divsteps, kept = divergence_sources(
             beam_v,
             polar_v,
             vert_v,
@@ -964,8 +1017,21 @@ def _derive(s, argv, cwd, P, log):
             dispsteps,
         )
         lambdas = [lambda0 * fct for fct in factors]
+        for hd, vd in kept:
+            log.append(("sources", "divergence deviation: %g %g" % (hd, vd)))
+        for j in range(dispsteps):
+            log.append(
+                (
+                    "sources",
+                    "lambda%d = %.15g" % (j, lambda0 * (1.0 + dispstep * j - dispersion / 2.0)),
+                )
+            )
+        weights = [1.0 / len(positions)] * len(positions) if positions else []
     if not positions:
         raise UsageError("impossible beam: no sources")
+    log.append(("sources", "  created a total of %d sources:" % len(positions)))
+    for (X, Y, Z), Iw, lam in zip(positions, weights, lambdas):
+        log.append(("sources", "%g %g %g   %g %g" % (X, Y, Z, Iw, lam)))
     dirs = finish_sources(positions)
     # ---------------- mosaic domains ----------------
     mseed = rng.Seed(s["mosaic_seed"])
@@ -1024,6 +1090,8 @@ def _derive(s, argv, cwd, P, log):
         dmin=s["dmin"],
     )
     mask = s["mask"]
+    if mask is not None:
+        log.append(("mask", "  skipping zero-flagged pixels in %s" % mask_name_of(s)))
     if mask is not None and mask.shape != (spixels, fpixels):
         raise InputError(
             f"{mask_name_of(s)}: mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
@@ -1086,4 +1154,4 @@ def _derive(s, argv, cwd, P, log):
 
 
 def mask_name_of(s):
-    return "mask"
+    return s.get("mask_name") or "mask"
