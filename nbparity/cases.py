@@ -1,8 +1,11 @@
 """Named cases: nanoBragg arguments plus the pixels to trace, read from TOML case files.
 
 A case file holds ``[[case]]`` tables with ``name``, ``args`` (one nanoBragg command line as a
-string), ``pixels`` (a list of ``[slow, fast]``), optional ``inputs`` and an optional
-``[case.tolerance]`` table of per-key overrides. ``traces/upstream/cases.toml`` (upstream
+string), ``pixels`` (a list of ``[slow, fast]``), optional ``folder`` (where its input files are,
+relative to the case file; default: a folder named like the case, else the file's folder),
+optional ``inputs`` and an optional ``[case.tolerance]`` table of per-key overrides
+(``KEY = RTOL`` or ``KEY = [RTOL, ATOL]``). A top-level ``[tolerance]`` table applies to every
+case of the file; a case's own table wins. ``traces/upstream/cases.toml`` (upstream
 nanoBragg's public golden outputs, one folder per case) uses the same format.
 """
 
@@ -87,6 +90,8 @@ def load_cases(path: str | Path) -> list[Case]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CaseFileError(f"{path}: {exc}") from None
+    shared = {key: _tolerance(path, "(file)", key, value)
+              for key, value in data.get("tolerance", {}).items()}
     cases = []
     for i, table in enumerate(data.get("case", [])):
         name = table.get("name")
@@ -97,8 +102,8 @@ def load_cases(path: str | Path) -> list[Case]:
         folder = path.parent / table.get("folder", name)
         if not folder.is_dir():
             folder = path.parent
-        tolerance = {key: _tolerance(path, name, key, value)
-                     for key, value in table.get("tolerance", {}).items()}
+        tolerance = shared | {key: _tolerance(path, name, key, value)
+                              for key, value in table.get("tolerance", {}).items()}
         cases.append(Case(name, folder, args, pixels, detector_shape(args), tolerance))
     names = [c.name for c in cases]
     if len(set(names)) != len(names):

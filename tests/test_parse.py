@@ -142,3 +142,33 @@ def test_detector_shape_follows_nanobragg_options():
     assert detector_shape(["-detsize_s", "30", "-detsize_f", "20", "-pixel", "0.2"]) == (150, 100)
     # Not upstream spellings: ignored, as upstream ignores them.
     assert detector_shape(["-detsize_x", "30", "-pixel", "0.2"]) == (512, 512)
+
+
+def test_case_file_tolerances_file_level_and_case_level(tmp_path):
+    from nbparity.cases import CaseFileError, load_cases
+
+    path = tmp_path / "cases.toml"
+    path.write_text('[tolerance]\nF_latt = 1e-5\nI_pixel_final = [1e-6, 1e-30]\n'
+                    '[[case]]\nname = "a"\nargs = "-detpixels 8"\npixels = [[1, 2]]\n'
+                    '[case.tolerance]\nF_latt = [1e-4, 0.5]\n'
+                    '[[case]]\nname = "b"\nargs = "-detpixels 8"\n')
+    a, b = load_cases(path)
+    assert a.tolerance == {"F_latt": (1e-4, 0.5), "I_pixel_final": (1e-6, 1e-30)}
+    assert b.tolerance == {"F_latt": (1e-5, 0.0), "I_pixel_final": (1e-6, 1e-30)}
+    assert a.pixels == ((1, 2),) and a.shape == (8, 8)
+    path.write_text('[[case]]\nname = "a"\nargs = "-N 1"\n[case.tolerance]\nF_latt = "x"\n')
+    with pytest.raises(CaseFileError, match="tolerance for F_latt"):
+        load_cases(path)
+
+
+def test_every_named_case_is_well_formed(repo_root):
+    from nbparity.cases import load_cases
+
+    cases = load_cases(repo_root / "traces" / "cases.toml")
+    assert cases[0].name == "default" and cases[0].shape == (2527, 2463)
+    assert len(cases) >= 40
+    for case in cases:
+        assert case.folder.is_dir(), case.name
+        assert 1 <= len(case.pixels) <= 4, case.name
+        for s, f in case.pixels:
+            assert 0 <= s < case.shape[0] and 0 <= f < case.shape[1], case.name

@@ -1,9 +1,10 @@
-"""Writes the embedded default case's inputs: traces/default/A.mat and traces/default/P1.hkl.
+"""Writes the input files of the named cases into traces/default/.
 
 Synthetic, deterministic data (no experiment behind it): an orthorhombic cell in a general
-orientation as a MOSFLM matrix, and P1 structure factors on a +-16 index cube. Run it from the
-repository root only to regenerate them (`python traces/make_default_inputs.py`); the files are
-committed, so nothing runs it at test time.
+orientation as a MOSFLM matrix (A.mat), P1 structure factors on a +-16 index cube (P1.hkl), a
+source list (sources.txt: X Y Z weight wavelength-in-metres per line) and a 64 x 64 SMV mask
+(mask.img: 0 = skip the pixel). Run it from the repository root only to regenerate them
+(`python traces/make_inputs.py`); the files are committed, so nothing runs it at test time.
 """
 
 from pathlib import Path
@@ -50,7 +51,28 @@ def write_hkl() -> None:
             out.write(f"{row[0]} {row[1]} {row[2]} {row[3]:.3f}\n")
 
 
+def write_sources() -> None:
+    # Three sources 10 m upstream of a MOSFLM-convention beam (+x), slightly off axis, with
+    # three wavelengths.
+    rows = [(-10.0, 0.0, 0.0, 1.0, 1.0e-10), (-10.0, 0.002, 0.0, 1.0, 1.01e-10),
+            (-10.0, 0.0, -0.0015, 0.5, 0.99e-10)]
+    (FOLDER / "sources.txt").write_text("".join(" ".join(f"{v:g}" for v in row) + "\n"
+                                                for row in rows))
+
+
+def write_mask(size: int = 64) -> None:
+    mask = np.ones((size, size), dtype="<u2")
+    mask[10:20, 30:50] = 0  # a rectangle (slow 10..19, fast 30..49)
+    mask[:, 5] = 0  # a dead column (fast 5)
+    mask[0, :3] = 0  # the first pixels of the raster: the run's first sweep moves
+    header = ("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
+              f"SIZE1={size};\nSIZE2={size};\nPIXEL_SIZE=0.3;\n}}\n")
+    (FOLDER / "mask.img").write_bytes(header.encode().ljust(512, b" ") + mask.tobytes())
+
+
 if __name__ == "__main__":
     FOLDER.mkdir(exist_ok=True)
     write_matrix()
     write_hkl()
+    write_sources()
+    write_mask()
