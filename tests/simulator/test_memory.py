@@ -80,3 +80,18 @@ def test_peak_memory_of_a_large_run_stays_within_budget():
         simulator.chunk_pixels(simulator.parse_argv(ARGS.format(n=64, gb=0.0005).split())) < 64 * 64
     )
     assert bool((big.image == small.image).all())
+
+
+def test_chunking_does_not_change_any_pixel():
+    """Serial state (phi=0 carry-over, interpolation switch) crosses chunk boundaries exactly."""
+    from nbsim_testlib import CASES, strip_outputs
+
+    for name in ("interpolate_small_N", "roi_carryover", "oversample_polar"):
+        case = CASES[name]
+        base = strip_outputs(case.args) + ["-phi_carryover_mode", "c-parity"]
+        one = simulator.parse_argv(base + ["-memory_budget_gb", "4"], cwd=case.folder)
+        many = simulator.parse_argv(base + ["-memory_budget_gb", "0.0001"], cwd=case.folder)
+        assert simulator.chunk_pixels(many) < 200 < simulator.chunk_pixels(one)
+        a = simulator.simulate(one).image
+        b = simulator.simulate(many).image
+        assert bool((a == b).all()), name
