@@ -48,6 +48,9 @@ demo: setup build
 gate: setup build
 	$(VENV)/bin/nbparity gate
 
+golden: setup build
+	$(VENV)/bin/nbparity golden
+
 bench: setup build
 	$(PY) -m benchmarks
 

@@ -23,9 +23,17 @@ from nbparity.divergence import first_divergences
 from nbparity.engines import MODES, EngineError
 from nbparity.images import compare_files, write_png_heatmap
 from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_file
-from nbparity.runner import TraceRequest, gate_cases, gate_exit_code, select_cases, trace_case
+from nbparity.runner import (
+    TraceRequest,
+    gate_cases,
+    gate_exit_code,
+    select_cases,
+    trace_case,
+    write_golden,
+)
 
 DEFAULT_CASES = TRACES_DIR / "cases.toml"
+GOLDEN_DIR = TRACES_DIR / "golden"
 
 
 class _OneLineErrors(click.Group):
@@ -337,13 +345,16 @@ KEY_SUMMARY = ("pix0_vector_meters", "pixel_pos_meters", "scattering_vec_A_inv",
               help="Carry-over pairings to run (default both): c-parity = default C vs torch "
                    "c-parity; spec = C spec vs torch spec.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
+@click.option("--determinism/--no-determinism", default=True, show_default=True,
+              help="Run each engine twice per case and refuse to compare one whose traces "
+                   "differ.")
 @click.option("--c-bin", type=click.Path(dir_okay=False))
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
               show_default=True)
 @with_tolerance
-def gate_command(cases_file, pattern, modes, junit, c_bin, device, dtype, rtol, atol, tol_items,
-                 nan_equal):
+def gate_command(cases_file, pattern, modes, junit, determinism, c_bin, device, dtype, rtol, atol,
+                 tol_items, nan_equal):
     """Run every case of CASES_FILE (default traces/cases.toml) through both engines at its
     pixels and fail on any divergence (the contract's exit codes)."""
     _check_device(device)
@@ -360,7 +371,8 @@ def gate_command(cases_file, pattern, modes, junit, c_bin, device, dtype, rtol, 
 
         results = gate_cases(cases, modes or MODES, make_tolerance(rtol, atol, tol_items,
                                                                    nan_equal),
-                             c_bin, device, dtype, progress=on_case)
+                             c_bin, device, dtype, progress=on_case,
+                             check_determinism=determinism)
     click.echo(report.render_gate(results), nl=False)
     if junit:
         try:
@@ -369,6 +381,27 @@ def gate_command(cases_file, pattern, modes, junit, c_bin, device, dtype, rtol, 
             raise Failure(f"--junit: cannot write {junit}: {exc.strerror or exc}",
                           exitcodes.USAGE) from None
     sys.exit(gate_exit_code(results))
+
+
+@cli.command("golden")
+@click.argument("cases_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the golden logs (default traces/golden).")
+@click.option("-k", "pattern", help="Only cases whose name contains (or globs) PATTERN.")
+@click.option("--c-bin", type=click.Path(dir_okay=False))
+def golden_command(cases_file, out_dir, pattern, c_bin):
+    """Regenerate the C reference's golden trace logs (TRACE lines only, one file per case and
+    carry-over mode), the reviewed baseline that `make test` checks both engines against."""
+    cases = select_cases(_load_case_file(cases_file), pattern)
+    if not cases:
+        raise Failure(f"-k {pattern}: no case matches", exitcodes.USAGE)
+    try:
+        written = write_golden(cases, Path(out_dir) if out_dir else GOLDEN_DIR, c_bin)
+    except EngineError as exc:
+        raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
+    except OSError as exc:
+        raise Failure(f"--out: cannot write: {exc.strerror or exc}", exitcodes.USAGE) from None
+    click.echo(f"wrote {len(written)} golden logs to {out_dir or GOLDEN_DIR}")
 
 
 @cli.command("images")

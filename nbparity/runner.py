@@ -138,11 +138,14 @@ def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
 def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
                tolerance: Tolerance | None = None, c_bin: str | None = None,
                device: str = "cpu", dtype: str = "float64", timeout_s: float = 300.0,
-               progress: Callable[[str, int], None] | None = None) -> list[GateResult]:
+               progress: Callable[[str, int], None] | None = None,
+               check_determinism: bool = True) -> list[GateResult]:
     """Every case through both engines at its pixels, in each carry-over pairing.
 
     Pairings: ``c-parity`` runs the C engine in its default mode against the simulator in
-    c-parity; ``spec`` runs both in spec.
+    c-parity; ``spec`` runs both in spec. With ``check_determinism``, each engine runs twice on
+    the case's first pairing, and an engine whose two traces differ is not compared: the
+    result is an engine failure that says where the runs differ.
     """
     tolerance = tolerance or Tolerance()
     results = []
@@ -161,6 +164,9 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
                 _check_pixels(case, request.pixels)
                 with tempfile.TemporaryDirectory(prefix="nbparity-gate-") as work:
                     runs = run_engines(request, Path(work))
+                    if check_determinism and mode == modes[0]:
+                        again = run_engines(request, Path(work))
+                        _require_deterministic(case.name, runs, again)
                 comparison, divergences, code, message = compare_runs(
                     runs, request.tolerance, (f"{case.name}:c.log", f"{case.name}:py.log"))
             except EngineError as exc:
@@ -175,6 +181,23 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
     return results
 
 
+def _trace_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("TRACE_")]
+
+
+def _require_deterministic(case_name: str, first: dict[str, EngineRun],
+                           second: dict[str, EngineRun]) -> None:
+    names = {"c": "C engine", "py": "torch engine"}
+    for engine, run in first.items():
+        a, b = _trace_lines(run.log_text), _trace_lines(second[engine].log_text)
+        if a == b:
+            continue
+        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        shown = a[at] if at < len(a) else "(end of trace)"
+        raise EngineError(f"{names[engine]} is not deterministic on case {case_name}: two runs "
+                          f"differ at trace line {at + 1} ({shown!r}); not compared")
+
+
 def gate_exit_code(results: list[GateResult]) -> int:
     """The most serious outcome: engine failure > usage > structural > diverged > parity."""
     codes = {r.exit_code for r in results}
@@ -183,3 +206,38 @@ def gate_exit_code(results: list[GateResult]) -> int:
         if code in codes:
             return code
     return exitcodes.PARITY
+
+
+# --------------------------------------------------------------------------- golden logs
+
+GOLDEN_MODES = ("c-parity", "spec")
+
+
+def golden_name(case: Case, mode: str) -> str:
+    return f"{case.name}.{mode}.log"
+
+
+def c_trace_text(case: Case, mode: str, c_bin: str | None = None,
+                 timeout_s: float = 300.0) -> str:
+    """The C engine's trace lines (only) for a case's pixels in one carry-over mode."""
+    with tempfile.TemporaryDirectory(prefix="nbparity-golden-") as work:
+        run = run_c(resolve_inputs(case.args, case.folder), list(case.pixels), Path(work),
+                    c_bin, mode, timeout_s)
+    return "".join(line + "\n" for line in run.log_text.splitlines()
+                   if line.startswith("TRACE_"))
+
+
+def write_golden(cases: list[Case], out_dir: Path, c_bin: str | None = None,
+                 progress: Callable[[str, int], None] | None = None) -> list[Path]:
+    """Regenerate the golden C logs of every case in both modes (one file per case and mode)."""
+    from nbparity.atomic import atomic_write
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, case in enumerate(cases):
+        if progress:
+            progress(case.name, i)
+        for mode in GOLDEN_MODES:
+            written.append(atomic_write(out_dir / golden_name(case, mode),
+                                        c_trace_text(case, mode, c_bin), overwrite=True))
+    return written

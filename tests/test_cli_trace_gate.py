@@ -179,3 +179,14 @@ def test_images_bad_input(tmp_path):
     assert result.exit_code == 2 and "not a square image" in result.output
     missing = _run("images", a, tmp_path / "none.bin", "--shape", 2, 5)
     assert missing.exit_code == 2
+
+
+def test_gate_refuses_a_non_deterministic_engine(tmp_path, fake_c):
+    cases = tmp_path / "cases.toml"
+    cases.write_text('[[case]]\nname = "tiny"\nargs = "-cell 50 50 50 90 90 90 -default_F 1 '
+                     '-detpixels 8"\npixels = [[1, 2]]\n')
+    flaky = fake_c(body='echo "TRACE_C: polar 0.$$"')
+    result = _run("gate", cases, "--c-bin", flaky, "--mode", "spec")
+    assert result.exit_code == 4, result.output
+    assert "C engine is not deterministic on case tiny" in result.output
+    assert "not compared" in result.output
