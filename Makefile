@@ -11,7 +11,7 @@ STAMP       := $(VENV)/.installed
 C_REF       := c_reference/build/nanobragg-ref
 OMP         ?=
 
-.PHONY: setup build test lint demo gate bench golden clean help
+.PHONY: setup build test lint demo gate bench golden fuzz clean help
 
 help:
 	@echo "make setup   create $(VENV) and install the project with its dev extra (CPU torch)"
@@ -47,6 +47,10 @@ demo: setup build
 
 gate: setup build
 	$(VENV)/bin/nbparity gate
+
+# A long differential fuzzing run (CI runs a 50-configuration batch inside make test).
+fuzz: setup build
+	$(VENV)/bin/nbparity fuzz --n 1000
 
 golden: setup build
 	$(VENV)/bin/nbparity golden

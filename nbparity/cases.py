@@ -90,8 +90,7 @@ def load_cases(path: str | Path) -> list[Case]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CaseFileError(f"{path}: {exc}") from None
-    shared = {key: _tolerance(path, "(file)", key, value)
-              for key, value in data.get("tolerance", {}).items()}
+    shared = _tolerance_table(path, data)
     cases = []
     for i, table in enumerate(data.get("case", [])):
         name = table.get("name")
@@ -109,6 +108,20 @@ def load_cases(path: str | Path) -> list[Case]:
     if len(set(names)) != len(names):
         raise CaseFileError(f"{path}: duplicate case names")
     return cases
+
+
+def _tolerance_table(path: Path, data: dict) -> dict[str, tuple[float, float]]:
+    return {key: _tolerance(path, "(file)", key, value)
+            for key, value in data.get("tolerance", {}).items()}
+
+
+def file_tolerance(path: str | Path) -> dict[str, tuple[float, float]]:
+    """The top-level ``[tolerance]`` table of a case file (per-key overrides for all cases)."""
+    path = Path(path)
+    try:
+        return _tolerance_table(path, tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CaseFileError(f"{path}: {exc}") from None
 
 
 def _tolerance(path: Path, name: str, key: str, value) -> tuple[float, float]:

@@ -404,6 +404,37 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
     click.echo(f"wrote {len(written)} golden logs to {out_dir or GOLDEN_DIR}")
 
 
+@cli.command("fuzz")
+@click.option("--n", "count", type=click.IntRange(1), default=50, show_default=True,
+              help="How many random configurations.")
+@click.option("--seed", type=int, default=20261121, show_default=True)
+@click.option("--c-bin", type=click.Path(dir_okay=False))
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write the diverging cases as a TOML case file.")
+def fuzz_command(count, seed, c_bin, output):
+    """Draw random valid configurations, run both engines, and print every diverging one as a
+    ready-to-run case entry (exit 1 if any diverged)."""
+    from rich.progress import Progress
+
+    from nbparity.fuzz import fuzz
+
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("fuzz", total=count)
+
+        def on_case(label: str, done: int) -> None:
+            progress.update(task, description=label, completed=done)
+
+        try:
+            runs, findings = fuzz(count, seed, c_bin, on_case)
+        except EngineError as exc:
+            raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
+    text = "\n".join(f.toml() for f in findings)
+    if findings:
+        write_output(text, output, force=False) if output else click.echo(text)
+    click.echo(f"fuzz: {runs} random configurations (seed {seed}), {len(findings)} diverged")
+    sys.exit(exitcodes.DIVERGED if findings else exitcodes.PARITY)
+
+
 @cli.command("images")
 @click.argument("image_a", type=click.Path(dir_okay=False))
 @click.argument("image_b", type=click.Path(dir_okay=False))
