@@ -232,6 +232,7 @@ def build_config(pairs, argv, cwd):
         if name is None:
             continue
         header, w, h, data = read_smv(P(name))
+        log.append(("pre", "reading %s" % name))
         s["fpixels"], s["spixels"] = w, h
         v = smv_value(header, "PIXEL_SIZE")
         if v is not None:
