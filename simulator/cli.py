@@ -10,6 +10,8 @@ oversampling, conventions, pivots, sizes). Extra options of this engine:
                                  are traced and no output file or printout is requested)
   -phi_carryover_mode spec|c-parity   nanoBragg's phi=0 carry-over off (spec) or reproduced
   -device cpu|cuda   -dtype float64|float32   -memory_budget_gb G (default 1)
+  -geometry_dtype float64|float32  dtype of the geometry up to h, k, l (default float64; with
+                                 -dtype float32 and float32 here every tensor is float32)
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from simulator.io import InputError
 
 USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...]
              [-phi_carryover_mode spec|c-parity]
-             [-device cpu|cuda] [-dtype float64|float32] [-memory_budget_gb G] [-trace_only]
+             [-device cpu|cuda] [-dtype float64|float32] [-geometry_dtype float64|float32]
+             [-memory_budget_gb G] [-trace_only]
 
 Torch implementation of nanoBragg (vectorised, differentiable). Options follow nanoBragg's names:
 crystal  -cell a b c al be ga | -mat file ; -misset x y z | random ; -misset_seed ; -N -Na -Nb -Nc ;
@@ -206,6 +209,7 @@ _reg(
     "-device",
     "-dtype",
     "-memory_budget_gb",
+    "-geometry_dtype",
 )
 _reg(
     0,

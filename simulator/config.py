@@ -158,6 +158,7 @@ class RunConfig:
     dtype: str  # float64 | float32
     memory_budget_bytes: int
     trace_only: bool  # compute the traced pixels only, not the whole image
+    geometry_dtype: str = "float64"  # dtype of the geometry up to h, k, l (see engine)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ class _Model:
         # Geometry up to the Miller indices runs in float64 on the device in both dtypes: h ~ 10-100
         # must be resolved to ~1e-7 of a reciprocal-lattice unit, beyond float32's 7 digits. Every
         # per-step tensor after that (lattice and structure factors, sums) is in the config dtype.
-        self.gdt = dt = torch.float64
+        # (-geometry_dtype float32 turns this off: then every tensor is float32, at ~1e-2 accuracy)
+        self.gdt = dt = _dtype(getattr(c.run, "geometry_dtype", "float64"))
         self.device = dev = torch.device(c.run.device)
         t = lambda x: torch.as_tensor(x, dtype=dt, device=dev)  # noqa: E731
         params = {

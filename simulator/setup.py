@@ -219,6 +219,7 @@ def build_config(pairs, argv, cwd):
         device="cpu",
         dtype="float64",
         budget=1.0,
+        geometry_dtype="float64",
         trace_only=False,
     )
     # ---------------- image / mask headers first ----------------
@@ -535,6 +536,10 @@ def _apply(s, opt, vals):
         if vals[0] not in ("float64", "float32"):
             raise UsageError(f"bad value for -dtype: {vals[0]!r} (float64 or float32)")
         s["dtype"] = vals[0]
+    elif opt == "-geometry_dtype":
+        if vals[0] not in ("float64", "float32"):
+            raise UsageError(f"bad value for -geometry_dtype: {vals[0]!r} (float64 or float32)")
+        s["geometry_dtype"] = vals[0]
     elif opt == "-memory_budget_gb":
         v = f()
         if not (v > 0) or math.isinf(v):
@@ -1138,6 +1143,7 @@ def _derive(s, argv, cwd, P, log):
         dtype=s["dtype"],
         memory_budget_bytes=int(s["budget"] * 2**30),
         trace_only=trace_only,
+        geometry_dtype=s["geometry_dtype"] if s["dtype"] == "float32" else "float64",
     )
     return SimulationConfig(
         crystal=crystal,

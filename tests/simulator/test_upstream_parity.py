@@ -163,3 +163,25 @@ def test_whole_console_output_matches_upstream(name, tmp_path):
         return [ln for ln in lines if not ln.startswith("writing ")]
 
     assert keep(out.getvalue().splitlines()) == keep(ref)
+
+
+def test_all_float32_geometry_option():
+    """-geometry_dtype float32: every tensor float32 (documented accuracy about 1e-2)."""
+    _, r64 = run_case("mosaic")
+    cfg, r32 = run_case(
+        "mosaic",
+        "-geometry_dtype",
+        "float32",
+        "-trace_pixel",
+        "32",
+        "32",
+        "-floatfile",
+        "unused.bin",
+        dtype="float32",
+    )
+    assert cfg.run.geometry_dtype == "float32"
+    assert r32.image.dtype == simulator.engine.torch.float32
+    assert r32.taps[(32, 32)]["hkl_frac"].dtype == simulator.engine.torch.float32
+    a, b = r64.image.numpy(), r32.image.double().numpy()
+    sel = _significant(a)
+    assert (np.abs(a[sel] - b[sel]) / np.abs(a[sel])).max() <= 2e-2
