@@ -255,7 +255,7 @@ class _Model:
         passed = pp["passed"][..., None, None]
         evaluated = passed.expand(P, T, S, R, F, M)
         if c.beam.water_size == 0.0:
-            live = evaluated & (F_latt != 0.0)
+            live = (F_latt != 0.0) if c.beam.dmin <= 0.0 else evaluated & (F_latt != 0.0)
         else:
             live = evaluated
         hkl = self.hkl
@@ -293,8 +293,7 @@ class _Model:
             F_cell = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
             interp_after = interp_on
         term = F_cell * F_cell * F_latt * F_latt
-        zero = torch.zeros_like(term)
-        term = torch.where(live, term, zero)
+        term = torch.where(live, term, 0.0)
         K = T * S * R * F * M
         flat_term = term.reshape(P, K)
         I_bg = c.beam.I_bg

@@ -12,12 +12,13 @@ ROUND_FACTOR = 0.723601254558268  # nanoBragg's constant for the round shape, ~s
 def sincg(x: torch.Tensor, N) -> torch.Tensor:
     """sin(N x)/sin(x), and N where x == 0 (gradient safe at 0)."""
     zero = x == 0
-    xs = torch.where(zero, torch.ones_like(x), x)
-    val = torch.sin(xs * N) / torch.sin(xs)
     Nt = (
         N if isinstance(N, torch.Tensor) else torch.tensor(float(N), dtype=x.dtype, device=x.device)
     )
-    return torch.where(zero, Nt.expand_as(x) if Nt.dim() == 0 else Nt, val)
+    if torch.is_grad_enabled() and (x.requires_grad or Nt.requires_grad):
+        x = torch.where(zero, torch.ones_like(x), x)  # keep the gradient finite at x == 0
+    val = torch.sin(x * N) / torch.sin(x)
+    return torch.where(zero, Nt, val)
 
 
 def sincg_index(h: torch.Tensor, N, N_value: float, out_dtype=None) -> torch.Tensor:
