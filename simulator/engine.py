@@ -393,7 +393,7 @@ class _Model:
                 taps[p]["F_latt_c"] = parts[2][p, 0, 0, 0].expand(F, M)
         info["taps"] = taps
         # ---------------- printout values (last loop iteration) ----------------
-        if want_printout is not None and len(want_printout):
+        if want_printout is not None:
             info["printout"] = self._printout(
                 want_printout,
                 pp,
@@ -427,13 +427,19 @@ class _Model:
     def _printout(
         self, idx, pp, h, k, l, h0, k0, l0, F_latt, F_cell, live, I, polar, omega, cap, fmask
     ):
-        """Values of the last loop iteration of each pixel in ``idx`` (for -printout), gathered
-        with tensor indexing; returned as python numbers."""
+        """Values of the last loop iteration of each pixel in ``idx`` (for -printout).
+
+        nanoBragg's loop variables (h, k, l, F_latt, the cell vectors; F_cell) keep the values of
+        the last step that assigned them, so a pixel where no source passes -dmin (or where every
+        step is skipped) shows an earlier pixel's values: computed for every pixel of the chunk
+        with tensor indexing, forward-filled in raster order, carried between chunks as O(1)
+        state (``self.printout_state``). Returned as python numbers.
+        """
         T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
         dev = self.device
-        p = torch.as_tensor(idx, dtype=torch.long, device=dev)
-        n = p.numel()
-        passed = pp["passed"][p].reshape(n, T * S * R)
+        P = pp["passed"].shape[0]
+        p = torch.arange(P, device=dev)
+        passed = pp["passed"].reshape(P, T * S * R)
         any_pass = passed.any(dim=1)
         # index of the last evaluated (passing) layer/sub-pixel/source
         last = T * S * R - 1 - torch.argmax(torch.flip(passed, dims=(1,)).to(torch.uint8), dim=1)
@@ -441,49 +447,72 @@ class _Model:
         s = torch.div(last % (S * R), R, rounding_mode="floor")
         r = last % R
         sel = (p, t, s, r, torch.full_like(p, F - 1), torch.full_like(p, M - 1))
-        hkl = torch.stack((h[sel], k[sel], l[sel]), dim=1).detach().tolist()
-        hkl0 = torch.stack((h0[sel], k0[sel], l0[sel]), dim=1).detach().tolist()
-        fl = F_latt[sel].detach().tolist()
-        use_first = torch.zeros(n, dtype=torch.bool, device=dev)
+        use_first = torch.zeros(P, dtype=torch.bool, device=dev)
         if fmask is not None:
             use_first = fmask[p, t, s, r, 0, 0]
         vec_n = torch.stack([tb[F - 1, M - 1] for tb in self.tables["normal"]])  # (3 axes, 3)
         vec_f = torch.stack([tb[F - 1, M - 1] for tb in self.tables["first"]])
-        vecs = torch.where(use_first[:, None, None], vec_f, vec_n).detach().tolist()
-        # F_cell keeps its value from the last step that was not skipped; with none in this
-        # pixel nanoBragg shows an earlier pixel's value: here the last lookup of the pixel
+        vecs = torch.where(use_first[:, None, None], vec_f, vec_n).reshape(P, 9)
+        ev = torch.cat(
+            (
+                torch.stack((h[sel], k[sel], l[sel], h0[sel], k0[sel], l0[sel]), dim=1).to(vecs),
+                F_latt[sel].to(vecs)[:, None],
+                vecs,
+            ),
+            dim=1,
+        ).detach()  # (P, 16): h k l h0 k0 l0 F_latt a(3) b(3) c(3)
         K = live[0].numel()
-        lv = live[p].reshape(n, K)
+        lv = live.reshape(P, K)
+        has_live = lv.any(dim=1)
         last_live = K - 1 - torch.argmax(torch.flip(lv, dims=(1,)).to(torch.uint8), dim=1)
-        last_live = torch.where(lv.any(dim=1), last_live, torch.full_like(last_live, K - 1))
-        fc = F_cell[p].reshape(n, K).gather(1, last_live[:, None])[:, 0].detach().tolist()
+        fc = F_cell.reshape(P, K).gather(1, last_live[:, None]).detach().to(vecs)  # (P, 1)
+        state = self.printout_state
+        ev, state["eval"] = _forward_fill(ev, any_pass, state["eval"])
+        fc, state["fcell"] = _forward_fill(fc, has_live, state["fcell"])
         sm = self.c.sampling
         if sm.oversample_polar:
-            pol = torch.where(any_pass, pp["polar_all"][p, t, s, r], polar[p])
+            pol = torch.where(any_pass, pp["polar_all"][p, t, s, r], polar)
         else:
-            pol = polar[p]
-        om = pp["omega"][p, T - 1, S - 1] if sm.oversample_omega else omega[p]
-        cp = pp["cap"][p, T - 1, S - 1] if sm.oversample_thick else cap[p]
-        stol = pp["stol"][p, T - 1, S - 1, R - 1].detach().tolist()
-        pos = pp["pos"][p, T - 1, S - 1].detach().tolist()
-        Iv, pol, om, cp = (x.detach().tolist() for x in (I[p], pol, om, cp))
-        ap = any_pass.tolist()
+            pol = polar
+        om = pp["omega"][:, T - 1, S - 1] if sm.oversample_omega else omega
+        cp = pp["cap"][:, T - 1, S - 1] if sm.oversample_thick else cap
         out = {}
-        for j, q in enumerate(idx):
-            out[q] = {
+        if not len(idx):
+            return out
+        q = torch.as_tensor(idx, dtype=torch.long, device=dev)
+        evl = ev[q].tolist()
+        fcl = fc[q, 0].tolist()
+        stol = pp["stol"][q, T - 1, S - 1, R - 1].detach().tolist()
+        pos = pp["pos"][q, T - 1, S - 1].detach().tolist()
+        Iv, pol, om, cp = (x[q].detach().tolist() for x in (I, pol, om, cp))
+        for j, qq in enumerate(idx):
+            e = evl[j]
+            out[qq] = {
                 "stol": stol[j],
                 "pos": tuple(pos[j]),
-                "hkl": tuple(hkl[j]) if ap[j] else (0.0, 0.0, 0.0),
-                "hkl0": tuple(int(x) for x in hkl0[j]) if ap[j] else (0, 0, 0),
-                "F_cell": fc[j],
-                "F_latt": fl[j] if ap[j] else 0.0,
+                "hkl": tuple(e[0:3]),
+                "hkl0": tuple(int(x) for x in e[3:6]),
+                "F_cell": fcl[j],
+                "F_latt": e[6],
                 "I": Iv[j],
                 "polar": pol[j],
                 "omega": om[j],
                 "capfrac": cp[j],
-                "vecs": tuple(tuple(v) for v in vecs[j]) if ap[j] else None,
+                "vecs": (tuple(e[7:10]), tuple(e[10:13]), tuple(e[13:16])),
             }
         return out
+
+
+def _forward_fill(values, valid, carried):
+    """Rows where ``valid`` is False take the last valid row before them (or ``carried``, the
+    state from earlier chunks; zeros at the start of the run). Returns (filled, new state)."""
+    P = values.shape[0]
+    ar = torch.arange(P, device=values.device)
+    src = torch.cummax(torch.where(valid, ar, torch.full_like(ar, -1)), dim=0).values
+    start = carried if carried is not None else torch.zeros_like(values[0])
+    ext = torch.cat((start[None, :].to(values), values), dim=0)
+    filled = ext[src + 1]
+    return filled, filled[-1]
 
 
 def _bytes_per_element(config, grad: bool):
@@ -554,6 +583,7 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
     from simulator.trace import format_trace
 
     model = _Model(config, params)
+    model.printout_state = {"eval": None, "fcell": None}
     c = config
     dev, dt = model.device, model.dtype
     grad = any(isinstance(v, torch.Tensor) and v.requires_grad for v in model.params.values())
@@ -609,7 +639,9 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
                     continue
                 idx_list = idx.tolist()
                 want = [i for i, f in enumerate(idx_list) if f in traced_flat]
-                if printout_flat is None:
+                if not c.output.printout:
+                    wp = None
+                elif printout_flat is None:
                     wp = list(range(len(idx_list)))
                 else:
                     wp = [i for i, f in enumerate(idx_list) if f in printout_flat]
