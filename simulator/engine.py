@@ -700,7 +700,9 @@ def model_setup_taps(model):
         "c_star_A_inv": cr["c_star"],
         "V_cell_A3": cr["V_cell"],
         "N_cells": model.N,
-        "phis_true": model.phis_true,
+        "phi0_deg": model.c.crystal.phi0 * RTD,
+        "phistep_deg": model.c.crystal.phistep * RTD,
+        "phi_deg": [phi * RTD for phi in model.phis_true],  # the phi of each step
         "steps": model.steps,
     }
 

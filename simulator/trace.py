@@ -11,7 +11,6 @@ import math
 
 import torch
 
-from simulator.geometry import RTD
 
 SCHEMA_VERSION = 1
 
@@ -87,8 +86,8 @@ def format_trace(config, setup, taps, pixels, image) -> list:
         ):
             lines.append(_line(key, _vals(setup[key])))
         lines.append(_line("N_cells", _vals(setup["N_cells"]), ints=True))
-        lines.append(_line("phi0_deg", [c.crystal.phi0 * RTD]))
-        lines.append(_line("phistep_deg", [c.crystal.phistep * RTD]))
+        lines.append(_line("phi0_deg", [setup["phi0_deg"]]))
+        lines.append(_line("phistep_deg", [setup["phistep_deg"]]))
         for key, v in (
             ("phisteps", c.crystal.phisteps),
             ("mosaic_domains", c.crystal.mosaic_domains),
@@ -118,7 +117,7 @@ def format_trace(config, setup, taps, pixels, image) -> list:
         for i in range(Fn if tp["evaluated"] else 0):
             for j in range(M):
                 pre = "TRACE_PY_PHI: phi_tic=%d mos_tic=%d " % (i, j)
-                lines.append(pre + "phi_deg " + fmt_real(setup["phis_true"][i] * RTD))
+                lines.append(pre + "phi_deg " + fmt_real(setup["phi_deg"][i]))
                 for key in step_keys:
                     vals = per[key][i, j].reshape(-1).tolist()
                     if key == "hkl_rounded":
