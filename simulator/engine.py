@@ -22,7 +22,7 @@ import torch
 from simulator.beam import incident_vectors, polarization_factor
 from simulator.crystal import build_cell, mosaic_umats, phi_angles, rotation_table
 from simulator.detector import capture_fraction, detector_setup, solid_angle, subpixel_positions
-from simulator.geometry import comps, unitize
+from simulator.geometry import RTD, comps, unitize
 from simulator.lattice import lattice_factor
 from simulator.structure_factors import HklTable
 
