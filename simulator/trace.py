@@ -11,7 +11,6 @@ import math
 
 import torch
 
-
 SCHEMA_VERSION = 1
 
 
