@@ -335,10 +335,13 @@ class _Model:
             polar_cached = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
         polar_applied = polar_cached if not sm.oversample_polar else torch.ones_like(polar_first)
         # the value nanoBragg first computes for the pixel (with -nopolar: only -oversample_polar)
+        # the pixel starts at polar = 1 with -nopolar, else 0, and keeps it when no source
+        # passes the dmin cut
+        polar_initial = (torch.ones_like if c.beam.nopolar else torch.zeros_like)(polar_first)
         if c.beam.nopolar and not sm.oversample_polar:
             polar_first_computed = polar_cached
         else:
-            polar_first_computed = torch.where(any_pass, polar_first, torch.zeros_like(polar_first))
+            polar_first_computed = torch.where(any_pass, polar_first, polar_initial)
         omega_applied = omega_first if not sm.oversample_omega else torch.ones_like(omega_first)
         cap_applied = cap_final if not sm.oversample_thick else torch.ones_like(omega_first)
         value = c.beam.r_e_sqr * c.beam.fluence * I / self.steps
@@ -369,7 +372,9 @@ class _Model:
                 "scattering_vec_A_inv": pp["scattering"][p, 0, 0, 0] * 1e-10,
                 "stol_A_inv": pp["stol"][p, 0, 0, 0] * 1e-10,
                 "polar": polar_first_computed[p],
-                "capture_fraction": pp["cap"][p, 0, 0] if c.detector.thick > 0.0 else cap_final[p],
+                # layer 0, sub-pixel (0,0): what nanoBragg computed first (also with
+                # -oversample_thick on a zero-thickness detector, where it is 0)
+                "capture_fraction": pp["cap"][p, 0, 0],
                 "rot_a_angstroms": tab[0] * 1e10,
                 "rot_b_angstroms": tab[1] * 1e10,
                 "rot_c_angstroms": tab[2] * 1e10,

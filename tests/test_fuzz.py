@@ -7,8 +7,13 @@ import random
 import shlex
 import tomllib
 
+import pytest
+
 from nbparity.cases import detector_shape
-from nbparity.fuzz import case_toml, draw_case
+from nbparity.fuzz import case_toml, draw_case, fuzz
+
+CI_BATCH = 60
+CI_SEED = 20261121
 
 
 def test_draws_are_reproducible_and_valid():
@@ -34,3 +39,11 @@ def test_a_finding_is_a_ready_to_run_case_entry():
     assert entry["name"] == "fuzz_00007" and entry["folder"] == "default"
     assert tuple(shlex.split(entry["args"])) == case.args
     assert [tuple(p) for p in entry["pixels"]] == list(case.pixels)
+
+
+def test_fixed_seed_batch_has_no_divergence(c_binary):
+    runs, findings = fuzz(CI_BATCH, CI_SEED, str(c_binary))
+    assert runs == CI_BATCH >= 50
+    if findings:
+        pytest.fail(f"{len(findings)} of {runs} random configurations diverged:\n\n"
+                    + "\n".join(f.toml() for f in findings), pytrace=False)
