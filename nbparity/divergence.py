@@ -117,6 +117,11 @@ def _carryover(record, rows: pd.DataFrame, comparison: Comparison) -> str | None
         suggestion = "c-parity"
         who = "the reference carries the last step's vectors into the φ=0 step; the candidate "\
               "rotates from the reference orientation"
+        if cand_mode == "c-parity":
+            return (f"φ=0 carry-over at phi_tic={record.phi_tic}: {who} (phi_tic={last_tic}), "
+                    f"although the candidate says it runs in c-parity mode: its carry-over is "
+                    f"broken (nanoBragg skips the spindle rotation at φ=0 and keeps the previous "
+                    f"step's vectors).")
     elif cand_carries and not ref_carries:
         suggestion = "spec"
         who = "the candidate carries the last step's vectors into the φ=0 step; the reference "\
@@ -151,6 +156,8 @@ def _value_signatures(record, r: np.ndarray, x: np.ndarray, comparison: Comparis
             if _close(x, r[list(perm)]):
                 found.append(f"swapped components: candidate = reference[{list(perm)}].")
                 break
+    if record.key == "hkl_rounded":
+        found.extend(_rounding_rule(record, r, x, comparison))
     if record.key in ("pixel_pos_meters", "pix0_vector_meters") and r.size == 3:
         found.extend(_detector_axis_offsets(record, r, x, comparison))
     dtype = _meta_word(comparison.candidate, "dtype")
@@ -159,6 +166,41 @@ def _value_signatures(record, r: np.ndarray, x: np.ndarray, comparison: Comparis
         found.append(f"float32 rounding: relative error {rel:.2e} from a float32 candidate; "
                      "compare with --tol or a float64 run.")
     return found
+
+
+ROUNDING_RULES = {
+    "ceil(x - 0.5)": lambda h: np.ceil(h - 0.5),
+    "floor(x + 0.5)": lambda h: np.floor(h + 0.5),
+    "round half to even": np.round,
+    "round(x - 0.5)": lambda h: np.round(h - 0.5),
+    "floor(x - 0.5)": lambda h: np.floor(h - 0.5),
+    "ceil(x)": np.ceil,
+    "floor(x)": np.floor,
+    "truncation toward 0": np.trunc,
+}
+
+
+def _rounding_rule(record, r: np.ndarray, x: np.ndarray, comparison: Comparison) -> list[str]:
+    """Which integer rule each side's hkl_rounded follows, from the step's hkl_frac."""
+    rows = comparison.records
+    frac = rows[(rows.key == "hkl_frac") & (rows.slow == record.slow) & (rows.fast == record.fast)
+                & (rows.phi_tic == record.phi_tic) & (rows.mos_tic == record.mos_tic)]
+    if frac.empty:
+        return []
+    h_ref, h_cand = values(frac.iloc[0], "r"), values(frac.iloc[0], "x")
+    if h_ref.size != 3 or h_cand.size != 3:
+        return []
+
+    def rules(h, rounded):
+        return [name for name, rule in ROUNDING_RULES.items()
+                if np.array_equal(rule(h), rounded)]
+
+    ref_rules, cand_rules = rules(h_ref, r), rules(h_cand, x)
+    if not cand_rules or "ceil(x - 0.5)" in cand_rules:
+        return []
+    return [f"rounding rule: the candidate's hkl_rounded follows {' or '.join(cand_rules)} of "
+            f"hkl_frac, the reference's {' or '.join(ref_rules) or 'no simple rule'}; nanoBragg "
+            f"rounds with ceil(x - 0.5)."]
 
 
 def _meta_word(log, key: str) -> str | None:
