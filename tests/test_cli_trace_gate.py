@@ -190,3 +190,12 @@ def test_gate_refuses_a_non_deterministic_engine(tmp_path, fake_c):
     assert result.exit_code == 4, result.output
     assert "C engine is not deterministic on case tiny" in result.output
     assert "not compared" in result.output
+
+
+def test_unwritable_bundle_folder_is_a_one_line_usage_error(fake_c, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = _run("trace", "--engine", "c", "--c-bin", fake_c(), "--pixel", 1, 1,
+                  "--out", blocker / "bundle")
+    assert result.exit_code == 2, result.output
+    assert "cannot create" in result.output and len(result.output.strip().splitlines()) == 1
