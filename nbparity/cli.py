@@ -6,6 +6,7 @@ Every error reaches the user as one line on stderr plus the contract's exit code
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -127,6 +128,16 @@ def write_output(text: str, output: str | None, force: bool) -> None:
     except OSError as exc:
         raise Failure(f"--output: cannot write {output}: {exc.strerror or exc}",
                       exitcodes.USAGE) from None
+
+
+@contextlib.contextmanager
+def progress_bar(total: int):
+    """A rich progress display on stderr; yields the (label, done) callback the runners take."""
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("", total=total)
+        yield lambda label, done: progress.update(task, description=label, completed=done)
 
 
 def _split_multi(values: tuple[str, ...]) -> list[str]:
@@ -361,14 +372,7 @@ def gate_command(cases_file, pattern, modes, junit, determinism, c_bin, device, 
     cases = select_cases(_load_case_file(cases_file), pattern)
     if not cases:
         raise Failure(f"-k {pattern}: no case matches", exitcodes.USAGE)
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("gate", total=len(cases) * len(modes or MODES))
-
-        def on_case(label: str, done: int) -> None:
-            progress.update(task, description=label, completed=done)
-
+    with progress_bar(len(cases) * len(modes or MODES)) as on_case:
         results = gate_cases(cases, modes or MODES, make_tolerance(rtol, atol, tol_items,
                                                                    nan_equal),
                              c_bin, device, dtype, progress=on_case,
@@ -414,16 +418,9 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
 def fuzz_command(count, seed, c_bin, output):
     """Draw random valid configurations, run both engines, and print every diverging one as a
     ready-to-run case entry (exit 1 if any diverged)."""
-    from rich.progress import Progress
-
     from nbparity.fuzz import fuzz
 
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
-        task = progress.add_task("fuzz", total=count)
-
-        def on_case(label: str, done: int) -> None:
-            progress.update(task, description=label, completed=done)
-
+    with progress_bar(count) as on_case:
         try:
             runs, findings = fuzz(count, seed, c_bin, on_case)
         except EngineError as exc:

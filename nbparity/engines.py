@@ -24,6 +24,21 @@ DEFAULT_TIMEOUT_S = 300.0
 
 #: nanoBragg options whose value is an input file (made absolute, so engines can run anywhere).
 INPUT_FILE_OPTIONS = frozenset({"-hkl", "-mat", "-matrix", "-sourcefile", "-mask", "-img"})
+#: nanoBragg options whose value names an output file.
+OUTPUT_FILE_OPTIONS = frozenset({"-floatfile", "-intfile", "-noisefile", "-pgmfile",
+                                 "-floatimage", "-intimage", "-noiseimage", "-pgmimage"})
+
+
+def strip_output_options(args) -> list[str]:
+    """The arguments without their output-file options (so a caller can choose its own)."""
+    out, i, args = [], 0, [str(a) for a in args]
+    while i < len(args):
+        if args[i] in OUTPUT_FILE_OPTIONS:
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
 MODES = ("spec", "c-parity")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,26 +10,14 @@ import numpy as np
 import pytest
 
 from nbparity.cases import read_float_image, upstream_cases
+from nbparity.engines import strip_output_options
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 C_DIR = REPO_ROOT / "c_reference"
 C_BIN = C_DIR / "build" / "nanobragg-ref"
 
-# Options that name output files in a case's arguments: the tests write their own.
-OUTPUT_OPTIONS = {"-floatfile", "-intfile", "-noisefile", "-pgmfile", "-floatimage", "-intimage",
-                  "-noiseimage", "-pgmimage"}
-
-
-def strip_outputs(args) -> list[str]:
-    out, i = [], 0
-    args = list(args)
-    while i < len(args):
-        if args[i] in OUTPUT_OPTIONS:
-            i += 2
-            continue
-        out.append(args[i])
-        i += 1
-    return out
+# Tests choose their own outputs: a case's output-file options are dropped first.
+strip_outputs = strip_output_options
 
 
 @dataclass
@@ -48,19 +35,6 @@ def run_c(args, cwd=None, timeout=120) -> Run:
 
 def trace_lines(text: str) -> str:
     return "".join(line + "\n" for line in text.splitlines() if line.startswith("TRACE_"))
-
-
-@pytest.fixture(scope="session")
-def c_binary() -> Path:
-    """The serial C reference, built with make when missing or out of date."""
-    make = shutil.which("make")
-    if make is None and not C_BIN.exists():
-        pytest.skip("make is not available to build the C reference")
-    if make is not None:
-        proc = subprocess.run([make, "-s", "-C", str(C_DIR)], capture_output=True, text=True)
-        assert proc.returncode == 0, f"building the C reference failed:\n{proc.stderr}"
-    assert C_BIN.exists()
-    return C_BIN
 
 
 @dataclass

@@ -7,32 +7,9 @@ from pathlib import Path
 import pytest
 
 from nbparity.cases import read_float_image, upstream_cases
+from nbparity.engines import strip_output_options as strip_outputs  # noqa: F401 (re-export)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-# options naming output files in a case's arguments (tests choose their own outputs)
-OUTPUT_OPTIONS = {
-    "-floatfile",
-    "-intfile",
-    "-noisefile",
-    "-pgmfile",
-    "-floatimage",
-    "-intimage",
-    "-noiseimage",
-    "-pgmimage",
-}
-
-
-def strip_outputs(args) -> list:
-    out, i, args = [], 0, list(args)
-    while i < len(args):
-        if args[i] in OUTPUT_OPTIONS:
-            i += 2
-            continue
-        out.append(args[i])
-        i += 1
-    return out
-
 
 CASES = {case.name: case for case in upstream_cases()}
 CASE_NAMES = sorted(CASES)
