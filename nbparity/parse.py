@@ -675,13 +675,22 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
     """A stock printout as a trace frame, engine ``PRINTOUT``.
 
     Final values become final-stage records. ``I/steps`` is kept as the extra key
-    ``I_over_steps``. Last-iteration values become step records with ``phi_tic = mos_tic = -2``
-    (meaning "the last iteration"); the aligner matches them to the candidate's last step when
+    ``I_over_steps``; so are polar/omega/capfrac when the console says nanoBragg oversampled
+    that factor (``... pixel oversample steps +polar``). Last-iteration values become step
+    records with ``phi_tic = mos_tic = -2`` (meaning "the last iteration"); the aligner matches them to the candidate's last step when
     the candidate's trace holds a single sub-pixel, source and layer.
     """
     blocks = parse_printout_text(text, source)
     if not blocks:
         raise TraceFormatError(f"{source}:1: no printout block found")
+    # With -oversample_polar/_omega/_thick nanoBragg applies that factor inside the loop and
+    # prints the last value it computed, not the one the final scaling used (which is then 1):
+    # such a field is kept as an extra key, listed, never compared with the *_applied key.
+    oversampled = set(re.findall(r"\+(polar|omega|thick)\b",
+                                 " ".join(re.findall(r"pixel oversample steps(.*)", text))))
+    renamed = {"polar": "polar_last_computed", "omega": "omega_last_computed_sr",
+               "capfrac": "capture_fraction_last_computed"}
+    flag_of = {"polar": "polar", "omega": "omega", "capfrac": "thick"}
     builder = _RecordBuilder(source, on_duplicate="error")
     none = _NO_INDICES
     last = (-2, -2, NO_INDEX, NO_INDEX, NO_INDEX)  # phi_tic = mos_tic = -2: "last iteration"
@@ -696,7 +705,10 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
         builder.add(b.line, "PRINTOUT", pixel, "extra", none, "I_over_steps", [t["I/steps"][0]],
                     digits=10)
         for field_name, key in PRINTOUT_FINAL_KEYS[1:]:
-            builder.add(b.line, "PRINTOUT", pixel, "final", none, key, [t[field_name][0]],
+            stage = "final"
+            if flag_of.get(field_name) in oversampled:
+                stage, key = "extra", renamed[field_name]
+            builder.add(b.line, "PRINTOUT", pixel, stage, none, key, [t[field_name][0]],
                         digits=10)
         builder.add(b.line, "PRINTOUT", pixel, "phi", last, "hkl_frac", list(t["hkl"][:3]))
         builder.add(b.line, "PRINTOUT", pixel, "phi", last, "hkl_rounded", list(t["hkl"][3:]))

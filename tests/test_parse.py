@@ -172,3 +172,13 @@ def test_every_named_case_is_well_formed(repo_root):
         assert 1 <= len(case.pixels) <= 4, case.name
         for s, f in case.pixels:
             assert 0 <= s < case.shape[0] and 0 <= f < case.shape[1], case.name
+
+
+def test_printout_of_oversampled_factors_is_not_compared_as_applied(upstream_dir):
+    log = parse_trace_file(upstream_dir / "oversample_polar" / "printout_24_24.txt")
+    keys = dict(zip(log.records.key, log.records.stage))
+    assert keys["polar_last_computed"] == "extra" and keys["omega_last_computed_sr"] == "extra"
+    assert "polar_applied" not in keys and "omega_applied_sr" not in keys
+    assert keys["capture_fraction_applied"] == "final"  # no +thick on that run
+    plain = parse_trace_file(upstream_dir / "cubic_default_F" / "printout_32_32.txt")
+    assert "polar_applied" in set(plain.records.key)
