@@ -677,8 +677,9 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
     Final values become final-stage records. ``I/steps`` is kept as the extra key
     ``I_over_steps``; so are polar/omega/capfrac when the console says nanoBragg oversampled
     that factor (``... pixel oversample steps +polar``). Last-iteration values become step
-    records with ``phi_tic = mos_tic = -2`` (meaning "the last iteration"); the aligner matches them to the candidate's last step when
-    the candidate's trace holds a single sub-pixel, source and layer.
+    records with ``phi_tic = mos_tic = -2`` (meaning "the last iteration"); the aligner
+    matches them to the candidate's last step when the candidate's trace holds a single
+    sub-pixel, source and layer.
     """
     blocks = parse_printout_text(text, source)
     if not blocks:
