@@ -17,8 +17,24 @@ def sincg(x: torch.Tensor, N) -> torch.Tensor:
     )
     if torch.is_grad_enabled() and (x.requires_grad or Nt.requires_grad):
         x = torch.where(zero, torch.ones_like(x), x)  # keep the gradient finite at x == 0
+    elif not torch.is_grad_enabled():
+        return _sincg_nograd(x, N, Nt)
     val = torch.sin(x * N) / torch.sin(x)
     return torch.where(zero, Nt, val)
+
+
+def _sincg_nograd(x: torch.Tensor, N, Nt: torch.Tensor) -> torch.Tensor:
+    """sincg without a gradient: the same values (sin(x N) / sin(x), N at x == 0), in place.
+
+    sin(x N) / sin(x) is NaN exactly where x == 0 (0/0) among finite x, so the x == 0 test
+    runs only when a NaN shows up.
+    """
+    val = x * N
+    val.sin_()
+    val /= torch.sin(x)
+    if bool(torch.isnan(val).any()):
+        val = torch.where(x == 0, Nt, val)
+    return val
 
 
 def sincg_index(h: torch.Tensor, N, N_value: float, out_dtype=None) -> torch.Tensor:
@@ -76,7 +92,7 @@ def lattice_factor(
     Na, Nb, Nc = N
     out_dtype = out_dtype or h.dtype
     if shape == "square":
-        one = torch.ones_like(h, dtype=out_dtype)
+        one = torch.ones((), dtype=out_dtype, device=h.device).expand(h.shape)
         if out_dtype == torch.float64:
             Fa = sincg(math.pi * h, Na) if N_values[0] > 1 else one
             Fb = sincg(math.pi * k, Nb) if N_values[1] > 1 else one
@@ -85,13 +101,16 @@ def lattice_factor(
             Fa = sincg_index(h, Na, N_values[0], out_dtype) if N_values[0] > 1 else one
             Fb = sincg_index(k, Nb, N_values[1], out_dtype) if N_values[1] > 1 else one
             Fc = sincg_index(l, Nc, N_values[2], out_dtype) if N_values[2] > 1 else one
-        F = one
-        if N_values[0] > 1:
-            F = F * Fa
-        if N_values[1] > 1:
-            F = F * Fb
-        if N_values[2] > 1:
-            F = F * Fc
+        factors = [f for f, n in zip((Fa, Fb, Fc), N_values) if n > 1]
+        if not factors or torch.is_grad_enabled():
+            F = one
+            for f in factors:
+                F = F * f
+            return F, (Fa, Fb, Fc)
+        # ((1 * Fa) * Fb) * Fc, with 1 * Fa == Fa exactly
+        F = factors[0].clone() if len(factors) == 1 else factors[0] * factors[1]
+        for f in factors[2:]:
+            F *= f
         return F, (Fa, Fb, Fc)
     dh, dk, dl = (h - h0).to(out_dtype), (k - k0).to(out_dtype), (l - l0).to(out_dtype)
     if a_star is not None:

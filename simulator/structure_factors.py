@@ -26,7 +26,8 @@ class HklTable:
     def nearest(self, h0, k0, l0):
         """F at the rounded indices (float tensors of integers); default_F outside the table."""
         if self.flat is None:
-            return torch.full_like(h0, self.default_F)
+            # one value, broadcast (no memory, no pass over the steps)
+            return torch.full((), self.default_F, dtype=h0.dtype, device=h0.device).expand(h0.shape)
         (hmn, kmn, lmn), (hmx, kmx, lmx) = self.mins, self.maxs
         inside = (h0 <= hmx) & (h0 >= hmn) & (k0 <= kmx) & (k0 >= kmn) & (l0 <= lmx) & (l0 >= lmn)
         _, kr, lr = self.ranges
