@@ -1,7 +1,9 @@
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include "err.h"
 #include "output.h"
 
@@ -19,6 +21,18 @@ nb_out_file *nb_out_open(const char *path)
         nb_die("%s: output file name is a directory", path);
     o->final_path = nb_calloc(strlen(path) + 1, 1);
     strcpy(o->final_path, path);
+    {
+        /* An existing target that is not a regular file (/dev/null, a FIFO, a terminal) is
+         * written directly: renaming a temporary file onto it would replace the device. */
+        struct stat st;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            o->f = fopen(path, "wb");
+            if (!o->f)
+                nb_die_code(NB_EXIT_IO, "%s: cannot open output file", path);
+            o->temp_path = NULL;
+            return o;
+        }
+    }
     o->temp_path = nb_calloc(n, 1);
     memcpy(o->temp_path, path, dirlen);
     sprintf(o->temp_path + dirlen, ".%s.%lu.%lu.tmp", base, (unsigned long)clock() & 0xffffUL,
@@ -38,6 +52,11 @@ void nb_out_commit(nb_out_file *o)
     o->f = NULL;
     if (bad)
         nb_die_code(NB_EXIT_IO, "%s: write error", o->final_path);
+    if (o->temp_path == NULL) { /* written directly (not a regular file) */
+        free(o->final_path);
+        free(o);
+        return;
+    }
     if (rename(o->temp_path, o->final_path) != 0)
         nb_die_code(NB_EXIT_IO, "%s: cannot rename temporary output into place", o->final_path);
     nb_temp_forget(o->temp_path);

@@ -1,5 +1,6 @@
 /* Output files are written under a temporary name in the same directory and
- * renamed when complete, so a failed run leaves no partial file behind. */
+ * renamed when complete, so a failed run leaves no partial file behind. An existing
+ * target that is not a regular file (/dev/null, a FIFO) is written directly. */
 #ifndef NB_OUTPUT_H
 #define NB_OUTPUT_H
 
