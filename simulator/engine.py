@@ -237,6 +237,10 @@ class _Model:
             h = torch.where(fmask, hf, h)
             k = torch.where(fmask, kf, k)
             l = torch.where(fmask, lf, l)
+        if range_only and c.sf.interpolate and interp_on:
+            # the switch can only flip at an out-of-range step: none in the chunk, nothing to do
+            if not bool(self.hkl.out_of_interpolation_range(h, k, l).any()):
+                return None, {}, interp_on
         h0 = torch.ceil(h - 0.5)
         k0 = torch.ceil(k - 0.5)
         l0 = torch.ceil(l - 0.5)
