@@ -75,3 +75,18 @@ def test_gate_on_a_small_case_file_in_both_pairings(c_binary, tmp_path, upstream
     assert result.exit_code == 0, result.output
     assert "gate: 2 of 2 case runs at parity" in result.output
     assert 'failures="0"' in junit.read_text()
+
+
+def test_stock_printout_of_real_nanobragg_diffs_against_a_torch_trace(upstream_dir, tmp_path):
+    """Upstream's own -printout_pixel text (legacy input) against a fresh torch trace."""
+    folder = upstream_dir / "matrix_file"
+    traced = _run("trace", "--engine", "py", "--args-file", folder / "args.txt", "--pixel", 40,
+                  40, "--phi-carryover-mode", "c-parity", "--out", tmp_path / "b")
+    assert traced.exit_code == 0, traced.output
+    result = _run("diff", folder / "printout_40_40.txt", tmp_path / "b" / "py.log",
+                  "--format", "json")
+    assert result.exit_code == 0, result.output
+    records = {r["key"]: r["status"] for r in json.loads(result.output)["records"]}
+    for key in ("I_pixel_final", "polar_applied", "omega_applied_sr", "rot_a_angstroms"):
+        assert records[key] == "pass", key
+    assert records["hkl_frac"] == "precision-limited"  # printed with %f: 6 decimals
