@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -318,14 +321,14 @@ def parse_trace_text(text: str, source: str = "<string>") -> TraceLog:
     """
     if "\x00" in text:
         raise TraceFormatError(f"{source}:1: binary data, not a trace log")
-    lines = text.splitlines()
     contract = _TRACE_PIXEL_RE.search(text) is not None
     if not contract and _looks_like_printout(text):
         return parse_printout_log(text, source)
     if contract:
-        fast = _parse_contract_fast(lines, source)
+        fast = _parse_contract_fast(text, source)
         if fast is not None:
             return fast
+    lines = text.splitlines()
     builder = _RecordBuilder(source, on_duplicate="error" if contract else "first")
     ignored = _parse_lines(builder, enumerate(lines, start=1), contract)
     if not builder.tokens:
@@ -372,47 +375,105 @@ def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int
     return ignored
 
 
-# One tuple per line: a plain step line (engine, phi_tic, mos_tic, key, values) or, in the
-# last group, any other line.
+# One tuple per line: a plain step line (its head "TRACE_<E>_PHI: phi_tic=i mos_tic=j key" and
+# its values) or, in the last group, any other line.
 _FAST_LINE_RE = re.compile(
-    r"^(?:TRACE_([A-Z][A-Z0-9]*)_PHI: phi_tic=(\d+) mos_tic=(\d+) ([A-Za-z_][A-Za-z0-9_]*) "
+    r"^(?:(TRACE_[A-Z][A-Z0-9]*_PHI: phi_tic=\d+ mos_tic=\d+ [A-Za-z_][A-Za-z0-9_]*) "
     r"([^ \n][^\n]*[^ \n]|[^ \n])|([^\n]*))$", re.M)
+_HEAD_RE = re.compile(
+    r"TRACE_([A-Z][A-Z0-9]*)_PHI: phi_tic=(\d+) mos_tic=(\d+) ([A-Za-z_][A-Za-z0-9_]*)")
 _INTS_RE = re.compile(r"^[+-]?\d+(?: [+-]?\d+)*$")
+# characters other than str.splitlines() breaks at besides "\n"
+_OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
-def _parse_contract_fast(lines: list[str], source: str) -> TraceLog | None:
+def _has_other_breaks(text: str) -> bool:
+    if text.isascii():  # the common case: substring tests run at memchr speed
+        return any(ch in text for ch in "\r\x0b\x0c\x1c\x1d\x1e")
+    return _OTHER_BREAKS_RE.search(text) is not None
+
+
+def _split_rows(text: str, lines: list[str] | None):
+    """findall of _FAST_LINE_RE, one row per line of ``text.splitlines()``."""
+    if lines is not None or _has_other_breaks(text):
+        lines = lines if lines is not None else text.splitlines()
+        return _FAST_LINE_RE.findall("\n".join(lines)), len(lines)
+    body = text[:-1] if text.endswith("\n") else text
+    n_lines = body.count("\n") + 1 if body else 0
+    return (_FAST_LINE_RE.findall(body) if body else []), n_lines
+
+
+# tokens made only of these characters are read by np.fromstring exactly as float() reads them
+_PLAIN_BYTES = np.zeros(256, dtype=bool)
+_PLAIN_BYTES[np.frombuffer(b"0123456789eE+-. \n", dtype=np.uint8)] = True
+
+
+def _floats(joined: str, expected: int, buf: np.ndarray) -> np.ndarray | None:
+    """The numbers of space/newline-separated tokens, exactly as float() reads them; None if a
+    token is not a number (the line reader then names it). ``buf``: ``joined`` as bytes."""
+    if _PLAIN_BYTES[buf].all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                flat = np.fromstring(joined, dtype=np.float64, sep=" ")
+            except ValueError:
+                flat = None
+        # each token gives exactly one number iff the counts agree (a token strtod reads only
+        # in part gives two, one it cannot read stops the reading)
+        if flat is not None and flat.size == expected:
+            return flat
+    try:
+        flat = np.array(joined.replace("\n", " ").split(" "), dtype=np.float64)
+    except ValueError:
+        return None
+    return flat if flat.size == expected else None
+
+
+def _parse_contract_fast(text: str, source: str, lines: list[str] | None = None
+                         ) -> TraceLog | None:
     """Vectorised reading of a contract log; None when the log needs the line-by-line reader."""
-    rows = _FAST_LINE_RE.findall("\n".join(lines))
-    if len(rows) != len(lines):
+    rows, n_lines = _split_rows(text, lines)
+    if len(rows) != n_lines or not rows:
         return None
-    if not rows:
-        return None
-    engine, phi, mos, key, rest, _other = (np.array(col, dtype=object) for col in zip(*rows))
-    is_step = engine != ""
+    heads = list(map(itemgetter(0), rows))
+    head_codes, head_names = pd.factorize(np.array(heads, dtype=object))
+    del heads
+    is_step_u = np.array([h != "" for h in head_names], dtype=bool)
+    is_step = is_step_u[head_codes]
     step_at = np.flatnonzero(is_step)
     # Everything but plain step lines (pixel lines, index-carrying steps) goes line by line.
     builder = _RecordBuilder(source, on_duplicate="error")
-    others = [(i + 1, lines[i]) for i in np.flatnonzero(~is_step).tolist()]
+    others = [(i + 1, rows[i][2]) for i in np.flatnonzero(~is_step).tolist()]
     ignored = _parse_lines(builder, others, contract=True)
     slow_records = builder.records(exact=True)
     if step_at.size == 0:
         return TraceLog(source, slow_records, "contract", {}, ignored)
-    texts = rest[step_at]
-    key_codes, key_names = pd.factorize(key[step_at])
+    parsed = [_HEAD_RE.fullmatch(h).groups() if h else ("", "0", "0", "") for h in head_names]
+    u_engine = np.array([g[0] for g in parsed], dtype=object)
+    u_phi = np.array([int(g[1]) for g in parsed], dtype=np.int64)
+    u_mos = np.array([int(g[2]) for g in parsed], dtype=np.int64)
+    key_codes_u, key_names = pd.factorize(np.array([g[3] for g in parsed], dtype=object))
+    codes = head_codes[step_at]
+    key_codes = key_codes_u[codes]
     kinds_u = [_KIND_OF.get(k) for k in key_names]
-    if None in kinds_u or "word" in kinds_u:
+    step_kinds = [kinds_u[c] for c in np.flatnonzero(np.bincount(key_codes))]
+    if None in step_kinds or "word" in step_kinds:
         return None  # engine-specific or word-valued step keys: line by line
-    counts = np.fromiter((t.count(" ") + 1 for t in texts), np.int64, len(texts))
-    joined = " ".join(texts)
-    if "_" in joined:
-        return None  # numpy would read 1_0 as 10; the line reader rejects it
-    try:
-        flat = np.array(joined.split(" "), dtype=np.float64)
-    except ValueError:
+    if step_at.size == len(rows):
+        texts = list(map(itemgetter(1), rows))
+    else:
+        texts = list(compress(map(itemgetter(1), rows), is_step.tolist()))
+    joined = "\n".join(texts)
+    if "_" in joined or "  " in joined or not joined.isascii():
+        return None  # numpy would read 1_0 as 10; empty tokens; the line reader names them
+    buf = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    spaces = np.flatnonzero(buf == 32)
+    ends = np.append(np.flatnonzero(buf == 10), buf.size)
+    counts = np.diff(np.searchsorted(spaces, ends), prepend=0) + 1
+    flat = _floats(joined, int(counts.sum()), buf)
+    if flat is None:
         return None
-    if flat.size != counts.sum():
-        return None
-    arity = np.array([_ARITY_OF[k] for k in key_names], np.int64)[key_codes]
+    arity = np.array([_ARITY_OF.get(k, 0) for k in key_names], np.int64)[key_codes]
     bad = np.flatnonzero(arity != counts)
     if bad.size:
         i = bad[0]
@@ -434,22 +495,79 @@ def _parse_contract_fast(lines: list[str], source: str) -> TraceLog | None:
     owner = np.searchsorted(pixel_lines, step_at + 1) - 1
     if (owner < 0).any():
         return None  # step lines before any trace_pixel: the line reader places them
+    phi, mos = u_phi[codes], u_mos[codes]
+    if _has_duplicate_steps(owner, phi, mos, key_codes, len(key_names)) or (
+            slow_records.phi_tic != NO_INDEX).any():
+        return _merge_checked(source, slow_records, texts, values, width, locals())
+    n_slow = len(slow_records)
+    line = np.concatenate([slow_records.line.to_numpy(np.int64), step_at + 1])
+    order = np.argsort(line, kind="stable")
+    n_fast = step_at.size
+
+    def column(slow_col, fast_col):
+        return np.concatenate([np.asarray(slow_col), np.asarray(fast_col)])[order]
+
+    kind_names = np.array(kinds_u, dtype=object)
+    data = {
+        "engine": column(slow_records.engine.to_numpy(object), u_engine[codes]),
+        "slow": column(slow_records.slow.to_numpy(np.int64), pixel_rows.slow.to_numpy()[owner]),
+        "fast": column(slow_records.fast.to_numpy(np.int64), pixel_rows.fast.to_numpy()[owner]),
+        "stage": column(slow_records.stage.to_numpy(object),
+                        np.array([_STAGE_OF.get(k) for k in key_names], dtype=object)[key_codes]),
+        "phi_tic": column(slow_records.phi_tic.to_numpy(np.int64), phi),
+        "mos_tic": column(slow_records.mos_tic.to_numpy(np.int64), mos),
+    }
+    for name in ("sub", "src", "thick"):
+        data[name] = column(slow_records[name].to_numpy(np.int64),
+                            np.full(n_fast, NO_INDEX, np.int64))
+    data["key"] = column(slow_records.key.to_numpy(object),
+                         np.asarray(key_names, dtype=object)[key_codes])
+    data["kind"] = column(slow_records.kind.to_numpy(object), kind_names[key_codes])
+    data["arity"] = column(slow_records.arity.to_numpy(np.int64), counts)
+    data["mask"] = column(slow_records["mask"].to_numpy(np.int64), (1 << counts) - 1)
+    slow_width = slow_records.attrs.get("width", 1)
+    for j in range(width):
+        slow_v = (slow_records[f"v{j}"].to_numpy(np.float64) if j < slow_width
+                  else np.full(n_slow, np.nan))
+        data[f"v{j}"] = column(slow_v, values[:, j])
+    data["text"] = column(slow_records.text.to_numpy(object), np.array(texts, dtype=object))
+    data["resolution"] = column(slow_records.resolution.to_numpy(np.float64), np.zeros(n_fast))
+    data["line"] = line[order]
+    # the column order of the general assembly: the slow records' columns, new widths last
+    names = [*slow_records.columns, *(f"v{j}" for j in range(slow_width, width))]
+    records = pd.DataFrame({name: data[name] for name in names})
+    records.attrs["width"] = width
+    return TraceLog(source, records, "contract", {}, ignored)
+
+
+def _has_duplicate_steps(owner, phi, mos, key_codes, n_keys) -> bool:
+    """Whether two plain step lines share a record (pixel, phi_tic, mos_tic, key)."""
+    dims = [int(owner.max()) + 1, int(phi.max()) + 1, int(mos.max()) + 1, n_keys]
+    if math.prod(dims) >= 2**62:
+        return True  # cannot pack: let pandas decide
+    packed = np.sort(np.ravel_multi_index((owner, phi, mos, key_codes), dims))
+    return bool((packed[1:] == packed[:-1]).any())
+
+
+def _merge_checked(source, slow_records, texts, values, width, v) -> TraceLog:
+    """The general assembly (pandas concat, sort, duplicate check with its error message)."""
+    key_names, key_codes, pixel_rows, owner = v["key_names"], v["key_codes"], v["pixel_rows"], \
+        v["owner"]
     fast = pd.DataFrame({
-        "engine": engine[step_at],
+        "engine": v["u_engine"][v["codes"]],
         "slow": pixel_rows.slow.to_numpy()[owner], "fast": pixel_rows.fast.to_numpy()[owner],
-        "stage": np.array([_STAGE_OF[k] for k in key_names], dtype=object)[key_codes],
-        "phi_tic": phi[step_at].astype(np.int64),
-        "mos_tic": mos[step_at].astype(np.int64),
+        "stage": np.array([_STAGE_OF.get(k) for k in key_names], dtype=object)[key_codes],
+        "phi_tic": v["phi"], "mos_tic": v["mos"],
         "sub": NO_INDEX, "src": NO_INDEX, "thick": NO_INDEX,
         "key": np.asarray(key_names, dtype=object)[key_codes],
-        "kind": np.array(kinds_u, dtype=object)[key_codes],
-        "arity": counts, "mask": (1 << counts) - 1,
+        "kind": np.array(v["kinds_u"], dtype=object)[key_codes],
+        "arity": v["counts"], "mask": (1 << v["counts"]) - 1,
     })
     for j in range(width):
         fast[f"v{j}"] = values[:, j]
     fast["text"] = texts
     fast["resolution"] = 0.0
-    fast["line"] = step_at + 1
+    fast["line"] = v["step_at"] + 1
     for j in range(slow_records.attrs.get("width", 1), width):
         slow_records[f"v{j}"] = np.nan
     records = pd.concat([slow_records, fast], ignore_index=True)
@@ -461,7 +579,7 @@ def _parse_contract_fast(lines: list[str], source: str) -> TraceLog | None:
         raise DuplicateRecordError(f"{source}:{r.line}: duplicate record {r.key} for pixel "
                                    f"{r.slow} {r.fast}" + (f" {where}" if where else ""))
     records.attrs["width"] = width
-    return TraceLog(source, records, "contract", {}, ignored)
+    return TraceLog(source, records, "contract", {}, v["ignored"])
 
 
 _KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
