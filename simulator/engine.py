@@ -241,9 +241,27 @@ class _Model:
             # the switch can only flip at an out-of-range step: none in the chunk, nothing to do
             if not bool(self.hkl.out_of_interpolation_range(h, k, l).any()):
                 return None, {}, interp_on
-        h0 = torch.ceil(h - 0.5)
-        k0 = torch.ceil(k - 0.5)
-        l0 = torch.ceil(l - 0.5)
+        hkl = self.hkl
+        sm = c.sampling
+        interp_now = c.sf.interpolate and interp_on
+        oversampled = sm.oversample_thick or sm.oversample_polar or sm.oversample_omega
+        # Without a gradient, a run with no HKL table, the square shape, no interpolation and
+        # nothing to print needs neither the rounded indices nor the mask of live steps.
+        lean = (
+            inplace
+            and hkl.flat is None
+            and c.crystal.shape == "square"
+            and not interp_now
+            and not range_only
+            and not want_taps
+            and want_printout is None
+        )
+        if lean:
+            h0 = k0 = l0 = None
+        else:
+            h0 = torch.ceil(h - 0.5)
+            k0 = torch.ceil(k - 0.5)
+            l0 = torch.ceil(l - 0.5)
         cr = self.cryst
         dt = self.dtype
         F_latt, parts = lattice_factor(
@@ -265,13 +283,17 @@ class _Model:
         passed = pp["passed"][..., None, None]
         evaluated = passed.expand(P, T, S, R, F, M)
         if c.beam.water_size == 0.0:
-            live = (F_latt != 0.0) if c.beam.dmin <= 0.0 else evaluated & (F_latt != 0.0)
             # a step with F_latt == 0 (and no dmin cut) adds F_cell^2 * 0 * 0 = 0 anyway
             term_needs_mask = c.beam.dmin > 0.0
+            if lean and not term_needs_mask and not oversampled:
+                live = None  # not needed
+            elif c.beam.dmin <= 0.0:
+                live = F_latt != 0.0
+            else:
+                live = evaluated & (F_latt != 0.0)
         else:
             live = evaluated
             term_needs_mask = True
-        hkl = self.hkl
         trigger = None
         if c.sf.interpolate and interp_on:
             oor = hkl.out_of_interpolation_range(h, k, l) & live
@@ -302,6 +324,9 @@ class _Model:
                 # the step that switches interpolation off already takes the nearest-neighbour value
                 F_cell = torch.where(serial < trigger, F_int, F_near)
             interp_after = trigger is None
+        elif h0 is None:  # lean: no table, F_cell is default_F everywhere
+            F_cell = torch.full((), hkl.default_F, dtype=dt, device=self.device).expand(h.shape)
+            interp_after = interp_on
         else:
             F_cell = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
             interp_after = interp_on
