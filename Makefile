@@ -55,8 +55,10 @@ fuzz: setup build
 golden: setup build
 	$(VENV)/bin/nbparity golden
 
+# every benchmark, every engine (BENCH_ARGS="--quick" or "--only heavy --repeats 5" for less)
 bench: setup build
-	$(PY) -m benchmarks
+	-$(MAKE) -C c_reference OMP=1
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf c_reference/build .pytest_cache .ruff_cache
