@@ -599,8 +599,8 @@ def chunk_pixels(config, grad=False) -> int:
     return by_budget
 
 
-#: elements (pixel x inner step) per chunk on the CPU: intermediates of ~1 MiB (float64)
-CACHE_ELEMENTS = 1 << 17
+#: elements (pixel x inner step) per chunk on the CPU: intermediates of ~4 MiB (float64)
+CACHE_ELEMENTS = 1 << 19
 #: the chunk never goes below this for the cache's sake (per-chunk overhead)
 MIN_CHUNK_PIXELS = 256
 
