@@ -63,15 +63,39 @@ class Run:
     peak_rss_bytes: int
     rc: int
     stderr_tail: str = ""
+    cpu_s: float = 0.0  # user + system time of the child (and its children)
+    ru_maxrss_bytes: int = 0
+
+
+def _vm_hwm(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def measure(cmd: list[str], cwd: Path, timeout: float = 3600.0, env=None) -> Run:
-    """Run ``cmd``; wall time and the child's peak RSS (ru_maxrss of wait4, KiB on Linux)."""
+    """Run ``cmd``: wall time, CPU time and the child's peak RSS.
+
+    The peak is the child's VmHWM (/proc/<pid>/status), sampled every millisecond after its
+    exec (Popen returns only then); VmHWM never decreases, so the last sample is the peak up to
+    the last millisecond. ``ru_maxrss`` of wait4 is kept too, but on Linux it also counts the
+    pre-exec copy of this (the runner's) process, so it overstates small engines. When no sample
+    could be taken (a run of under a millisecond) the peak falls back to ``ru_maxrss``.
+    """
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
         deadline = t0 + timeout
+        hwm = None
         while True:
+            sample = _vm_hwm(proc.pid)
+            if sample is not None:
+                hwm = sample if hwm is None else max(hwm, sample)
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -79,12 +103,14 @@ def measure(cmd: list[str], cwd: Path, timeout: float = 3600.0, env=None) -> Run
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
                 break
-            time.sleep(0.002)
+            time.sleep(0.001)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
-    return Run(wall, int(usage.ru_maxrss) * 1024, proc.returncode, "\n".join(tail))
+    maxrss = int(usage.ru_maxrss) * 1024
+    return Run(wall, hwm if hwm is not None else maxrss, proc.returncode, "\n".join(tail),
+               usage.ru_utime + usage.ru_stime, maxrss)
 
 
 # --------------------------------------------------------------------------- engines
@@ -146,7 +172,9 @@ def _summary(runs: list[Run]) -> dict:
     walls = [r.wall_s for r in runs]
     return {"repeats": len(runs), "median_s": statistics.median(walls), "min_s": min(walls),
             "max_s": max(walls), "runs_s": walls,
+            "cpu_s_median": statistics.median(r.cpu_s for r in runs),
             "peak_rss_bytes": max(r.peak_rss_bytes for r in runs),
+            "ru_maxrss_bytes": max(r.ru_maxrss_bytes for r in runs),
             "rc": [r.rc for r in runs]}
 
 
@@ -301,7 +329,7 @@ def machine() -> dict:
 
 def table(rows: list[dict]) -> str:
     head = (f"{'benchmark':10s} {'engine':40s} {'n':>2s} {'median s':>9s} {'min s':>8s} "
-            f"{'peak MiB':>9s} {'x C serial':>10s} {'rel diff':>9s}")
+            f"{'cpu s':>8s} {'peak MiB':>9s} {'x C serial':>10s} {'rel diff':>9s}")
     lines = [head, "-" * len(head)]
     ref = {r["benchmark"]: r["median_s"] for r in rows
            if r["engine"] == "c-ref-serial" and r.get("median_s")}
@@ -316,6 +344,7 @@ def table(rows: list[dict]) -> str:
             f"{r['benchmark']:10s} {r['engine'][:40]:40s} {r.get('repeats', 0):2d} "
             f"{(f'{med:9.3f}' if med is not None else '      n/a')} "
             f"{(format(r['min_s'], '8.3f') if 'min_s' in r else ' ' * 8)} "
+            f"{(format(r['cpu_s_median'], '8.2f') if 'cpu_s_median' in r else ' ' * 8)} "
             f"{r.get('peak_rss_bytes', 0) / 2**20:9.0f} {speed:>10s} "
             f"{(f'{diff:9.1e}' if diff is not None else ''):>9s}")
     return "\n".join(lines)
