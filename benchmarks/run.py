@@ -50,9 +50,13 @@ ALL_BENCHMARKS = ("simple", "heavy", "large", "trace", "parse")
 
 
 def default_case_args() -> list[str]:
+    """The default case's arguments, input files as absolute paths (runs happen in a scratch
+    folder: upstream nanoBragg writes files under default names into its working directory)."""
+    from nbparity.engines import resolve_inputs
+
     cases = tomllib.loads((ROOT / "traces" / "cases.toml").read_text())
     case = next(c for c in cases["case"] if c["name"] == "default")
-    return shlex.split(case["args"].replace("\\\n", " "))
+    return list(resolve_inputs(shlex.split(case["args"].replace("\\\n", " ")), DEFAULT_DIR))
 
 
 # --------------------------------------------------------------------------- measuring
@@ -262,7 +266,7 @@ def trace_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path
             if name.startswith("nbparity"):
                 run = measure(argv + ["--out", out_dir()], ROOT)
             else:
-                run = measure(argv, DEFAULT_DIR)
+                run = measure(argv, tmp)
             runs[name].append(run)
             spent[name] += run.wall_s
             bad = run.rc not in (0, 1)  # nbparity trace with one engine: 0; divergence: 1
@@ -391,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         for bench in only:
             log(f"== {bench}")
             if bench == "simple":
-                rows += image_benchmark("simple", SIMPLE.split(), ROOT, engs, repeats,
+                rows += image_benchmark("simple", SIMPLE.split(), tmp, engs, repeats,
                                         opts.budget_s, tmp, log, (1024, 1024))
             elif bench == "heavy":
                 args = HEAVY.split()
@@ -399,10 +403,10 @@ def main(argv: list[str] | None = None) -> int:
                 if opts.quick:
                     args = args + ["-detpixels", "256"]
                     shape = (256, 256)
-                rows += image_benchmark("heavy", args, ROOT, engs, repeats, opts.budget_s,
+                rows += image_benchmark("heavy", args, tmp, engs, repeats, opts.budget_s,
                                         tmp, log, shape)
             elif bench == "large":
-                rows += image_benchmark("large", default_case_args(), DEFAULT_DIR, engs,
+                rows += image_benchmark("large", default_case_args(), tmp, engs,
                                         repeats, opts.budget_s, tmp, log, (2527, 2463))
             elif bench == "trace":
                 rows += trace_benchmark(engs, repeats, opts.budget_s, tmp, log)
