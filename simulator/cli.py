@@ -242,8 +242,8 @@ _reg(
     "-tophat_spots",
     "-trace_only",
 )
-_reg(
-    3,
+#: Options taking a 3-vector; any of them selects the CUSTOM convention.
+VECTOR_OPTIONS = (
     "-fdet_vector",
     "-sdet_vector",
     "-odet_vector",
@@ -253,6 +253,7 @@ _reg(
     "-twotheta_axis",
     "-pix0_vector",
 )
+_reg(3, *VECTOR_OPTIONS)
 _reg(2, "-printout_pixel", "-trace_pixel")
 _reg(4, "-roi")
 _OPTS["-cell"] = -6  # up to six values, stops at a token starting with '-'

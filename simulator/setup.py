@@ -17,7 +17,7 @@ import torch
 
 from simulator import rng
 from simulator.beam import divergence_sources, finish_sources
-from simulator.cli import UsageError, _int, _num
+from simulator.cli import VECTOR_OPTIONS, UsageError, _int, _num
 from simulator.config import (
     BeamConfig,
     CrystalConfig,
@@ -326,16 +326,7 @@ def _apply(s, opt, vals):
     elif opt == "-xds":
         s["convention"] = "xds"
         s["pivot"] = "sample"
-    elif opt in (
-        "-fdet_vector",
-        "-sdet_vector",
-        "-odet_vector",
-        "-beam_vector",
-        "-polar_vector",
-        "-spindle_axis",
-        "-twotheta_axis",
-        "-pix0_vector",
-    ):
+    elif opt in VECTOR_OPTIONS:
         v = (f(0), f(1), f(2))
         s["convention"] = "custom"
         key = {
