@@ -18,7 +18,7 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     det: DetectorConfig. params may hold 'distance_mm' and 'beam_center_mm' (F, S) tensors:
     the distance (or the close distance when -close_distance was given) and the beam centre
     the pivot uses (Fbeam, Sbeam for the BEAM pivot; Fclose, Sclose for the SAMPLE pivot), mm.
-    Returns a dict of tensors: fdet, sdet, odet (rotated unit vectors), pix0, distance,
+    Returns a dict of tensors: beam, fdet, sdet, odet (rotated unit vectors), pix0, distance,
     close_distance, Fbeam, Sbeam, Fclose, Sclose, ORGX, ORGY, dials_origin (mm), ratio.
     """
     t = lambda x: torch.as_tensor(x, dtype=dtype, device=device)  # noqa: E731
@@ -68,6 +68,7 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     ORGY = Sclose / det.pixel_size + 0.5
     dials = 1000.0 * vec(pix0[2], pix0[1], -pix0[0])
     return {
+        "beam": beam,
         "fdet": fdet,
         "sdet": sdet,
         "odet": odet,

@@ -68,6 +68,12 @@ def _f(x) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
+def _interp_warning(trigger: int, h, k, l, h0, k0, l0) -> tuple:
+    """h, k, l and their rounded values at the flat index where interpolation switched off."""
+    sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
+    return (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]), int(l0[sel]))
+
+
 def _dtype(name):
     return torch.float64 if name == "float64" else torch.float32
 
@@ -103,7 +109,7 @@ class _Model:
         self.N_values = c.crystal.N
         self.umats = mosaic_umats(c.crystal, params, dt, dev)
         normal, first = phi_angles(c.crystal, c.run.phi_carryover_mode)
-        spindle = t(c.crystal.spindle)
+        self.spindle = spindle = t(c.crystal.spindle)
         self.phis_true = [c.crystal.phi0 + c.crystal.phistep * i for i in range(c.crystal.phisteps)]
         self.tables = {}
         for name, angles in (("normal", normal), ("first", first)):
@@ -303,15 +309,7 @@ class _Model:
         if range_only:
             info = {}
             if trigger is not None:
-                sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-                info["interp_warning"] = (
-                    _f(h[sel]),
-                    _f(k[sel]),
-                    _f(l[sel]),
-                    int(h0[sel]),
-                    int(k0[sel]),
-                    int(l0[sel]),
-                )
+                info["interp_warning"] = _interp_warning(trigger, h, k, l, h0, k0, l0)
             return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
             valid = ~hkl.out_of_interpolation_range(h, k, l)
@@ -466,15 +464,7 @@ class _Model:
                 fmask,
             )
         if trigger is not None:
-            sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-            info["interp_warning"] = (
-                _f(h[sel]),
-                _f(k[sel]),
-                _f(l[sel]),
-                int(h0[sel]),
-                int(k0[sel]),
-                int(l0[sel]),
-            )
+            info["interp_warning"] = _interp_warning(trigger, h, k, l, h0, k0, l0)
         return value, info, interp_after
 
     def _printout(
@@ -794,9 +784,9 @@ def model_setup_taps(model):
         "fdet_vec": g["fdet"],
         "sdet_vec": g["sdet"],
         "odet_vec": g["odet"],
-        "beam_vec": torch.as_tensor(model.c.beam.beam_vector, dtype=torch.float64),
+        "beam_vec": g["beam"],
         "polar_vec": model.polar_vector,
-        "spindle_vec": torch.as_tensor(model.c.crystal.spindle, dtype=torch.float64),
+        "spindle_vec": model.spindle,
         "pix0_vector_meters": g["pix0"],
         "distance_meters": g["distance"],
         "close_distance_meters": g["close_distance"],
