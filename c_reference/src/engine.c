@@ -163,6 +163,20 @@ long nb_first_sweep_pixel(const nb_sim *s)
 
 /* --------------------------------------------------------- the pixel */
 
+/* incident direction of source src and the scattering vector (1/m) for a diffracted
+ * direction; returns sin(theta)/lambda = |scattering|/2 */
+static double scattering_vector(const nb_sim *s, int src, double lambda, const double *diffracted,
+                                double *incident, double *scattering)
+{
+    incident[1] = -s->src_x[src];
+    incident[2] = -s->src_y[src];
+    incident[3] = -s->src_z[src];
+    scattering[1] = (diffracted[1] - incident[1]) / lambda;
+    scattering[2] = (diffracted[2] - incident[2]) / lambda;
+    scattering[3] = (diffracted[3] - incident[3]) / lambda;
+    return 0.5 * vec_norm(scattering);
+}
+
 void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel,
                       nb_trace_pixel *tr)
 {
@@ -221,13 +235,7 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
                 for (src = 0; src < s->sources; src++) {
                     const double lambda = s->src_lambda[src];
                     const int trace_steps = (tr && first_sub && src == 0);
-                    incident[1] = -s->src_x[src];
-                    incident[2] = -s->src_y[src];
-                    incident[3] = -s->src_z[src];
-                    scattering[1] = (diffracted[1] - incident[1]) / lambda;
-                    scattering[2] = (diffracted[2] - incident[2]) / lambda;
-                    scattering[3] = (diffracted[3] - incident[3]) / lambda;
-                    stol = 0.5 * vec_norm(scattering);
+                    stol = scattering_vector(s, src, lambda, diffracted, incident, scattering);
                     if (tr && first_sub && src == 0) {
                         vec_copy(incident, tr->incident);
                         tr->lambda = lambda;
@@ -397,13 +405,7 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                 for (src = 0; src < s->sources; src++) {
                     const double lambda = s->src_lambda[src];
                     double stol;
-                    incident[1] = -s->src_x[src];
-                    incident[2] = -s->src_y[src];
-                    incident[3] = -s->src_z[src];
-                    scattering[1] = (diffracted[1] - incident[1]) / lambda;
-                    scattering[2] = (diffracted[2] - incident[2]) / lambda;
-                    scattering[3] = (diffracted[3] - incident[3]) / lambda;
-                    stol = 0.5 * vec_norm(scattering);
+                    stol = scattering_vector(s, src, lambda, diffracted, incident, scattering);
                     if (s->dmin > 0.0 && stol > 0.0 && s->dmin > 0.5 / stol)
                         continue;
                     if (polar == 0.0 || s->os_polar)
