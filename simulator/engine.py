@@ -118,6 +118,11 @@ class _Model:
                 rotation_table(self.cryst[k], spindle, ang, self.umats)
                 for k in ("a_m", "b_m", "c_m")
             )  # each (F, M, 3)
+        # the x, y, z components of the normal tables as contiguous (F, M) tensors: the h, k, l
+        # products broadcast them against every scattering vector, ~3x faster than strided views
+        self.table_comps = tuple(
+            tuple(v.contiguous() for v in comps(tab)) for tab in self.tables["normal"]
+        )
         self.carry_first = first != normal
         self.incident = incident_vectors(c.beam.source_dirs, dt, dev)  # (R, 3)
         if c.beam.source_lambda_factors is not None:
@@ -211,7 +216,6 @@ class _Model:
         T, S, R, F, M = self.T, self.S, self.R, self.F, self.M
         sx, sy, sz = comps(pp["scattering"])
         sx, sy, sz = sx[..., None, None], sy[..., None, None], sz[..., None, None]  # (P,T,S,R,1,1)
-        an, bn, cn = self.tables["normal"]
 
         inplace = not torch.is_grad_enabled()
 
@@ -226,10 +230,7 @@ class _Model:
             out += tmp
             return out
 
-        def hkl_of(tab_a, tab_b, tab_c):
-            return tuple(dot(*comps(tab)) for tab in (tab_a, tab_b, tab_c))
-
-        h, k, l = hkl_of(an, bn, cn)  # (P,T,S,R,F,M)
+        h, k, l = (dot(*xyz) for xyz in self.table_comps)  # (P,T,S,R,F,M)
         fmask = None
         if first_sweep is not None and self.carry_first:
             af, bf, cf = self.tables["first"]

@@ -11,14 +11,14 @@ ROUND_FACTOR = 0.723601254558268  # nanoBragg's constant for the round shape, ~s
 
 def sincg(x: torch.Tensor, N) -> torch.Tensor:
     """sin(N x)/sin(x), and N where x == 0 (gradient safe at 0)."""
-    zero = x == 0
     Nt = (
         N if isinstance(N, torch.Tensor) else torch.tensor(float(N), dtype=x.dtype, device=x.device)
     )
-    if torch.is_grad_enabled() and (x.requires_grad or Nt.requires_grad):
-        x = torch.where(zero, torch.ones_like(x), x)  # keep the gradient finite at x == 0
-    elif not torch.is_grad_enabled():
+    if not torch.is_grad_enabled():
         return _sincg_nograd(x, N, Nt)
+    zero = x == 0
+    if x.requires_grad or Nt.requires_grad:
+        x = torch.where(zero, torch.ones_like(x), x)  # keep the gradient finite at x == 0
     val = torch.sin(x * N) / torch.sin(x)
     return torch.where(zero, Nt, val)
 
@@ -26,13 +26,15 @@ def sincg(x: torch.Tensor, N) -> torch.Tensor:
 def _sincg_nograd(x: torch.Tensor, N, Nt: torch.Tensor) -> torch.Tensor:
     """sincg without a gradient: the same values (sin(x N) / sin(x), N at x == 0), in place.
 
-    sin(x N) / sin(x) is NaN exactly where x == 0 (0/0) among finite x, so the x == 0 test
-    runs only when a NaN shows up.
+    sin(x N) / sin(x) is NaN exactly where x == 0 (0/0) among finite x (sin never rounds to 0
+    at a nonzero double), so the x == 0 test runs only when the values are not all finite. Their
+    sum tells that at a sixth of the cost of an isnan pass (it is NaN or inf whenever a value
+    is; a finite sum means no value needs the fix).
     """
     val = x * N
     val.sin_()
     val /= torch.sin(x)
-    if bool(torch.isnan(val).any()):
+    if not math.isfinite(float(val.sum())):
         val = torch.where(x == 0, Nt, val)
     return val
 
