@@ -21,13 +21,13 @@ records from real failures. Errors raise ``TraceFormatError`` naming ``file:line
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 
@@ -321,16 +321,48 @@ def parse_trace_text(text: str, source: str = "<string>") -> TraceLog:
     """
     if "\x00" in text:
         raise TraceFormatError(f"{source}:1: binary data, not a trace log")
-    contract = _TRACE_PIXEL_RE.search(text) is not None
-    if not contract and _looks_like_printout(text):
-        return parse_printout_log(text, source)
+    return _parse_log(_LogText(text, None), source)
+
+
+class _LogText:
+    """A log as text and as UTF-8 bytes; a file arrives as bytes, a string as text, and the
+    other form is made only when a reader needs it (decoding 80 MB costs a tenth of a second).
+    """
+
+    def __init__(self, text: str | None, data: bytes | None):
+        self._text, self._data = text, data  # data, when given, is ASCII
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._data.decode("ascii")
+        return self._text
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = self._text.encode("utf-8", "surrogatepass")
+        return self._data
+
+    def newline_separated(self) -> bytes:
+        """The bytes with "\\n" as the only line break, lines as str.splitlines() numbers them."""
+        if self._text is None and not any(b in self._data for b in _ASCII_OTHER_BREAKS):
+            return self._data
+        if _has_other_breaks(self.text):
+            return "\n".join(self.text.splitlines()).encode("utf-8", "surrogatepass")
+        return self.data
+
+
+def _parse_log(log: _LogText, source: str) -> TraceLog:
+    contract = _TRACE_PIXEL_RE.search(log.data) is not None
+    if not contract and _looks_like_printout(log.text):
+        return parse_printout_log(log.text, source)
     if contract:
-        fast = _parse_contract_fast(text, source)
+        fast = _parse_contract_fast(log.newline_separated(), source)
         if fast is not None:
             return fast
-    lines = text.splitlines()
     builder = _RecordBuilder(source, on_duplicate="error" if contract else "first")
-    ignored = _parse_lines(builder, enumerate(lines, start=1), contract)
+    ignored = _parse_lines(builder, enumerate(log.text.splitlines(), start=1), contract)
     if not builder.tokens:
         raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
     # Contract logs print values with %.17g: exact for doubles, no resolution limit.
@@ -338,7 +370,7 @@ def parse_trace_text(text: str, source: str = "<string>") -> TraceLog:
                     "contract" if contract else "legacy", dict(builder.repeated), ignored)
 
 
-_TRACE_PIXEL_RE = re.compile(r"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
+_TRACE_PIXEL_RE = re.compile(rb"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
 
 
 def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:
@@ -375,16 +407,17 @@ def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int
     return ignored
 
 
-# One tuple per line: a plain step line (its head "TRACE_<E>_PHI: phi_tic=i mos_tic=j key" and
-# its values) or, in the last group, any other line.
-_FAST_LINE_RE = re.compile(
-    r"^(?:(TRACE_[A-Z][A-Z0-9]*_PHI: phi_tic=\d+ mos_tic=\d+ [A-Za-z_][A-Za-z0-9_]*) "
-    r"([^ \n][^\n]*[^ \n]|[^ \n])|([^\n]*))$", re.M)
-_HEAD_RE = re.compile(
-    r"TRACE_([A-Z][A-Z0-9]*)_PHI: phi_tic=(\d+) mos_tic=(\d+) ([A-Za-z_][A-Za-z0-9_]*)")
-_INTS_RE = re.compile(r"^[+-]?\d+(?: [+-]?\d+)*$")
+# --------------------------------------------------------------------------- contract fast path
+#
+# A contract log is nearly all plain step lines, "TRACE_<E>_PHI: phi_tic=i mos_tic=j key v ...".
+# The fast path finds them with array operations on the log's bytes (no Python object per line
+# but the value text each record keeps), reads all their numbers in one C pass, and gives every
+# other line (pixel lines, steps with extra indices, anything unusual) to the line-by-line
+# reader, which also names bad lines.
+
 # characters other than str.splitlines() breaks at besides "\n"
 _OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ASCII_OTHER_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 
 
 def _has_other_breaks(text: str) -> bool:
@@ -393,184 +426,339 @@ def _has_other_breaks(text: str) -> bool:
     return _OTHER_BREAKS_RE.search(text) is not None
 
 
-def _split_rows(text: str, lines: list[str] | None):
-    """findall of _FAST_LINE_RE, one row per line of ``text.splitlines()``."""
-    if lines is not None or _has_other_breaks(text):
-        lines = lines if lines is not None else text.splitlines()
-        return _FAST_LINE_RE.findall("\n".join(lines)), len(lines)
-    body = text[:-1] if text.endswith("\n") else text
-    n_lines = body.count("\n") + 1 if body else 0
-    return (_FAST_LINE_RE.findall(body) if body else []), n_lines
+def _word(token: bytes) -> np.uint64:
+    """Up to 8 bytes as one little-endian integer, as _Bytes.words reads them."""
+    return np.uint64(int.from_bytes(token, "little"))
 
 
-# tokens made only of these characters are read by np.fromstring exactly as float() reads them
-_PLAIN_BYTES = np.zeros(256, dtype=bool)
-_PLAIN_BYTES[np.frombuffer(b"0123456789eE+-. \n", dtype=np.uint8)] = True
+_BYTE_MASKS = np.array([(1 << 8 * n) - 1 for n in range(9)], dtype=np.uint64)  # n low bytes
+_TRACE, _PHI_COLON = _word(b"TRACE_"), _word(b"_PHI:")
+_PHI_TIC, _MOS_TIC = _word(b"phi_tic="), _word(b"mos_tic=")
+_ENGINE_RE = re.compile(r"[A-Z][A-Z0-9]*")
+_MAX_ENGINE, _MAX_KEY = 8, 16  # longer names (no catalogue step key is) go line by line
 
 
-def _floats(joined: str, expected: int, buf: np.ndarray) -> np.ndarray | None:
-    """The numbers of space/newline-separated tokens, exactly as float() reads them; None if a
-    token is not a number (the line reader then names it). ``buf``: ``joined`` as bytes."""
-    if _PLAIN_BYTES[buf].all():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                flat = np.fromstring(joined, dtype=np.float64, sep=" ")
-            except ValueError:
-                flat = None
-        # each token gives exactly one number iff the counts agree (a token strtod reads only
-        # in part gives two, one it cannot read stops the reading)
-        if flat is not None and flat.size == expected:
-            return flat
+class _Bytes:
+    """A log's bytes as arrays: ``bytes[i]``, and ``word(i)`` the 8 bytes from offset i as one
+    little-endian integer (zeros past the end), so a short token is compared in one operation."""
+
+    def __init__(self, data: bytes | bytearray):
+        self.bytes = np.frombuffer(data, np.uint8)
+        self.size = size = len(data)
+        # words[i] for i <= size - 8 read the log in place; the last ones read a padded copy
+        self.words = np.ndarray((max(size - 7, 0),), "<u8", data, strides=(1,))
+        tail = bytes(data[max(size - 8, 0):]) + bytes(8)
+        self.tail_at = max(size - 8, 0)
+        self.tail_words = np.ndarray((len(tail) - 7,), "<u8", tail, strides=(1,))
+
+    def word(self, at: np.ndarray) -> np.ndarray:
+        at = np.clip(at, 0, self.size)
+        near_end = at > self.size - 8
+        out = self.words[np.minimum(at, self.size - 8)] if self.words.size else \
+            np.zeros(at.size, np.uint64)
+        if near_end.any():
+            out[near_end] = self.tail_words[at[near_end] - self.tail_at]
+        return out
+
+    def token(self, at: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """The first ``length`` (0..8) bytes from ``at``, as words."""
+        return self.word(at) & _BYTE_MASKS[np.clip(length, 0, 8)]
+
+    def decimal(self, at: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The unsigned decimal integers of ``length`` digits from ``at``, and which are valid."""
+        valid = (length >= 1) & (length <= 18)  # 18 digits fit int64
+        length = np.where(valid, length, 0)
+        value = np.zeros(len(at), np.int64)
+        for k in range(int(length.max(initial=0))):
+            live = k < length
+            digit = self.bytes[np.where(live, at + k, 0)].astype(np.int64) - 48
+            valid &= ~live | ((digit >= 0) & (digit <= 9))
+            value = np.where(live, value * 10 + digit, value)
+        return value, valid
+
+
+@dataclass
+class _StepLines:
+    """The plain step lines of a log, one entry per line in line order (codes index names)."""
+
+    line: np.ndarray  # 0-based line index
+    engine: np.ndarray
+    phi: np.ndarray
+    mos: np.ndarray
+    key: np.ndarray
+    counts: np.ndarray  # how many values the line holds
+    values_at: np.ndarray  # byte offset of its first value
+    engine_names: list[str]
+    key_names: list[str]
+
+
+def _line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (its "\\n" or the end of the log) of every line."""
+    ends = np.flatnonzero(buf == 10)
+    if buf.size and buf[-1] != 10:
+        ends = np.append(ends, buf.size)
+    return np.concatenate(([0], ends[:-1] + 1))[:ends.size], ends
+
+
+def _find_step_lines(raw: _Bytes, starts: np.ndarray, ends: np.ndarray) -> _StepLines:
+    """Lines "TRACE_<E>_PHI: phi_tic=<i> mos_tic=<j> <key> <values>", values without leading
+    or trailing space, as the line reader would read them; engine names up to 8 characters and
+    keys up to 16 (longer ones are left to the line reader)."""
+    spaces = np.flatnonzero(raw.bytes == 32)
+    first = np.searchsorted(spaces, starts)  # of each line's spaces; a line ends where the next
+    n_spaces = np.diff(first, append=spaces.size)  # starts, or at the end of the log
+    line = np.flatnonzero(n_spaces >= 4)
+    s0, s1, s2, s3 = (spaces[first[line] + k] for k in range(4))  # after each head token
+    start, end = starts[line], ends[line]
+    engine_len, key_len = s0 - start - 11, s3 - s2 - 1  # "TRACE_" + E + "_PHI:"
+    phi, phi_ok = raw.decimal(s0 + 9, s1 - s0 - 9)
+    mos, mos_ok = raw.decimal(s1 + 9, s2 - s1 - 9)
+    ok = ((raw.token(start, 6) == _TRACE) & (raw.token(s0 - 5, 5) == _PHI_COLON)
+          & (engine_len >= 1) & (engine_len <= _MAX_ENGINE)
+          & (raw.word(s0 + 1) == _PHI_TIC) & phi_ok & (raw.word(s1 + 1) == _MOS_TIC) & mos_ok
+          & (key_len >= 1) & (key_len <= _MAX_KEY)
+          & (s3 + 1 < end) & (raw.token(s3 + 1, 1) != 32) & (raw.bytes[end - 1] != 32))
+    engine, engine_names, engine_ok = _names(raw.token(start + 6, engine_len)[ok], None,
+                                             _ENGINE_RE)
+    key, key_names, key_ok = _names(raw.token(s2 + 1, key_len)[ok],
+                                    raw.token(s2 + 9, key_len - 8)[ok], _KEY_RE)
+    named = engine_ok[engine] & key_ok[key]
+    at = np.flatnonzero(ok)[named]
+    counts = n_spaces[line[at]] - 3
+    return _StepLines(line[at], engine[named], phi[at], mos[at], key[named], counts, s3[at] + 1,
+                      engine_names, key_names)
+
+
+def _names(low: np.ndarray, high: np.ndarray | None, pattern: re.Pattern
+           ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Codes of tokens given as one or two words, their names, and which names fit ``pattern``
+    (tokens hold no NUL byte, so a word's zero bytes are past the token's end)."""
+    if high is None:
+        codes, words = pd.factorize(low)
+        pairs = [(int(w), 0) for w in words]
+    else:
+        low_codes, low_words = pd.factorize(low)
+        high_codes, high_words = pd.factorize(high)
+        codes, combined = pd.factorize(low_codes * len(high_words) + high_codes)
+        pairs = [(int(low_words[c // len(high_words)]), int(high_words[c % len(high_words)]))
+                 for c in combined]
+    names = [(lo.to_bytes(8, "little") + hi.to_bytes(8, "little")).rstrip(b"\0").decode("latin-1")
+             for lo, hi in pairs]
+    fits = np.array([pattern.fullmatch(name) is not None for name in names], dtype=bool)
+    return codes, names, fits
+
+
+def _split_values(data: bytes, steps: _StepLines, n_lines: int
+                  ) -> tuple[list[str], list[tuple[int, str]]]:
+    """The value text of every step line, and (line number, text) of every other line."""
+    marked = bytearray(data)
+    np.frombuffer(marked, np.uint8)[steps.values_at - 1] = 10  # the values: a line of their own
+    pieces = marked.decode("utf-8", "surrogatepass").split("\n")
+    del marked
+    is_step = np.zeros(n_lines, dtype=bool)
+    is_step[steps.line] = True
+    piece_of_line = np.arange(n_lines) + np.cumsum(is_step) - is_step
+    other = np.flatnonzero(~is_step)
+    others = list(zip((other + 1).tolist(), _pick(pieces, piece_of_line[other])))
+    return _pick(pieces, piece_of_line[steps.line] + 1), others
+
+
+def _pick(items: list, at: np.ndarray) -> list:
+    """``items`` at the increasing positions ``at``: one list slice per run of positions two
+    apart (the values of consecutive step lines), else one itemgetter call."""
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(at) != 2) + 1, [at.size])).tolist()
+    if at.size < 2:
+        return [items[i] for i in at.tolist()]
+    if len(bounds) > at.size // 8 + 2:
+        return list(itemgetter(*at.tolist())(items))
+    picked = []
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        first = int(at[begin])
+        picked += items[first:first + 2 * (end - begin):2]
+    return picked
+
+
+_PRINTABLE = bytes(range(32, 127)) + b"\n"
+_NUMBER_CHARS = b"0123456789.eE+- \n"
+# pandas >= 3.1 reads floats with fast_float, correctly rounded; before, only "round_trip" was
+_CSV_EXACT = ({} if tuple(int(p) for p in pd.__version__.split(".")[:2]) >= (3, 1)
+              else {"float_precision": "round_trip"})
+
+
+def _read_values(texts: list[str], counts: np.ndarray) -> np.ndarray | None:
+    """The numbers of each line's space-separated tokens, in a (line, component) array padded
+    with NaN, exactly as float() reads them; None if a token is not a number or the text holds
+    what the line reader splits differently (the line reader then names the line)."""
+    raw = "\n".join(texts).encode("utf-8", "surrogatepass")
+    if raw.translate(None, _PRINTABLE) or b"_" in raw:
+        return None  # other whitespace or non-ASCII; numpy reads 1_0 as 10
+    width = int(counts.max())
+    if raw.translate(None, _NUMBER_CHARS) or _has_leading_plus(raw):
+        return _read_values_by_token(raw, counts, width)  # nan, inf, a leading "+"
     try:
-        flat = np.array(joined.replace("\n", " ").split(" "), dtype=np.float64)
+        values = pd.read_csv(io.BytesIO(raw), sep=" ", header=None, names=range(width),
+                             index_col=False, dtype=np.float64, engine="c",
+                             quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""],
+                             skip_blank_lines=False, low_memory=False, **_CSV_EXACT).to_numpy()
+    except (ValueError, pd.errors.ParserError):
+        return None
+    # A number is never NaN here (no letters), so NaNs are the padding, or empty tokens
+    # (two spaces in a row), which the line reader reads differently.
+    if len(values) != len(counts) or (np.isnan(values).sum(axis=1) != width - counts).any():
+        return None
+    return values
+
+
+def _has_leading_plus(raw: bytes) -> bool:
+    """Whether a token starts with "+" (pandas reads those with a converter not always
+    correctly rounded; "+" after an exponent's "e" is fine)."""
+    if b"+" not in raw:
+        return False
+    buf = np.frombuffer(raw, np.uint8)
+    plus = np.flatnonzero(buf == 43)
+    return bool(plus[0] == 0 or np.isin(buf[plus - 1], (10, 32)).any())
+
+
+def _read_values_by_token(raw: bytes, counts: np.ndarray, width: int) -> np.ndarray | None:
+    """_read_values for tokens the CSV reader does not take: one float() per token."""
+    if b"  " in raw:
+        return None  # an empty token
+    try:
+        flat = np.array(raw.replace(b"\n", b" ").decode().split(" "), dtype=np.float64)
     except ValueError:
         return None
-    return flat if flat.size == expected else None
-
-
-def _parse_contract_fast(text: str, source: str, lines: list[str] | None = None
-                         ) -> TraceLog | None:
-    """Vectorised reading of a contract log; None when the log needs the line-by-line reader."""
-    rows, n_lines = _split_rows(text, lines)
-    if len(rows) != n_lines or not rows:
+    if flat.size != counts.sum():
         return None
-    heads = list(map(itemgetter(0), rows))
-    head_codes, head_names = pd.factorize(np.array(heads, dtype=object))
-    del heads
-    is_step_u = np.array([h != "" for h in head_names], dtype=bool)
-    is_step = is_step_u[head_codes]
-    step_at = np.flatnonzero(is_step)
-    # Everything but plain step lines (pixel lines, index-carrying steps) goes line by line.
+    values = np.full((len(counts), width), np.nan)
+    values[np.repeat(np.arange(len(counts)), counts),
+           np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)] = flat
+    return values
+
+
+def _parse_contract_fast(data: bytes, source: str) -> TraceLog | None:
+    """Vectorised reading of a contract log (UTF-8, "\\n" line breaks); None when the log needs
+    the line-by-line reader."""
+    raw = _Bytes(data)
+    starts, ends = _line_bounds(raw.bytes)
+    steps = _find_step_lines(raw, starts, ends)
+    texts, others = _split_values(data, steps, len(starts))
     builder = _RecordBuilder(source, on_duplicate="error")
-    others = [(i + 1, rows[i][2]) for i in np.flatnonzero(~is_step).tolist()]
     ignored = _parse_lines(builder, others, contract=True)
     slow_records = builder.records(exact=True)
-    if step_at.size == 0:
+    if steps.line.size == 0:
         return TraceLog(source, slow_records, "contract", {}, ignored)
-    parsed = [_HEAD_RE.fullmatch(h).groups() if h else ("", "0", "0", "") for h in head_names]
-    u_engine = np.array([g[0] for g in parsed], dtype=object)
-    u_phi = np.array([int(g[1]) for g in parsed], dtype=np.int64)
-    u_mos = np.array([int(g[2]) for g in parsed], dtype=np.int64)
-    key_codes_u, key_names = pd.factorize(np.array([g[3] for g in parsed], dtype=object))
-    codes = head_codes[step_at]
-    key_codes = key_codes_u[codes]
-    kinds_u = [_KIND_OF.get(k) for k in key_names]
-    step_kinds = [kinds_u[c] for c in np.flatnonzero(np.bincount(key_codes))]
-    if None in step_kinds or "word" in step_kinds:
+    kinds = np.array([_KIND_OF.get(k) for k in steps.key_names], dtype=object)
+    used_kinds = set(kinds[np.unique(steps.key)])
+    if None in used_kinds or "word" in used_kinds:
         return None  # engine-specific or word-valued step keys: line by line
-    if step_at.size == len(rows):
-        texts = list(map(itemgetter(1), rows))
-    else:
-        texts = list(compress(map(itemgetter(1), rows), is_step.tolist()))
-    joined = "\n".join(texts)
-    if "_" in joined or "  " in joined or not joined.isascii():
-        return None  # numpy would read 1_0 as 10; empty tokens; the line reader names them
-    buf = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    spaces = np.flatnonzero(buf == 32)
-    ends = np.append(np.flatnonzero(buf == 10), buf.size)
-    counts = np.diff(np.searchsorted(spaces, ends), prepend=0) + 1
-    flat = _floats(joined, int(counts.sum()), buf)
-    if flat is None:
+    values = _read_values(texts, steps.counts)
+    if values is None:
         return None
-    arity = np.array([_ARITY_OF.get(k, 0) for k in key_names], np.int64)[key_codes]
-    bad = np.flatnonzero(arity != counts)
-    if bad.size:
-        i = bad[0]
-        raise TraceFormatError(f"{source}:{step_at[i] + 1}: key {key_names[key_codes[i]]} takes "
-                               f"{arity[i]} value(s), found {counts[i]}")
-    int_codes = [c for c, kind in enumerate(kinds_u) if kind == "int"]
-    for i in np.flatnonzero(np.isin(key_codes, int_codes)).tolist():
-        if not _INTS_RE.match(texts[i]):
-            raise TraceFormatError(f"{source}:{step_at[i] + 1}: key {key_names[key_codes[i]]} "
-                                   f"expects integers, found {texts[i]!r}")
-    width = max(int(counts.max()), slow_records.attrs.get("width", 1))
-    values = np.full((len(texts), width), np.nan)
-    row = np.repeat(np.arange(len(texts)), counts)
-    col = np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    values[row, col] = flat
+    _check_arity(source, steps)
+    _check_ints(source, steps, texts, kinds == "int")
     # Each step line belongs to the last trace_pixel line above it.
     pixel_rows = slow_records[slow_records.key == "trace_pixel"]
-    pixel_lines = pixel_rows.line.to_numpy()
-    owner = np.searchsorted(pixel_lines, step_at + 1) - 1
+    owner = np.searchsorted(pixel_rows.line.to_numpy(), steps.line + 1) - 1
     if (owner < 0).any():
         return None  # step lines before any trace_pixel: the line reader places them
-    phi, mos = u_phi[codes], u_mos[codes]
-    if _has_duplicate_steps(owner, phi, mos, key_codes, len(key_names)) or (
-            slow_records.phi_tic != NO_INDEX).any():
-        return _merge_checked(source, slow_records, texts, values, width, locals())
-    n_slow = len(slow_records)
-    line = np.concatenate([slow_records.line.to_numpy(np.int64), step_at + 1])
-    order = np.argsort(line, kind="stable")
-    n_fast = step_at.size
-
-    def column(slow_col, fast_col):
-        return np.concatenate([np.asarray(slow_col), np.asarray(fast_col)])[order]
-
-    kind_names = np.array(kinds_u, dtype=object)
-    data = {
-        "engine": column(slow_records.engine.to_numpy(object), u_engine[codes]),
-        "slow": column(slow_records.slow.to_numpy(np.int64), pixel_rows.slow.to_numpy()[owner]),
-        "fast": column(slow_records.fast.to_numpy(np.int64), pixel_rows.fast.to_numpy()[owner]),
-        "stage": column(slow_records.stage.to_numpy(object),
-                        np.array([_STAGE_OF.get(k) for k in key_names], dtype=object)[key_codes]),
-        "phi_tic": column(slow_records.phi_tic.to_numpy(np.int64), phi),
-        "mos_tic": column(slow_records.mos_tic.to_numpy(np.int64), mos),
-    }
-    for name in ("sub", "src", "thick"):
-        data[name] = column(slow_records[name].to_numpy(np.int64),
-                            np.full(n_fast, NO_INDEX, np.int64))
-    data["key"] = column(slow_records.key.to_numpy(object),
-                         np.asarray(key_names, dtype=object)[key_codes])
-    data["kind"] = column(slow_records.kind.to_numpy(object), kind_names[key_codes])
-    data["arity"] = column(slow_records.arity.to_numpy(np.int64), counts)
-    data["mask"] = column(slow_records["mask"].to_numpy(np.int64), (1 << counts) - 1)
-    slow_width = slow_records.attrs.get("width", 1)
-    for j in range(width):
-        slow_v = (slow_records[f"v{j}"].to_numpy(np.float64) if j < slow_width
-                  else np.full(n_slow, np.nan))
-        data[f"v{j}"] = column(slow_v, values[:, j])
-    data["text"] = column(slow_records.text.to_numpy(object), np.array(texts, dtype=object))
-    data["resolution"] = column(slow_records.resolution.to_numpy(np.float64), np.zeros(n_fast))
-    data["line"] = line[order]
-    # the column order of the general assembly: the slow records' columns, new widths last
-    names = [*slow_records.columns, *(f"v{j}" for j in range(slow_width, width))]
-    records = pd.DataFrame({name: data[name] for name in names})
-    records.attrs["width"] = width
-    return TraceLog(source, records, "contract", {}, ignored)
+    width = max(values.shape[1], slow_records.attrs.get("width", 1))
+    columns = _step_columns(steps, kinds, texts, values, width, pixel_rows, owner)
+    if _has_duplicate_steps(owner, steps) or (slow_records.phi_tic != NO_INDEX).any():
+        return _merge_checked(source, slow_records, columns, width, ignored)
+    return TraceLog(source, _interleave(slow_records, columns, width), "contract", {}, ignored)
 
 
-def _has_duplicate_steps(owner, phi, mos, key_codes, n_keys) -> bool:
+def _check_arity(source: str, steps: _StepLines) -> None:
+    arity = np.array([_ARITY_OF.get(k, 0) for k in steps.key_names], np.int64)[steps.key]
+    bad = np.flatnonzero(arity != steps.counts)
+    if bad.size:
+        i = bad[0]
+        raise TraceFormatError(f"{source}:{steps.line[i] + 1}: key "
+                               f"{steps.key_names[steps.key[i]]} takes {arity[i]} value(s), "
+                               f"found {steps.counts[i]}")
+
+
+def _check_ints(source: str, steps: _StepLines, texts: list[str], int_key: np.ndarray
+                ) -> None:
+    """Integer keys hold integers. Every token already reads as a float, so a token of digits
+    and signs only is [+-]?\\d+; the slow regex runs only to name a bad line."""
+    at = np.flatnonzero(int_key[steps.key])
+    if not "\n".join(_pick(texts, at)).encode().translate(None, b"0123456789+- \n"):
+        return
+    for i in at.tolist():
+        if not _INTS_RE.match(texts[i]):
+            raise TraceFormatError(f"{source}:{steps.line[i] + 1}: key "
+                                   f"{steps.key_names[steps.key[i]]} expects integers, "
+                                   f"found {texts[i]!r}")
+
+
+_INTS_RE = re.compile(r"^[+-]?\d+(?: [+-]?\d+)*$")
+
+
+def _has_duplicate_steps(owner: np.ndarray, steps: _StepLines) -> bool:
     """Whether two plain step lines share a record (pixel, phi_tic, mos_tic, key)."""
-    dims = [int(owner.max()) + 1, int(phi.max()) + 1, int(mos.max()) + 1, n_keys]
+    dims = [int(owner.max()) + 1, int(steps.phi.max()) + 1, int(steps.mos.max()) + 1,
+            len(steps.key_names)]
     if math.prod(dims) >= 2**62:
         return True  # cannot pack: let pandas decide
-    packed = np.sort(np.ravel_multi_index((owner, phi, mos, key_codes), dims))
+    packed = np.ravel_multi_index((owner, steps.phi, steps.mos, steps.key), dims)
+    if (packed[1:] > packed[:-1]).all():
+        return False  # the usual loop order: strictly increasing, no sort needed
+    packed.sort()
     return bool((packed[1:] == packed[:-1]).any())
 
 
-def _merge_checked(source, slow_records, texts, values, width, v) -> TraceLog:
-    """The general assembly (pandas concat, sort, duplicate check with its error message)."""
-    key_names, key_codes, pixel_rows, owner = v["key_names"], v["key_codes"], v["pixel_rows"], \
-        v["owner"]
-    fast = pd.DataFrame({
-        "engine": v["u_engine"][v["codes"]],
+def _step_columns(steps: _StepLines, kinds: np.ndarray, texts: list[str],
+                  values: np.ndarray,
+                  width: int, pixel_rows: pd.DataFrame, owner: np.ndarray) -> dict:
+    """The step lines' records, column by column, as the line reader would make them."""
+    n = steps.line.size
+    names = np.asarray(steps.key_names, dtype=object)
+    columns = {
+        "engine": np.asarray(steps.engine_names, dtype=object)[steps.engine],
         "slow": pixel_rows.slow.to_numpy()[owner], "fast": pixel_rows.fast.to_numpy()[owner],
-        "stage": np.array([_STAGE_OF.get(k) for k in key_names], dtype=object)[key_codes],
-        "phi_tic": v["phi"], "mos_tic": v["mos"],
-        "sub": NO_INDEX, "src": NO_INDEX, "thick": NO_INDEX,
-        "key": np.asarray(key_names, dtype=object)[key_codes],
-        "kind": np.array(v["kinds_u"], dtype=object)[key_codes],
-        "arity": v["counts"], "mask": (1 << v["counts"]) - 1,
-    })
+        "stage": np.array([_STAGE_OF.get(k) for k in steps.key_names], dtype=object)[steps.key],
+        "phi_tic": steps.phi, "mos_tic": steps.mos,
+        "sub": np.full(n, NO_INDEX), "src": np.full(n, NO_INDEX), "thick": np.full(n, NO_INDEX),
+        "key": names[steps.key], "kind": kinds[steps.key],
+        "arity": steps.counts, "mask": (1 << steps.counts) - 1,
+    }
     for j in range(width):
-        fast[f"v{j}"] = values[:, j]
-    fast["text"] = texts
-    fast["resolution"] = 0.0
-    fast["line"] = v["step_at"] + 1
+        columns[f"v{j}"] = values[:, j] if j < values.shape[1] else np.full(n, np.nan)
+    columns.update(text=np.array(texts, dtype=object), resolution=np.zeros(n),
+                   line=steps.line + 1)
+    return columns
+
+
+def _interleave(slow_records: pd.DataFrame, columns: dict, width: int) -> pd.DataFrame:
+    """The pixel-line records and the step records in one frame, in line order."""
+    slow_lines = slow_records.line.to_numpy()
+    n_slow, n = len(slow_lines), len(slow_lines) + len(columns["line"])
+    at_slow = np.searchsorted(columns["line"], slow_lines) + np.arange(n_slow)
+    at_step = np.ones(n, dtype=bool)
+    at_step[at_slow] = False
+    slow_width = slow_records.attrs.get("width", 1)
+    # the column order of the general assembly: the slow records' columns, new widths last
+    names = [*slow_records.columns, *(f"v{j}" for j in range(slow_width, width))]
+    data = {}
+    for name in names:
+        step_column = columns[name]
+        slow_column = (slow_records[name].to_numpy(step_column.dtype) if name in slow_records
+                       else np.full(n_slow, np.nan))
+        merged = np.empty(n, dtype=step_column.dtype)
+        merged[at_slow], merged[at_step] = slow_column, step_column
+        data[name] = merged
+    records = pd.DataFrame(data, copy=False)
+    records.attrs["width"] = width
+    return records
+
+
+def _merge_checked(source: str, slow_records: pd.DataFrame, columns: dict, width: int,
+                   ignored: int) -> TraceLog:
+    """The general assembly (pandas concat, sort, duplicate check with its error message)."""
     for j in range(slow_records.attrs.get("width", 1), width):
         slow_records[f"v{j}"] = np.nan
-    records = pd.concat([slow_records, fast], ignore_index=True)
+    records = pd.concat([slow_records, pd.DataFrame(columns)], ignore_index=True)
     records = records.sort_values("line", kind="stable").reset_index(drop=True)
     dup = records.duplicated(list(RECORD_ID))
     if dup.any():
@@ -579,7 +767,7 @@ def _merge_checked(source, slow_records, texts, values, width, v) -> TraceLog:
         raise DuplicateRecordError(f"{source}:{r.line}: duplicate record {r.key} for pixel "
                                    f"{r.slow} {r.fast}" + (f" {where}" if where else ""))
     records.attrs["width"] = width
-    return TraceLog(source, records, "contract", {}, v["ignored"])
+    return TraceLog(source, records, "contract", {}, ignored)
 
 
 _KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
@@ -656,6 +844,8 @@ def parse_trace_file(path: str | Path) -> TraceLog:
         raise TraceFormatError(f"{path}:0: cannot read ({exc.strerror or exc})") from None
     if b"\x00" in data:
         raise TraceFormatError(f"{path}:1: binary data, not a trace log")
+    if data.isascii():  # the common case: no need to decode (the fast path reads bytes)
+        return _parse_log(_LogText(None, data), str(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -706,7 +896,7 @@ class PrintoutBlock:
     a_angstroms: tuple[float, float, float]
     b_angstroms: tuple[float, float, float]
     c_angstroms: tuple[float, float, float]
-    tokens: dict[str, tuple[str, ...]]
+    tokens: dict[str, list[str]]
     line: int
 
 
@@ -729,7 +919,7 @@ def parse_printout_text(text: str, source: str = "<string>") -> list[PrintoutBlo
             i += 1
             continue
         start = i + 1
-        tokens: dict[str, tuple[str, ...]] = {"head": head.groups()}
+        tokens: dict[str, list[str]] = {"head": head.groups()}
         for offset, (name, regex) in enumerate(_PRINTOUT_FIELDS, start=1):
             if i + offset >= len(lines):
                 raise TraceFormatError(f"{source}:{i + offset + 1}: printout block truncated "
