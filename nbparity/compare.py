@@ -48,12 +48,10 @@ class Tolerance:
     per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
     nan_equal: bool = False
 
-    def for_keys(self, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """(rtol, atol) per row; looked up once per distinct key."""
-        pairs = np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in keys.unique()],
-                         dtype=np.float64).reshape(-1, 2)
-        codes = pd.Index(keys.unique()).get_indexer(keys)
-        return pairs[codes, 0], pairs[codes, 1]
+    def for_keys(self, names: list[str]) -> np.ndarray:
+        """(rtol, atol) per key name, one row each."""
+        return np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in names],
+                        dtype=np.float64).reshape(-1, 2)
 
 
 @dataclass
@@ -94,58 +92,197 @@ class Comparison:
 
 # --------------------------------------------------------------------------- records
 
-def _records(log: TraceLog, width: int) -> pd.DataFrame:
-    """The log's comparable records (meta excluded), with value columns v0..v{width-1}."""
-    records = log.records[log.records.stage != "meta"]
-    for j in range(log.records.attrs.get("width", 1), width):
-        records = records.assign(**{f"v{j}": np.nan})
-    return records[[*RECORD_COLUMNS, "kind", "arity", "mask", "text", "resolution", "line",
-                    *(f"v{j}" for j in range(width))]]
+@dataclass
+class _Side:
+    """One log's comparable records (meta excluded): ``rows``, their positions in
+    ``log.records``, and ``ids``, their alignment columns (copies: alignment may rewrite them)."""
+
+    log: TraceLog
+    rows: np.ndarray
+    ids: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, log: TraceLog) -> _Side:
+        records = log.records
+        rows = np.flatnonzero(records.stage.to_numpy() != "meta")
+        return cls(log, rows, {name: records[name].to_numpy()[rows] for name in RECORD_COLUMNS})
+
+    def take(self, name: str, at: np.ndarray, fill) -> np.ndarray:
+        """Column ``name`` of the log's records at rows ``at``; ``fill`` where ``at`` is -1."""
+        return _take(self.log.records[name].to_numpy(), at, fill)
+
+    def values(self, at: np.ndarray, width: int) -> np.ndarray:
+        """(component, record) values at rows ``at``; NaN where ``at`` is -1 or past the log's
+        width."""
+        out = np.full((width, at.size), np.nan)
+        for j in range(min(width, self.log.records.attrs.get("width", 1))):
+            out[j] = self.take(f"v{j}", at, np.nan)
+        return out
 
 
-def _resolve_pixels(ref: pd.DataFrame, cand: pd.DataFrame, ref_log: TraceLog,
-                    cand_log: TraceLog) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _take(column: np.ndarray, at: np.ndarray, fill) -> np.ndarray:
+    """``column[at]``, ``fill`` where ``at`` is -1."""
+    if column.size == 0:
+        return np.full(at.size, fill, dtype=column.dtype)
+    out = column[np.maximum(at, 0)]
+    out[at < 0] = fill
+    return out
+
+
+def _resolve_pixels(ref: _Side, cand: _Side) -> None:
     """Check both logs trace the same pixels; legacy logs with no pixel take the other's."""
-    ref_pix, cand_pix = set(ref_log.pixels), set(cand_log.pixels)
+    ref_pix, cand_pix = set(ref.log.pixels), set(cand.log.pixels)
     unknown = (-1, -1)
     if ref_pix == {unknown} and len(cand_pix) == 1:
-        ref = ref.assign(slow=next(iter(cand_pix))[0], fast=next(iter(cand_pix))[1])
+        ref.ids["slow"][:], ref.ids["fast"][:] = next(iter(cand_pix))
         ref_pix = cand_pix
     if cand_pix == {unknown} and len(ref_pix) == 1:
-        cand = cand.assign(slow=next(iter(ref_pix))[0], fast=next(iter(ref_pix))[1])
+        cand.ids["slow"][:], cand.ids["fast"][:] = next(iter(ref_pix))
         cand_pix = ref_pix
     if not ref_pix & cand_pix:
         raise StructuralMismatch(
-            f"the logs trace different pixels: {ref_log.source} has {_pixels_text(ref_pix)}, "
-            f"{cand_log.source} has {_pixels_text(cand_pix)}")
-    return ref, cand
+            f"the logs trace different pixels: {ref.log.source} has {_pixels_text(ref_pix)}, "
+            f"{cand.log.source} has {_pixels_text(cand_pix)}")
 
 
 def _pixels_text(pixels: set[tuple[int, int]]) -> str:
     return ", ".join(f"({s}, {f})" for s, f in sorted(pixels))
 
 
-def _map_last_iteration(ref: pd.DataFrame, cand: pd.DataFrame, cand_log: TraceLog) -> pd.DataFrame:
+_NOT_COMPARABLE = "not-comparable"  # the stage of last-iteration records no step matches
+
+
+def _map_last_iteration(ref: _Side, cand: _Side) -> None:
     """Printout last-iteration records (phi_tic = -2) → the candidate's last step, if knowable."""
-    last = ref.phi_tic == -2
+    last = ref.ids["phi_tic"] == -2
     if not last.any():
-        return ref
-    single = all(cand_log.meta(k) in (None, "1") for k in ("sources", "oversample"))
-    steps = cand[cand.stage == "phi"]
-    ref = ref.copy()
+        return
+    single = all(cand.log.meta(k) in (None, "1") for k in ("sources", "oversample"))
+    cand_ids = pd.DataFrame(cand.ids)
+    steps = cand_ids[cand_ids.stage == "phi"]
     if single and not steps.empty:
         for (slow, fast), rows in steps.groupby(["slow", "fast"]):
             final = rows.sort_values(["phi_tic", "mos_tic"]).iloc[-1]
-            at = last & (ref.slow == slow) & (ref.fast == fast)
-            ref.loc[at, "phi_tic"] = final.phi_tic
-            ref.loc[at, "mos_tic"] = final.mos_tic
-            for token in ("sub", "src", "thick"):
-                ref.loc[at, token] = final[token]
-    ref.loc[ref.phi_tic == -2, "stage"] = "not-comparable"
-    return ref
+            at = last & (ref.ids["slow"] == slow) & (ref.ids["fast"] == fast)
+            for token in INDEX_TOKENS:
+                ref.ids[token][at] = final[token]
+    ref.ids["stage"][ref.ids["phi_tic"] == -2] = _NOT_COMPARABLE
+
+
+# --------------------------------------------------------------------------- alignment
+
+@dataclass
+class _Aligned:
+    """Every record of either log once, in pipeline order: its row in each log's records (-1
+    where that log lacks it), its alignment columns, and its key as a code into key_names."""
+
+    at_r: np.ndarray
+    at_x: np.ndarray
+    ids: dict[str, np.ndarray]
+    key_code: np.ndarray
+    key_names: list[str]
+
+
+def _align(ref: _Side, cand: _Side) -> _Aligned:
+    """Join the logs on their records (pixel, stage, loop indices, key) and order the result as
+    first-divergence walks it: per pixel, stage, then phi_tic, mos_tic, thick, sub, src, then
+    key order. Both are done on one int64 per record that packs those columns."""
+    stages, stage_code = _joint_codes(ref.ids["stage"], cand.ids["stage"])
+    key_names, key_code = _joint_codes(ref.ids["key"], cand.ids["key"])
+    # a not-comparable record is reported as a step record, in the place of one
+    stage_rank = np.array([schema.stage_rank("phi" if s == _NOT_COMPARABLE else s)
+                           for s in stages], np.int64)
+    key_rank = np.array([schema.key_rank(k) for k in key_names], np.int64)
+    ids = {name: np.concatenate([ref.ids[name], cand.ids[name]])
+           for name in ("slow", "fast", *INDEX_TOKENS)}
+    packed = _pack([ids["slow"], ids["fast"], stage_rank[stage_code], ids["phi_tic"],
+                    ids["mos_tic"], ids["thick"], ids["sub"], ids["src"], key_rank[key_code],
+                    key_code, stage_code])
+    n_ref = ref.rows.size
+    at_r, at_x = _match(packed[:n_ref], packed[n_ref:], ref, cand)
+    both = np.where(at_r >= 0, at_r, n_ref + at_x)  # where the record is in the joint arrays
+    ids = {name: column[both] for name, column in ids.items()}
+    ids["stage"] = np.asarray(stages, dtype=object)[stage_code[both]]
+    ids["key"] = np.asarray(key_names, dtype=object)[key_code[both]]
+    return _Aligned(_take(ref.rows, at_r, -1), _take(cand.rows, at_x, -1),
+                    {name: ids[name] for name in RECORD_COLUMNS}, key_code[both], key_names)
+
+
+def _joint_codes(ref_column: np.ndarray, cand_column: np.ndarray) -> tuple[list, np.ndarray]:
+    """The sorted distinct values of two columns, and the codes of both columns' values (the
+    reference's first), in that order: code order is value order."""
+    ref_codes, ref_names = pd.factorize(ref_column)
+    cand_codes, cand_names = pd.factorize(cand_column)
+    names = sorted(set(ref_names) | set(cand_names))
+    code_of = {name: i for i, name in enumerate(names)}
+    return names, np.concatenate([
+        np.array([code_of[n] for n in ref_names], np.int64)[ref_codes],
+        np.array([code_of[n] for n in cand_names], np.int64)[cand_codes]])
+
+
+def _pack(columns: list[np.ndarray]) -> np.ndarray:
+    """One int64 per row that orders rows as the columns do (first column first) and is equal
+    exactly where all columns are (a mixed-radix number; re-ranked before it could overflow)."""
+    packed = np.zeros(columns[0].size, np.int64)
+    span = 1
+    for column in columns:
+        low, high = (int(column.min()), int(column.max())) if column.size else (0, 0)
+        if low == high:
+            continue  # a constant column (often sub, src, thick) neither orders nor tells apart
+        radix = high - low + 1
+        if span * radix >= 2**62:
+            packed = np.unique(packed, return_inverse=True)[1].astype(np.int64)
+            span = int(packed.max(initial=0)) + 1
+            if span * radix >= 2**62:
+                column, low = np.unique(column, return_inverse=True)[1].astype(np.int64), 0
+                radix = int(column.max(initial=0)) + 1
+        packed = packed * radix + (column - low)
+        span *= radix
+    return packed
+
+
+def _match(ref_keys: np.ndarray, cand_keys: np.ndarray, ref: _Side, cand: _Side
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """For every key of either log, in key order: its position in each log's keys, -1 where
+    that log lacks it."""
+    ref_order = np.argsort(ref_keys, kind="stable")  # fast on the nearly sorted keys of a log
+    if ref_keys.size == cand_keys.size and (ref_keys == cand_keys).all():
+        _check_unique(ref_keys[ref_order], ref_order, ref)
+        return ref_order, ref_order  # the usual case: the same records in the same order
+    cand_order = np.argsort(cand_keys, kind="stable")
+    ref_sorted, cand_sorted = ref_keys[ref_order], cand_keys[cand_order]
+    _check_unique(ref_sorted, ref_order, ref)
+    _check_unique(cand_sorted, cand_order, cand)
+    keys = np.concatenate([ref_sorted, cand_sorted])
+    keys.sort(kind="stable")  # merges the two sorted runs
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return _positions(ref_sorted, ref_order, keys), _positions(cand_sorted, cand_order, keys)
+
+
+def _check_unique(ordered: np.ndarray, order: np.ndarray, side: _Side) -> None:
+    """A parsed log holds each record once; only a last-iteration record mapped onto a step
+    the log also holds could repeat one."""
+    twice = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if twice.size:
+        i = order[twice[0]]
+        raise StructuralMismatch(f"{side.log.source} holds record {side.ids['key'][i]} for "
+                                 f"pixel {side.ids['slow'][i]} {side.ids['fast'][i]} twice")
+
+
+def _positions(ordered: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Where each of ``keys`` is in the keys that ``order`` sorts into ``ordered``; -1 if not."""
+    if ordered.size == 0:
+        return np.full(keys.size, -1)
+    at = np.minimum(np.searchsorted(ordered, keys), ordered.size - 1)
+    return np.where(ordered[at] == keys, order[at], -1)
 
 
 # --------------------------------------------------------------------------- compare
+
+STATUSES = ("pass", "fail", "precision-limited", "both-nan", "missing-candidate",
+            "missing-reference", "not-comparable")
+_PASS, _FAIL, _LIMITED, _BOTH_NAN, _MISSING_X, _MISSING_R, _NOT_COMPARED = range(len(STATUSES))
+
 
 def compare_logs(reference: TraceLog, candidate: TraceLog,
                  tolerance: Tolerance | None = None) -> Comparison:
@@ -153,85 +290,79 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
     tolerance = tolerance or Tolerance()
     width = max(3, reference.records.attrs.get("width", 1),
                 candidate.records.attrs.get("width", 1))
-    ref, cand = _records(reference, width), _records(candidate, width)
-    ref, cand = _resolve_pixels(ref, cand, reference, candidate)
-    ref = _map_last_iteration(ref, cand, candidate)
-    merged = ref.merge(cand, on=RECORD_COLUMNS, how="outer", suffixes=("_r", "_x"),
-                       indicator=True)
-    if not (merged._merge == "both").any():
+    ref, cand = _Side.of(reference), _Side.of(candidate)
+    _resolve_pixels(ref, cand)
+    _map_last_iteration(ref, cand)
+    aligned = _align(ref, cand)
+    if not ((aligned.at_r >= 0) & (aligned.at_x >= 0)).any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
                                  f"comparable record")
-    not_comparable = (merged.stage == "not-comparable").to_numpy()
-    merged.loc[not_comparable, "stage"] = "phi"
-    records = _evaluate(merged, tolerance, width)
-    records.loc[not_comparable & records.status.isin(MISSING).to_numpy(),
-                "status"] = "not-comparable"
-    return Comparison(_pipeline_order(records), reference, candidate, tolerance)
+    return Comparison(_evaluate(ref, cand, aligned, tolerance, width), reference, candidate,
+                      tolerance)
 
 
-def _evaluate(merged: pd.DataFrame, tol: Tolerance, width: int) -> pd.DataFrame:
-    present_r = (merged._merge != "right_only").to_numpy()
-    present_x = (merged._merge != "left_only").to_numpy()
-    r = merged[[f"v{j}_r" for j in range(width)]].to_numpy(np.float64)
-    x = merged[[f"v{j}_x" for j in range(width)]].to_numpy(np.float64)
-    mask_r = merged.mask_r.fillna(0).to_numpy(np.int64)
-    mask_x = merged.mask_x.fillna(0).to_numpy(np.int64)
+def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width: int
+              ) -> pd.DataFrame:
+    """One row per aligned record: both sides' values, the errors and the status."""
+    at_r, at_x = aligned.at_r, aligned.at_x
+    present_r, present_x = at_r >= 0, at_x >= 0
+    r, x = ref.values(at_r, width), cand.values(at_x, width)  # (component, record)
+    mask_r, mask_x = ref.take("mask", at_r, 0), cand.take("mask", at_x, 0)
     # Compare the components both sides printed (a legacy log may give only some).
     common = np.where(present_r & present_x, mask_r & mask_x, mask_r | mask_x)
-    mask = ((common[:, None] >> np.arange(width)[None, :]) & 1) == 1
-    kind = merged.kind_r.where(merged.kind_r.notna(), merged.kind_x).to_numpy()
-    rtol, atol = tol.for_keys(merged.key)
-    res = (np.nan_to_num(merged.resolution_r.to_numpy(np.float64))
-           + np.nan_to_num(merged.resolution_x.to_numpy(np.float64)))
+    mask = ((common[None, :] >> np.arange(width)[:, None]) & 1) == 1
+    kind = np.where(present_r, ref.take("kind", at_r, None), cand.take("kind", at_x, None))
+    rtol, atol = tol.for_keys(aligned.key_names)[aligned.key_code].T
+    res = (np.nan_to_num(ref.take("resolution", at_r, np.nan))
+           + np.nan_to_num(cand.take("resolution", at_x, np.nan)))
+    text_r, text_x = ref.take("text", at_r, ""), cand.take("text", at_x, "")
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         same = mask & (x == r)  # equal infinities agree although inf - inf is nan
         diff = np.where(mask & ~same, x - r, 0.0)
-        abs_err = np.sqrt(np.sum(diff * diff, axis=1))
-        ref_norm = np.sqrt(np.sum(np.where(mask, r * r, 0.0), axis=1))
+        abs_err = np.sqrt(np.sum(diff * diff, axis=0))
+        ref_norm = np.sqrt(np.sum(np.where(mask, r * r, 0.0), axis=0))
         rel_err = np.where(abs_err == 0, 0.0,
                            np.where(ref_norm == 0, np.inf, abs_err / ref_norm))
-        max_comp = np.max(np.abs(diff), axis=1)
-    nan_r = np.any(mask & np.isnan(r), axis=1)
-    nan_x = np.any(mask & np.isnan(x), axis=1)
+        max_comp = np.max(np.abs(diff), axis=0)
+    nan_r = np.any(mask & np.isnan(r), axis=0)
+    nan_x = np.any(mask & np.isnan(x), axis=0)
     allowed = atol + rtol * ref_norm
-    status = np.where(abs_err <= allowed, "pass", "fail").astype(object)
-    status[(res > allowed) & (abs_err <= allowed + res)] = "precision-limited"
+    status = np.where(abs_err <= allowed, _PASS, _FAIL)
+    status[(res > allowed) & (abs_err <= allowed + res)] = _LIMITED
     words, ints = kind == "word", kind == "int"
     if words.any():
-        texts_equal = (merged.text_r == merged.text_x).to_numpy()
-        status[words] = np.where(texts_equal, "pass", "fail")[words]
-    status[ints] = np.where(np.all(~mask | same, axis=1), "pass", "fail")[ints]
+        status[words] = np.where(text_r == text_x, _PASS, _FAIL)[words]
+    status[ints] = np.where(np.all(~mask | same, axis=0), _PASS, _FAIL)[ints]
     both_nan = nan_r & nan_x
-    status[both_nan] = "pass" if tol.nan_equal else "both-nan"
-    status[nan_r ^ nan_x] = "fail"
+    status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
+    status[nan_r ^ nan_x] = _FAIL
     # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
-    inf_mismatch = np.any(mask & (np.isinf(r) | np.isinf(x)) & (x != r), axis=1)
-    status[inf_mismatch & ~(nan_r | nan_x)] = "fail"
-    status[~present_x] = "missing-candidate"
-    status[~present_r] = "missing-reference"
+    inf_mismatch = np.any(mask & (np.isinf(r) | np.isinf(x)) & (x != r), axis=0)
+    status[inf_mismatch & ~(nan_r | nan_x)] = _FAIL
+    status[~present_x] = _MISSING_X
+    status[~present_r] = _MISSING_R
 
+    ids = aligned.ids
+    not_comparable = ids["stage"] == _NOT_COMPARABLE
+    ids["stage"][not_comparable] = "phi"
+    status[not_comparable & ~(present_r & present_x)] = _NOT_COMPARED
     both_real = present_r & present_x & (kind == "real")
-    records = merged[RECORD_COLUMNS].copy()
-    records["order"] = _per_key(merged.key, schema.key_rank)
-    records["kind"] = kind
-    records["mask"] = common
-    records["ref"] = merged.text_r.fillna("").to_numpy()
-    records["cand"] = merged.text_x.fillna("").to_numpy()
+    key_rank = np.array([schema.key_rank(k) for k in aligned.key_names], np.int64)
+    records = {**ids, "order": key_rank[aligned.key_code], "kind": kind, "mask": common,
+               "ref": text_r, "cand": text_x}
     for j in range(width):
-        records[f"r{j}"] = r[:, j]
-        records[f"x{j}"] = x[:, j]
-    records["abs_err"] = np.where(both_real, abs_err, np.nan)
-    records["rel_err"] = np.where(both_real, rel_err, np.nan)
-    records["max_component_diff"] = np.where(both_real, max_comp, np.nan)
-    records["rtol"] = rtol
-    records["atol"] = atol
-    records["resolution"] = res
-    records["status"] = status
-    records["ref_line"] = merged.line_r.astype("Int64")
-    records["cand_line"] = merged.line_x.astype("Int64")
-    records.attrs["width"] = width
-    return records
+        records[f"r{j}"], records[f"x{j}"] = r[j], x[j]
+    records.update(abs_err=np.where(both_real, abs_err, np.nan),
+                   rel_err=np.where(both_real, rel_err, np.nan),
+                   max_component_diff=np.where(both_real, max_comp, np.nan),
+                   rtol=rtol, atol=atol, resolution=res,
+                   status=np.array(STATUSES, dtype=object)[status],
+                   ref_line=pd.arrays.IntegerArray(ref.take("line", at_r, 0), ~present_r),
+                   cand_line=pd.arrays.IntegerArray(cand.take("line", at_x, 0), ~present_x))
+    frame = pd.DataFrame(records, copy=False)
+    frame.attrs["width"] = width
+    return frame
 
 
 def values(record: pd.Series, side: str) -> np.ndarray:
@@ -243,18 +374,3 @@ def values(record: pd.Series, side: str) -> np.ndarray:
             out.append(float(record[f"{side}{j}"]))
         j += 1
     return np.asarray(out)
-
-
-def _per_key(column: pd.Series, func) -> np.ndarray:
-    """``func`` of each row's value, computed once per distinct value (columns repeat a lot)."""
-    uniques = column.unique()
-    table = np.array([func(u) for u in uniques], dtype=np.int64)
-    return table[pd.Index(uniques).get_indexer(column)]
-
-
-def _pipeline_order(records: pd.DataFrame) -> pd.DataFrame:
-    """Sort records in the causal order first-divergence walks (per pixel)."""
-    ordered = records.assign(_stage=_per_key(records.stage, schema.stage_rank))
-    ordered = ordered.sort_values(["slow", "fast", "_stage", "phi_tic", "mos_tic", "thick",
-                                   "sub", "src", "order", "key"], kind="stable")
-    return ordered.drop(columns="_stage").reset_index(drop=True)

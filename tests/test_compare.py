@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 
+import pandas as pd
 import pytest
 
-from nbparity import exitcodes
+from nbparity import exitcodes, schema
 from nbparity.compare import StructuralMismatch, Tolerance, compare_logs
 from nbparity.parse import parse_trace_text
 
@@ -149,3 +151,47 @@ def test_precision_limited_printout_is_marked_not_failed(upstream_dir, make_log)
     assert statuses["I_pixel_final"] == "precision-limited"
     assert statuses["I_before_scaling"] == "precision-limited"
     assert statuses["omega_applied_sr"] == "fail"
+
+
+def _steps_log(engine, order=None, drop=(), extra=()):
+    lines = [f"TRACE_{engine}: trace_pixel 3 7", f"TRACE_{engine}: distance_meters 0.1"]
+    steps = [f"TRACE_{engine}_PHI: phi_tic={i} mos_tic={j} {key} {value}"
+             for i in range(3) for j in range(2)
+             for key, value in (("F_latt_a", 2.5), ("phi_deg", i / 2), ("F_cell", 100 + j),
+                                ("hkl_rounded", "1 -2 3"), ("I_term", 0.25 * i))]
+    steps = [s for k, s in enumerate(steps) if k not in drop] + list(extra)
+    if order is not None:
+        steps = [steps[k] for k in order]
+    return "\n".join([*lines, *steps, f"TRACE_{engine}: I_pixel_final 17"]) + "\n"
+
+
+def test_alignment_does_not_depend_on_line_order():
+    shuffled = list(range(30))
+    random.Random(1).shuffle(shuffled)
+    plain = _compare(_steps_log("C"), _steps_log("PY")).records
+    mixed = _compare(_steps_log("C"), _steps_log("PY", order=shuffled)).records
+    same = [c for c in plain.columns if c != "cand_line"]
+    pd.testing.assert_frame_equal(plain[same], mixed[same])
+    assert sorted(plain.cand_line) == sorted(mixed.cand_line)
+
+
+def test_records_missing_on_either_side_sit_in_pipeline_order():
+    ref = _steps_log("C", drop=(3, 17))
+    cand = _steps_log("PY", drop=(8,), extra=["TRACE_PY_PHI: phi_tic=1 mos_tic=0 py_key 1"])
+    records = _compare(ref, cand).records
+    statuses = records.status.value_counts().to_dict()
+    assert statuses == {"pass": 29, "missing-reference": 3, "missing-candidate": 1}
+    rank = records.stage.map(schema.stage_rank)
+    key = ["slow", "fast", "_stage", "phi_tic", "mos_tic", "thick", "sub", "src", "order", "key"]
+    ordered = records.assign(_stage=rank).sort_values(key, kind="stable").drop(columns="_stage")
+    pd.testing.assert_frame_equal(records, ordered.reset_index(drop=True))
+    py_key = records[records.key == "py_key"].iloc[0]
+    assert (py_key.phi_tic, py_key.status) == (1, "missing-reference")
+
+
+def test_a_record_held_twice_after_alignment_is_structural():
+    # a last-iteration record (phi_tic = -2) lands on the candidate's last step, which this
+    # reference also holds
+    ref = _steps_log("C", extra=["TRACE_C_PHI: phi_tic=-2 mos_tic=-2 I_term 0.5"])
+    with pytest.raises(StructuralMismatch, match="c.log holds record I_term for pixel 3 7 twice"):
+        _compare(ref, _steps_log("PY"))
