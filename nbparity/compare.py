@@ -95,17 +95,11 @@ class Comparison:
 @dataclass
 class _Side:
     """One log's comparable records (meta excluded): ``rows``, their positions in
-    ``log.records``, and ``ids``, their alignment columns (copies: alignment may rewrite them)."""
+    ``log.records``, and ``ids``, their alignment columns (alignment may rewrite them)."""
 
     log: TraceLog
     rows: np.ndarray
     ids: dict[str, np.ndarray]
-
-    @classmethod
-    def of(cls, log: TraceLog) -> _Side:
-        records = log.records
-        rows = np.flatnonzero(records.stage.to_numpy() != "meta")
-        return cls(log, rows, {name: records[name].to_numpy()[rows] for name in RECORD_COLUMNS})
 
     def take(self, name: str, at: np.ndarray, fill) -> np.ndarray:
         """Column ``name`` of the log's records at rows ``at``; ``fill`` where ``at`` is -1."""
@@ -118,6 +112,23 @@ class _Side:
         for j in range(min(width, self.log.records.attrs.get("width", 1))):
             out[j] = self.take(f"v{j}", at, np.nan)
         return out
+
+
+def _sides(reference: TraceLog, candidate: TraceLog
+           ) -> tuple[_Side, _Side, dict[str, np.ndarray]]:
+    """Both logs' comparable records, and their alignment columns as one array per column (the
+    reference's records first); each side's ``ids`` are views of those arrays."""
+    logs = (reference, candidate)
+    rows = [np.flatnonzero(log.records.stage.to_numpy() != "meta") for log in logs]
+    n_ref = rows[0].size
+    both = {}
+    for name in RECORD_COLUMNS:
+        columns = [log.records[name].to_numpy() for log in logs]
+        both[name] = np.empty(n_ref + rows[1].size, dtype=np.result_type(*columns))
+        np.take(columns[0], rows[0], out=both[name][:n_ref])
+        np.take(columns[1], rows[1], out=both[name][n_ref:])
+    return (_Side(reference, rows[0], {name: ids[:n_ref] for name, ids in both.items()}),
+            _Side(candidate, rows[1], {name: ids[n_ref:] for name, ids in both.items()}), both)
 
 
 def _take(column: np.ndarray, at: np.ndarray, fill) -> np.ndarray:
@@ -183,41 +194,38 @@ class _Aligned:
     key_names: list[str]
 
 
-def _align(ref: _Side, cand: _Side) -> _Aligned:
+def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
     """Join the logs on their records (pixel, stage, loop indices, key) and order the result as
     first-divergence walks it: per pixel, stage, then phi_tic, mos_tic, thick, sub, src, then
-    key order. Both are done on one int64 per record that packs those columns."""
-    stages, stage_code = _joint_codes(ref.ids["stage"], cand.ids["stage"])
-    key_names, key_code = _joint_codes(ref.ids["key"], cand.ids["key"])
+    key order. Both are done on one int64 per record that packs those columns. ``ids``: both
+    logs' alignment columns, the reference's records first."""
+    stages, stage_code = _sorted_codes(ids["stage"])
+    key_names, key_code = _sorted_codes(ids["key"])
     # a not-comparable record is reported as a step record, in the place of one
     stage_rank = np.array([schema.stage_rank("phi" if s == _NOT_COMPARABLE else s)
                            for s in stages], np.int64)
     key_rank = np.array([schema.key_rank(k) for k in key_names], np.int64)
-    ids = {name: np.concatenate([ref.ids[name], cand.ids[name]])
-           for name in ("slow", "fast", *INDEX_TOKENS)}
     packed = _pack([ids["slow"], ids["fast"], stage_rank[stage_code], ids["phi_tic"],
                     ids["mos_tic"], ids["thick"], ids["sub"], ids["src"], key_rank[key_code],
                     key_code, stage_code])
     n_ref = ref.rows.size
     at_r, at_x = _match(packed[:n_ref], packed[n_ref:], ref, cand)
     both = np.where(at_r >= 0, at_r, n_ref + at_x)  # where the record is in the joint arrays
-    ids = {name: column[both] for name, column in ids.items()}
-    ids["stage"] = np.asarray(stages, dtype=object)[stage_code[both]]
-    ids["key"] = np.asarray(key_names, dtype=object)[key_code[both]]
+    aligned = {name: ids[name][both] for name in RECORD_COLUMNS if name not in ("stage", "key")}
+    aligned["stage"] = np.asarray(stages, dtype=object)[stage_code[both]]
+    aligned["key"] = np.asarray(key_names, dtype=object)[key_code[both]]
     return _Aligned(_take(ref.rows, at_r, -1), _take(cand.rows, at_x, -1),
-                    {name: ids[name] for name in RECORD_COLUMNS}, key_code[both], key_names)
+                    {name: aligned[name] for name in RECORD_COLUMNS}, key_code[both], key_names)
 
 
-def _joint_codes(ref_column: np.ndarray, cand_column: np.ndarray) -> tuple[list, np.ndarray]:
-    """The sorted distinct values of two columns, and the codes of both columns' values (the
-    reference's first), in that order: code order is value order."""
-    ref_codes, ref_names = pd.factorize(ref_column)
-    cand_codes, cand_names = pd.factorize(cand_column)
-    names = sorted(set(ref_names) | set(cand_names))
-    code_of = {name: i for i, name in enumerate(names)}
-    return names, np.concatenate([
-        np.array([code_of[n] for n in ref_names], np.int64)[ref_codes],
-        np.array([code_of[n] for n in cand_names], np.int64)[cand_codes]])
+def _sorted_codes(column: np.ndarray) -> tuple[list, np.ndarray]:
+    """The sorted distinct values of a column, and each row's code (code order is value
+    order)."""
+    codes, names = pd.factorize(column)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), np.int64)
+    rank[order] = np.arange(len(names))
+    return [names[i] for i in order], rank[codes]
 
 
 def _pack(columns: list[np.ndarray]) -> np.ndarray:
@@ -290,10 +298,10 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
     tolerance = tolerance or Tolerance()
     width = max(3, reference.records.attrs.get("width", 1),
                 candidate.records.attrs.get("width", 1))
-    ref, cand = _Side.of(reference), _Side.of(candidate)
+    ref, cand, ids = _sides(reference, candidate)
     _resolve_pixels(ref, cand)
     _map_last_iteration(ref, cand)
-    aligned = _align(ref, cand)
+    aligned = _align(ref, cand, ids)
     if not ((aligned.at_r >= 0) & (aligned.at_x >= 0)).any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
                                  f"comparable record")
@@ -317,29 +325,21 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
            + np.nan_to_num(cand.take("resolution", at_x, np.nan)))
     text_r, text_x = ref.take("text", at_r, ""), cand.take("text", at_x, "")
 
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        same = mask & (x == r)  # equal infinities agree although inf - inf is nan
-        diff = np.where(mask & ~same, x - r, 0.0)
-        abs_err = np.sqrt(np.sum(diff * diff, axis=0))
-        ref_norm = np.sqrt(np.sum(np.where(mask, r * r, 0.0), axis=0))
-        rel_err = np.where(abs_err == 0, 0.0,
-                           np.where(ref_norm == 0, np.inf, abs_err / ref_norm))
-        max_comp = np.max(np.abs(diff), axis=0)
-    nan_r = np.any(mask & np.isnan(r), axis=0)
-    nan_x = np.any(mask & np.isnan(x), axis=0)
+    errors = _Errors(r, x, mask)
+    abs_err, ref_norm = errors.abs_err, errors.ref_norm
+    nan_r, nan_x = errors.nan_r, errors.nan_x
     allowed = atol + rtol * ref_norm
     status = np.where(abs_err <= allowed, _PASS, _FAIL)
     status[(res > allowed) & (abs_err <= allowed + res)] = _LIMITED
     words, ints = kind == "word", kind == "int"
     if words.any():
         status[words] = np.where(text_r == text_x, _PASS, _FAIL)[words]
-    status[ints] = np.where(np.all(~mask | same, axis=0), _PASS, _FAIL)[ints]
+    status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
     both_nan = nan_r & nan_x
     status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
     status[nan_r ^ nan_x] = _FAIL
     # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
-    inf_mismatch = np.any(mask & (np.isinf(r) | np.isinf(x)) & (x != r), axis=0)
-    status[inf_mismatch & ~(nan_r | nan_x)] = _FAIL
+    status[errors.inf_mismatch & ~(nan_r | nan_x)] = _FAIL
     status[~present_x] = _MISSING_X
     status[~present_r] = _MISSING_R
 
@@ -354,8 +354,8 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     for j in range(width):
         records[f"r{j}"], records[f"x{j}"] = r[j], x[j]
     records.update(abs_err=np.where(both_real, abs_err, np.nan),
-                   rel_err=np.where(both_real, rel_err, np.nan),
-                   max_component_diff=np.where(both_real, max_comp, np.nan),
+                   rel_err=np.where(both_real, errors.rel_err, np.nan),
+                   max_component_diff=np.where(both_real, errors.max_component_diff, np.nan),
                    rtol=rtol, atol=atol, resolution=res,
                    status=np.array(STATUSES, dtype=object)[status],
                    ref_line=pd.arrays.IntegerArray(ref.take("line", at_r, 0), ~present_r),
@@ -363,6 +363,33 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     frame = pd.DataFrame(records, copy=False)
     frame.attrs["width"] = width
     return frame
+
+
+class _Errors:
+    """The contract's measures of (component, record) values ``r`` (reference) and ``x``
+    over the components ``mask`` selects, one component at a time (small temporaries)."""
+
+    def __init__(self, r: np.ndarray, x: np.ndarray, mask: np.ndarray):
+        n = r.shape[1]
+        abs2, ref2, self.max_component_diff = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.all_same = np.ones(n, dtype=bool)
+        self.nan_r, self.nan_x = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        self.inf_mismatch = np.zeros(n, dtype=bool)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for m, rj, xj in zip(mask, r, x):
+                same = m & (xj == rj)  # equal infinities agree although inf - inf is nan
+                self.all_same &= ~m | same
+                diff = np.where(m & ~same, xj - rj, 0.0)
+                abs2 += diff * diff
+                ref2 += np.where(m, rj * rj, 0.0)
+                np.maximum(self.max_component_diff, np.abs(diff), out=self.max_component_diff)
+                self.nan_r |= m & np.isnan(rj)
+                self.nan_x |= m & np.isnan(xj)
+                self.inf_mismatch |= m & (np.isinf(rj) | np.isinf(xj)) & (xj != rj)
+        self.abs_err, self.ref_norm = np.sqrt(abs2), np.sqrt(ref2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.rel_err = np.where(self.abs_err == 0, 0.0, np.where(
+                self.ref_norm == 0, np.inf, self.abs_err / self.ref_norm))
 
 
 def values(record: pd.Series, side: str) -> np.ndarray:
