@@ -14,7 +14,11 @@ and a status:
 - ``not-comparable``: a stock printout's last-iteration values, where the candidate's trace
   cannot say which step was last (several sub-pixels, sources or layers).
 
-The reference is the C log (``r``), the candidate the other (``x``).
+The reference is the C log (``r``), the candidate the other (``x``). Records are joined and put
+in pipeline order through one packed int64 key per record (pixel, stage rank, loop indices, key
+rank; see ``_align``), with no pandas merge or sort. A record that one log holds twice after
+alignment (only a last-iteration record mapped onto a step that log also holds can be) is a
+structural mismatch.
 """
 
 from __future__ import annotations
