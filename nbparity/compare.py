@@ -109,6 +109,11 @@ class _Side:
         """Column ``name`` of the log's records at rows ``at``; ``fill`` where ``at`` is -1."""
         return _take(self.log.records[name].to_numpy(), at, fill)
 
+    def take_strings(self, name: str, at: np.ndarray, fill: str | None):
+        """A string column at rows ``at``, kept a pandas string array (no per-value check);
+        ``fill`` where ``at`` is -1 (None: the column's missing value)."""
+        return self.log.records[name].array.take(at, allow_fill=True, fill_value=fill)
+
     def values(self, at: np.ndarray, width: int) -> np.ndarray:
         """(component, record) values at rows ``at``; NaN where ``at`` is -1 or past the log's
         width."""
@@ -193,9 +198,10 @@ class _Aligned:
 
     at_r: np.ndarray
     at_x: np.ndarray
-    ids: dict[str, np.ndarray]
+    ids: dict  # the index columns as arrays; stage and key as pandas str arrays
     key_code: np.ndarray
     key_names: list[str]
+    not_comparable: np.ndarray  # stage "not-comparable" (reported as "phi")
 
 
 def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
@@ -216,10 +222,22 @@ def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
     at_r, at_x = _match(packed[:n_ref], packed[n_ref:], ref, cand)
     both = np.where(at_r >= 0, at_r, n_ref + at_x)  # where the record is in the joint arrays
     aligned = {name: ids[name][both] for name in RECORD_COLUMNS if name not in ("stage", "key")}
-    aligned["stage"] = np.asarray(stages, dtype=object)[stage_code[both]]
-    aligned["key"] = np.asarray(key_names, dtype=object)[key_code[both]]
+    stage_code, key_code = stage_code[both], key_code[both]
+    # a not-comparable record is reported as a step record
+    aligned["stage"] = _names_at(["phi" if s == _NOT_COMPARABLE else s for s in stages],
+                                 stage_code)
+    aligned["key"] = _names_at(key_names, key_code)
+    not_comparable = np.isin(stage_code, [i for i, s in enumerate(stages)
+                                          if s == _NOT_COMPARABLE])
     return _Aligned(_take(ref.rows, at_r, -1), _take(cand.rows, at_x, -1),
-                    {name: aligned[name] for name in RECORD_COLUMNS}, key_code[both], key_names)
+                    {name: aligned[name] for name in RECORD_COLUMNS}, key_code, key_names,
+                    not_comparable)
+
+
+def _names_at(names: list[str], codes: np.ndarray):
+    """``names[codes]`` as the string array a frame column of them would hold (built from the
+    few names, so pandas need not check a million values)."""
+    return pd.Index(names, dtype=None if names else object).array.take(codes)
 
 
 def _sorted_codes(column: np.ndarray) -> tuple[list, np.ndarray]:
@@ -323,11 +341,13 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     # Compare the components both sides printed (a legacy log may give only some).
     common = np.where(present_r & present_x, mask_r & mask_x, mask_r | mask_x)
     mask = ((common[None, :] >> np.arange(width)[:, None]) & 1) == 1
-    kind = np.where(present_r, ref.take("kind", at_r, None), cand.take("kind", at_x, None))
+    kind = ref.take_strings("kind", at_r, None)
+    kind[~present_r] = cand.take_strings("kind", at_x[~present_r], None)
+    kinds = kind.to_numpy()
     rtol, atol = tol.for_keys(aligned.key_names)[aligned.key_code].T
     res = (np.nan_to_num(ref.take("resolution", at_r, np.nan))
            + np.nan_to_num(cand.take("resolution", at_x, np.nan)))
-    text_r, text_x = ref.take("text", at_r, ""), cand.take("text", at_x, "")
+    text_r, text_x = ref.take_strings("text", at_r, ""), cand.take_strings("text", at_x, "")
 
     errors = _Errors(r, x, mask)
     abs_err, ref_norm = errors.abs_err, errors.ref_norm
@@ -335,9 +355,10 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     allowed = atol + rtol * ref_norm
     status = np.where(abs_err <= allowed, _PASS, _FAIL)
     status[(res > allowed) & (abs_err <= allowed + res)] = _LIMITED
-    words, ints = kind == "word", kind == "int"
+    words, ints = kinds == "word", kinds == "int"
     if words.any():
-        status[words] = np.where(text_r == text_x, _PASS, _FAIL)[words]
+        equal = text_r[words].to_numpy() == text_x[words].to_numpy()
+        status[words] = np.where(equal, _PASS, _FAIL)
     status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
     both_nan = nan_r & nan_x
     status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
@@ -348,10 +369,8 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     status[~present_r] = _MISSING_R
 
     ids = aligned.ids
-    not_comparable = ids["stage"] == _NOT_COMPARABLE
-    ids["stage"][not_comparable] = "phi"
-    status[not_comparable & ~(present_r & present_x)] = _NOT_COMPARED
-    both_real = present_r & present_x & (kind == "real")
+    status[aligned.not_comparable & ~(present_r & present_x)] = _NOT_COMPARED
+    both_real = present_r & present_x & (kinds == "real")
     key_rank = np.array([schema.key_rank(k) for k in aligned.key_names], np.int64)
     records = {**ids, "order": key_rank[aligned.key_code], "kind": kind, "mask": common,
                "ref": text_r, "cand": text_x}
@@ -361,7 +380,7 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
                    rel_err=np.where(both_real, errors.rel_err, np.nan),
                    max_component_diff=np.where(both_real, errors.max_component_diff, np.nan),
                    rtol=rtol, atol=atol, resolution=res,
-                   status=np.array(STATUSES, dtype=object)[status],
+                   status=_names_at(list(STATUSES), status),
                    ref_line=pd.arrays.IntegerArray(ref.take("line", at_r, 0), ~present_r),
                    cand_line=pd.arrays.IntegerArray(cand.take("line", at_x, 0), ~present_x))
     frame = pd.DataFrame(records, copy=False)
