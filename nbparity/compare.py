@@ -103,7 +103,7 @@ class _Side:
 
     log: TraceLog
     rows: np.ndarray
-    ids: dict[str, np.ndarray]
+    ids: dict[str, np.ndarray]  # released once the logs are aligned
 
     def take(self, name: str, at: np.ndarray, fill) -> np.ndarray:
         """Column ``name`` of the log's records at rows ``at``; ``fill`` where ``at`` is -1."""
@@ -324,6 +324,8 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
     _resolve_pixels(ref, cand)
     _map_last_iteration(ref, cand)
     aligned = _align(ref, cand, ids)
+    del ids  # with the sides' views of it: its memory serves the evaluation instead
+    ref.ids = cand.ids = {}
     if not ((aligned.at_r >= 0) & (aligned.at_x >= 0)).any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
                                  f"comparable record")

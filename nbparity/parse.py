@@ -724,19 +724,31 @@ def _has_duplicate_steps(owner: np.ndarray, steps: _StepLines) -> bool:
     return bool((packed[1:] == packed[:-1]).any())
 
 
+@dataclass
+class _Coded:
+    """A string column as codes into a few names (made into strings once, at assembly)."""
+
+    names: list[str]
+    codes: np.ndarray
+
+    def strings(self) -> np.ndarray:
+        return np.asarray(self.names, dtype=object)[self.codes]
+
+
 def _step_columns(steps: _StepLines, kinds: np.ndarray, texts: list[str],
                   values: np.ndarray,
                   width: int, pixel_rows: pd.DataFrame, owner: np.ndarray) -> dict:
     """The step lines' records, column by column, as the line reader would make them."""
     n = steps.line.size
-    names = np.asarray(steps.key_names, dtype=object)
     columns = {
-        "engine": np.asarray(steps.engine_names, dtype=object)[steps.engine],
+        "engine": _Coded(steps.engine_names, steps.engine),
         "slow": pixel_rows.slow.to_numpy()[owner], "fast": pixel_rows.fast.to_numpy()[owner],
-        "stage": np.array([_STAGE_OF.get(k) for k in steps.key_names], dtype=object)[steps.key],
+        # names no step line uses (a key the line reader got) may lack a stage or kind: ""
+        "stage": _Coded([_STAGE_OF.get(k, "") for k in steps.key_names], steps.key),
         "phi_tic": steps.phi, "mos_tic": steps.mos,
         "sub": np.full(n, NO_INDEX), "src": np.full(n, NO_INDEX), "thick": np.full(n, NO_INDEX),
-        "key": names[steps.key], "kind": kinds[steps.key],
+        "key": _Coded(steps.key_names, steps.key),
+        "kind": _Coded([kind or "" for kind in kinds], steps.key),
         "arity": steps.counts, "mask": (1 << steps.counts) - 1,
     }
     for j in range(width):
@@ -759,6 +771,13 @@ def _interleave(slow_records: pd.DataFrame, columns: dict, width: int) -> pd.Dat
     data = {}
     for name in names:
         step_column = columns[name]
+        if isinstance(step_column, _Coded):  # the slow records' strings become names too
+            codes = np.empty(n, dtype=np.int64)
+            codes[at_slow] = len(step_column.names) + np.arange(n_slow)
+            codes[at_step] = step_column.codes
+            all_names = [*step_column.names, *slow_records[name].tolist()]
+            data[name] = pd.Index(all_names).array.take(codes)
+            continue
         slow_column = (slow_records[name].to_numpy(step_column.dtype) if name in slow_records
                        else np.full(n_slow, np.nan))
         merged = np.empty(n, dtype=step_column.dtype)
@@ -774,6 +793,8 @@ def _merge_checked(source: str, slow_records: pd.DataFrame, columns: dict, width
     """The general assembly (pandas concat, sort, duplicate check with its error message)."""
     for j in range(slow_records.attrs.get("width", 1), width):
         slow_records[f"v{j}"] = np.nan
+    columns = {name: column.strings() if isinstance(column, _Coded) else column
+               for name, column in columns.items()}
     records = pd.concat([slow_records, pd.DataFrame(columns)], ignore_index=True)
     records = records.sort_values("line", kind="stable").reset_index(drop=True)
     dup = records.duplicated(list(RECORD_ID))
