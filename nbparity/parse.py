@@ -438,7 +438,7 @@ def _has_other_breaks(text: str) -> bool:
 
 
 def _word(token: bytes) -> np.uint64:
-    """Up to 8 bytes as one little-endian integer, as _Bytes.words reads them."""
+    """Up to 8 bytes as one little-endian integer, as _Bytes.word reads them."""
     return np.uint64(int.from_bytes(token, "little"))
 
 
@@ -582,10 +582,10 @@ def _split_values(data: bytes | bytearray, steps: _StepLines, n_lines: int
 def _pick(items: list, at: np.ndarray) -> list:
     """``items`` at the increasing positions ``at``: one list slice per run of positions two
     apart (the values of consecutive step lines), else one itemgetter call."""
-    bounds = np.concatenate(([0], np.flatnonzero(np.diff(at) != 2) + 1, [at.size])).tolist()
     if at.size < 2:
         return [items[i] for i in at.tolist()]
-    if len(bounds) > at.size // 8 + 2:
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(at) != 2) + 1, [at.size])).tolist()
+    if len(bounds) > at.size // 8 + 2:  # many short runs
         return list(itemgetter(*at.tolist())(items))
     picked = []
     for begin, end in zip(bounds[:-1], bounds[1:]):
@@ -651,9 +651,9 @@ def _read_values_by_token(raw: bytes, counts: np.ndarray, width: int) -> np.ndar
     return values
 
 
-def _parse_contract_fast(data: bytes, source: str) -> TraceLog | None:
-    """Vectorised reading of a contract log (UTF-8, "\\n" line breaks); None when the log needs
-    the line-by-line reader."""
+def _parse_contract_fast(data: bytes | bytearray, source: str) -> TraceLog | None:
+    """Vectorised reading of a contract log (UTF-8, "\\n" line breaks; a bytearray is marked
+    in place for a moment); None when the log needs the line-by-line reader."""
     raw = _Bytes(data)
     starts, ends = _line_bounds(raw.bytes)
     steps = _find_step_lines(raw, starts, ends)
