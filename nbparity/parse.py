@@ -408,7 +408,8 @@ def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int
             if len(tokens) != 2 or not all(_INT_RE.match(t) for t in tokens):
                 raise TraceFormatError(f"{source}:{lineno}: trace_pixel needs two integers: "
                                        f"slow fast")
-            pixel = (int(tokens[0]), int(tokens[1]))
+            pixel = (_small_int(tokens[0], f"{source}:{lineno}", "trace_pixel"),
+                     _small_int(tokens[1], f"{source}:{lineno}", "trace_pixel"))
         components = None
         if key in LEGACY_KEYS and not contract:
             key, comp = LEGACY_KEYS[key]
@@ -833,6 +834,17 @@ def _split_pixel_line(rest: str, source: str, lineno: int) -> tuple[str, list[st
     return key, tokens
 
 
+#: pixel coordinates and loop indices must fit the records' int64 columns (with room to spare)
+_INT_LIMIT = 2**62
+
+
+def _small_int(text: str, where: str, what: str) -> int:
+    value = int(text)
+    if abs(value) >= _INT_LIMIT:
+        raise TraceFormatError(f"{where}: {what} {text} is out of range")
+    return value
+
+
 def _parse_step_line(builder: _RecordBuilder, lineno: int, engine: str,
                      pixel: tuple[int, int], rest: str, legacy: bool) -> None:
     where = f"{builder.source}:{lineno}"
@@ -843,7 +855,7 @@ def _parse_step_line(builder: _RecordBuilder, lineno: int, engine: str,
         name, _, value = parts[pos].partition("=")
         if not _INT_RE.match(value):
             raise TraceFormatError(f"{where}: index {name} needs an integer, found {value!r}")
-        indices[name] = int(value)
+        indices[name] = _small_int(value, where, f"index {name}")
         pos += 1
     if "phi_tic" not in indices:
         raise TraceFormatError(f"{where}: step line without phi_tic=")

@@ -58,6 +58,12 @@ def test_contract_log_becomes_one_row_per_component():
         ("TRACE_C: trace_pixel 1 x\n", "c.log:1"),
         ("TRACE_C: trace_pixel 1 2\nTRACE_C: hkl_rounded 1 2 3.5\n", "c.log:2"),
         ("just text\n", "c.log:1"),
+        # integers beyond the records' int64 columns: an error, not an OverflowError
+        ("TRACE_C: trace_pixel 99999999999999999999999 2\nTRACE_C: F_latt 1\n", "c.log:1"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C_PHI: phi_tic=1234567890123456789012 F_latt 1\n",
+         "c.log:2"),
+        ("TRACE_C: trace_pixel 1 2\nTRACE_C_PHI: phi_tic=0 mos_tic=0 F_latt 1\n"
+         "TRACE_C_PHI: phi_tic=0 mos_tic=-18446744073709551617 F_latt 1\n", "c.log:3"),
         ("", "c.log:1"),
     ],
 )
