@@ -1,5 +1,3 @@
-import sys
+from nbparity.cli import console_main
 
-from nbparity.cli import main
-
-sys.exit(main())
+console_main()

@@ -7,6 +7,7 @@ Every error reaches the user as one line on stderr plus the contract's exit code
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -19,11 +20,8 @@ from nbparity import __version__, exitcodes, report, schema
 from nbparity.atomic import atomic_write
 from nbparity.bundle import BundleError, default_bundle_dir
 from nbparity.cases import TRACES_DIR, Case, CaseFileError, detector_shape, load_cases
-from nbparity.compare import StructuralMismatch, Tolerance, compare_logs
-from nbparity.divergence import first_divergences
 from nbparity.engines import MODES, EngineError
 from nbparity.images import compare_files, write_png_heatmap
-from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_file
 from nbparity.runner import (
     TraceRequest,
     gate_cases,
@@ -32,6 +30,10 @@ from nbparity.runner import (
     trace_case,
     write_golden,
 )
+from nbparity.tolerance import Tolerance
+
+# The readers, the alignment and the diagnoses load pandas (~0.25 s): the commands that compare
+# logs import them when they run, so that a one-engine `nbparity trace` starts without them.
 
 DEFAULT_CASES = TRACES_DIR / "cases.toml"
 GOLDEN_DIR = TRACES_DIR / "golden"
@@ -103,6 +105,9 @@ def parse_tol_option(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
 
 
 def load_comparison(c_log: str, py_log: str, tolerance: Tolerance):
+    from nbparity.compare import StructuralMismatch, compare_logs
+    from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_file
+
     try:
         reference = parse_trace_file(c_log)
         candidate = parse_trace_file(py_log)
@@ -199,6 +204,8 @@ def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, 
 def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fmt):
     """The first failing record in pipeline order, the last agreeing one before it, how many
     later failures it likely caused, and a diagnosis when a known signature fits."""
+    from nbparity.divergence import first_divergences
+
     comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal))
     click.echo(report.render_divergences(first_divergences(comparison), fmt), nl=False)
     sys.exit(comparison.exit_code())
@@ -466,10 +473,27 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Run one command; returns its exit code (callable in process, e.g. from tests)."""
     result = cli.main(args=argv, prog_name="nbparity")
     return result if isinstance(result, int) else 0
 
 
+def console_main() -> None:
+    """The ``nbparity`` script and ``python -m nbparity``: ``main()``, then a quick exit.
+
+    When the command returns, its output is written and every file is closed and renamed into
+    place; the interpreter's teardown would only free memory, which takes ~0.5 s once torch is
+    loaded (a quarter of `nbparity trace`'s 2 s budget). So flush and leave.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # commands end with sys.exit(code)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to say
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -1,4 +1,4 @@
-"""Alignment and the tolerance model of the trace contract: one place for both.
+"""Alignment of two logs under the trace contract's tolerance model (``nbparity.tolerance``).
 
 ``compare_logs(reference, candidate, tolerance)`` joins two parsed logs record by record and
 returns a ``Comparison``: one row per record (a key at a pixel and loop indices; the components
@@ -23,39 +23,20 @@ structural mismatch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from nbparity import exitcodes, schema
 from nbparity.parse import INDEX_TOKENS, TraceLog
-
-DEFAULT_RTOL = 1e-6
-DEFAULT_ATOL = 0.0
+from nbparity.tolerance import FAILING, MISSING, Tolerance
 
 RECORD_COLUMNS = ["slow", "fast", "stage", *INDEX_TOKENS, "key"]
-FAILING = frozenset({"fail", "both-nan"})
-MISSING = frozenset({"missing-candidate", "missing-reference"})
 
 
 class StructuralMismatch(ValueError):
     """The logs cannot be compared record by record (exit code 3)."""
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """rtol/atol, with per-key overrides: ``{key: (rtol, atol)}``."""
-
-    rtol: float = DEFAULT_RTOL
-    atol: float = DEFAULT_ATOL
-    per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
-    nan_equal: bool = False
-
-    def for_keys(self, names: list[str]) -> np.ndarray:
-        """(rtol, atol) per key name, one row each."""
-        return np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in names],
-                        dtype=np.float64).reshape(-1, 2)
 
 
 @dataclass

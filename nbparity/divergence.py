@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nbparity.compare import FAILING, Comparison, values
+from nbparity.compare import Comparison, values
+from nbparity.tolerance import FAILING
 
 ROTATED_KEYS = ("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms")
 UNIT_FACTORS = {1e10: "1e10 (metres vs Angstrom)", 1e-10: "1e-10 (Angstrom vs metres)",

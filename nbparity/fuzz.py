@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nbparity.cases import TRACES_DIR, Case, detector_shape, file_tolerance
-from nbparity.compare import Tolerance
 from nbparity.runner import GateResult, gate_cases
+from nbparity.tolerance import Tolerance
 
 INPUTS = TRACES_DIR / "default"
 CONVENTIONS = ("", "-mosflm", "-denzo", "-adxv", "-xds", "-dials", "custom")

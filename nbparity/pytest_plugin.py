@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from nbparity import report
-from nbparity.compare import Comparison, Tolerance, compare_logs
+from nbparity.compare import Comparison, compare_logs
 from nbparity.divergence import first_divergences
 from nbparity.parse import TraceLog, parse_trace_file, parse_trace_text
+from nbparity.tolerance import Tolerance
 
 
 def _as_log(source, name: str) -> TraceLog:

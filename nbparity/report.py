@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import json
 import math
-from xml.sax.saxutils import escape, quoteattr
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from nbparity.compare import FAILING, Comparison
-from nbparity.divergence import Divergence
+from nbparity.tolerance import FAILING
+
+if TYPE_CHECKING:  # (pandas is loaded by the comparison these functions receive)
+    import pandas as pd
+
+    from nbparity.compare import Comparison
+    from nbparity.divergence import Divergence
 
 FORMATS = ("table", "json", "csv", "markdown", "junit")
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "both-nan": "red",
@@ -146,6 +150,8 @@ def render_markdown(comparison: Comparison, rows: pd.DataFrame) -> str:
 
 
 def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbparity") -> str:
+    from xml.sax.saxutils import escape, quoteattr  # (imports urllib: only for JUnit output)
+
     cases = []
     failures = 0
     for r in rows.itertuples(index=False):
@@ -235,6 +241,8 @@ def render_gate(results) -> str:
 
 
 def render_gate_junit(results) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
     cases = []
     failures = 0
     for r in results:

@@ -1,8 +1,6 @@
 """Allow ``python -m simulator``."""
 
-import sys
-
-from simulator.cli import main
+from simulator.cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -352,3 +352,19 @@ def main(argv=None) -> int:
         sys.stderr.write(f"nbsim: internal error ({type(exc).__name__}): {msg}\n")
         return 1
     return 0
+
+
+def console_main() -> None:
+    """The ``nbsim`` script and ``python -m simulator``: ``main()``, then a quick exit.
+
+    Once ``main`` returns, the output files are renamed into place and closed; the interpreter's
+    teardown would spend ~0.5 s freeing torch's memory. (nbparity's CLI does the same; this
+    package does not import nbparity.)
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to say
+            pass
+    os._exit(code)

@@ -58,3 +58,22 @@ def test_schema_command_lists_every_key():
     assert result.returncode == 0
     for key in schema.CATALOGUE:
         assert key.name in result.stdout
+
+
+def test_scripts_flush_everything_before_their_quick_exit():
+    """console_main leaves with os._exit: piped (fully buffered) output still arrives whole."""
+    from nbparity import schema
+
+    result = _run(_script("nbparity"), "schema")
+    assert result.returncode == 0, result.stderr
+    assert schema.CATALOGUE[-1].name in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].lstrip().startswith("└")  # the table's end
+
+
+def test_the_trace_command_starts_without_pandas():
+    """A one-engine `nbparity trace` has 2 s, process start included; pandas costs ~0.25 s of
+    it, so the readers and the alignment are imported only by commands that compare logs."""
+    code = "import sys, nbparity.cli, nbparity.runner; print('pandas' in sys.modules)"
+    result = _run(sys.executable, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

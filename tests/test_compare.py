@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from nbparity import exitcodes, schema
-from nbparity.compare import StructuralMismatch, Tolerance, compare_logs
+from nbparity.compare import StructuralMismatch, compare_logs
 from nbparity.parse import parse_trace_text
+from nbparity.tolerance import Tolerance
 
 BASE = {
     (3, 7): {

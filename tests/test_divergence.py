@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from nbparity.compare import Tolerance, compare_logs
+from nbparity.compare import compare_logs
 from nbparity.divergence import first_divergences
 from nbparity.parse import parse_trace_text
+from nbparity.tolerance import Tolerance
 
 PIXEL = (20, 45)
 ROT0 = {"rot_a_angstroms": (100.0, 0.0, 0.0), "rot_b_angstroms": (0.0, 100.0, 0.0),

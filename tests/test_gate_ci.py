@@ -11,10 +11,11 @@ import pytest
 
 from nbparity import report
 from nbparity.cases import TRACES_DIR, UPSTREAM_DIR, load_cases
-from nbparity.compare import Tolerance, compare_logs
+from nbparity.compare import compare_logs
 from nbparity.divergence import first_divergences
 from nbparity.parse import parse_trace_text
 from nbparity.runner import GOLDEN_MODES, c_trace_text, gate_cases, golden_name
+from nbparity.tolerance import Tolerance
 
 MATRIX = load_cases(TRACES_DIR / "cases.toml")
 UPSTREAM = load_cases(UPSTREAM_DIR / "cases.toml")

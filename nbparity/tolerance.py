@@ -1,0 +1,33 @@
+"""The contract's tolerance model: rtol/atol with per-key overrides, and the failing statuses.
+
+Kept apart from ``nbparity.compare`` (which aligns logs with numpy and pandas) so that commands
+that only need the settings, such as a one-engine ``nbparity trace``, start without pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_RTOL = 1e-6
+DEFAULT_ATOL = 0.0
+
+#: statuses that fail a comparison, and those of a record held by one log only
+FAILING = frozenset({"fail", "both-nan"})
+MISSING = frozenset({"missing-candidate", "missing-reference"})
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """rtol/atol, with per-key overrides: ``{key: (rtol, atol)}``."""
+
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
+    nan_equal: bool = False
+
+    def for_keys(self, names: list[str]) -> np.ndarray:
+        """(rtol, atol) per key name, one row each."""
+        return np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in names],
+                        dtype=np.float64).reshape(-1, 2)
