@@ -304,9 +304,8 @@ def trace_command(pixels, case_name, cases_file, args_file, engines, device, dty
     if not chosen:
         raise click.UsageError("give at least one --pixel S F")
     tolerance = make_tolerance(rtol, atol, tol_items, nan_equal)
-    per_key = {**case.tolerance, **tolerance.per_key}
     request = TraceRequest(case, chosen, engines, mode, c_mode, device, dtype, c_bin, timeout_s,
-                           Tolerance(tolerance.rtol, tolerance.atol, per_key, nan_equal))
+                           tolerance.under_case(case.tolerance))
     try:
         outcome = trace_case(request, Path(out) if out else default_bundle_dir(case.name))
     except EngineError as exc:

@@ -164,11 +164,9 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
             if progress:
                 progress(label, len(results))
             start = time.perf_counter()
-            per_key = {**tolerance.per_key, **case.tolerance}
             request = TraceRequest(case, list(case.pixels), "both", mode,
                                    None if mode == "c-parity" else "spec", device, dtype, c_bin,
-                                   timeout_s, Tolerance(tolerance.rtol, tolerance.atol, per_key,
-                                                        tolerance.nan_equal))
+                                   timeout_s, tolerance.under_case(case.tolerance))
             try:
                 _check_pixels(case, request.pixels)
                 with tempfile.TemporaryDirectory(prefix="nbparity-gate-") as work:

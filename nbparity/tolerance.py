@@ -6,7 +6,7 @@ that only need the settings, such as a one-engine ``nbparity trace``, start with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,6 +26,11 @@ class Tolerance:
     atol: float = DEFAULT_ATOL
     per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
     nan_equal: bool = False
+
+    def under_case(self, case_per_key: dict[str, tuple[float, float]]) -> Tolerance:
+        """This tolerance over a case's own per-key overrides: a key given here (``--tol``)
+        wins over the case file's, the case file's over the default rtol/atol."""
+        return replace(self, per_key={**case_per_key, **self.per_key})
 
     def for_keys(self, names: list[str]) -> np.ndarray:
         """(rtol, atol) per key name, one row each."""

@@ -196,3 +196,13 @@ def test_a_record_held_twice_after_alignment_is_structural():
     ref = _steps_log("C", extra=["TRACE_C_PHI: phi_tic=-2 mos_tic=-2 I_term 0.5"])
     with pytest.raises(StructuralMismatch, match="c.log holds record I_term for pixel 3 7 twice"):
         _compare(ref, _steps_log("PY"))
+
+
+def test_command_line_tolerance_wins_over_the_case_file():
+    """trace and gate merge a case's [tolerance] with --tol the same way: --tol wins per key,
+    the case's keys still apply, and rtol/atol/nan_equal come from the command line."""
+    cli = Tolerance(2e-6, 1e-30, {"F_latt": (1e-3, 0.0)}, nan_equal=True)
+    merged = cli.under_case({"F_latt": (0.5, 0.5), "I_pixel_final": (1e-6, 1.4e-45)})
+    assert merged.per_key == {"F_latt": (1e-3, 0.0), "I_pixel_final": (1e-6, 1.4e-45)}
+    assert (merged.rtol, merged.atol, merged.nan_equal) == (2e-6, 1e-30, True)
+    assert cli.per_key == {"F_latt": (1e-3, 0.0)}  # the command line's settings are not changed
