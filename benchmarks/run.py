@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,22 +192,24 @@ def _rel_diff(img: np.ndarray, ref: np.ndarray) -> float | None:
     return float((np.abs(img[big].astype(np.float64) - ref[big]) / np.abs(ref[big])).max())
 
 
-def round_robin(jobs: list[tuple[str, list[str], Path]], repeats: int, budget_s: float,
-                log) -> dict[str, list[Run]]:
-    """jobs: (name, argv, cwd). Repeats round-robin; a job stops once its time passes budget."""
+def round_robin(jobs: list[tuple[str, list[str] | Callable[[], list[str]], Path]], repeats: int,
+                budget_s: float, log, ok_rc: tuple[int, ...] = (0,)) -> dict[str, list[Run]]:
+    """jobs: (name, argv or a function giving a fresh argv per run, cwd). Repeats round-robin;
+    a job stops once its time passes budget, or after a run that exits outside ``ok_rc``."""
     runs: dict[str, list[Run]] = {name: [] for name, _, _ in jobs}
     spent = dict.fromkeys(runs, 0.0)
+    width = max((len(name) for name in runs), default=0)
     for rep in range(repeats):
         for name, argv, cwd in jobs:
             if rep and spent[name] >= budget_s:
                 continue
-            if runs[name] and runs[name][-1].rc != 0:
+            if runs[name] and runs[name][-1].rc not in ok_rc:
                 continue
-            run = measure(argv, cwd)
+            run = measure(argv() if callable(argv) else argv, cwd)
             runs[name].append(run)
             spent[name] += run.wall_s
-            status = "" if run.rc == 0 else f"  rc={run.rc}: {run.stderr_tail}"
-            log(f"  {name:22s} run {rep + 1}: {run.wall_s:8.2f} s  "
+            status = "" if run.rc in ok_rc else f"  rc={run.rc}: {run.stderr_tail}"
+            log(f"  {name:{width}s} run {rep + 1}: {run.wall_s:8.2f} s  "
                 f"{run.peak_rss_bytes / 2**20:8.0f} MiB{status}")
     return runs
 
@@ -243,9 +246,11 @@ def trace_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path
     pixel = ["-trace_pixel", *map(str, TRACE_PIXEL)]
     jobs, counter = [], [0]
 
-    def out_dir() -> str:
-        counter[0] += 1
-        return str(tmp / f"trace-bundle-{counter[0]}")
+    def with_fresh_bundle(argv: list[str]) -> Callable[[], list[str]]:
+        def fresh() -> list[str]:  # each nbparity trace needs a bundle folder of its own
+            counter[0] += 1
+            return argv + ["--out", str(tmp / f"trace-bundle-{counter[0]}")]
+        return fresh
 
     for e in engs:
         if e.device == "cuda" and e.kind == "torch":
@@ -254,25 +259,10 @@ def trace_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path
             base = ["--engine", "py", "--dtype", e.dtype]
         else:
             base = ["--engine", "c", "--c-bin", e.c_bin]
-        jobs.append((f"nbparity trace [{e.name}]", nbp + base, e))
-        jobs.append((f"engine alone [{e.name}]", e.argv + args + e.extra + pixel, e))
-    # each nbparity run needs a fresh bundle folder: build the argv per run
-    runs: dict[str, list[Run]] = {name: [] for name, _, _ in jobs}
-    spent = dict.fromkeys(runs, 0.0)
-    for rep in range(repeats):
-        for name, argv, _e in jobs:
-            if rep and spent[name] >= budget_s:
-                continue
-            if name.startswith("nbparity"):
-                run = measure(argv + ["--out", out_dir()], ROOT)
-            else:
-                run = measure(argv, tmp)
-            runs[name].append(run)
-            spent[name] += run.wall_s
-            bad = run.rc not in (0, 1)  # nbparity trace with one engine: 0; divergence: 1
-            status = f"  rc={run.rc}: {run.stderr_tail}" if bad else ""
-            log(f"  {name:36s} run {rep + 1}: {run.wall_s:6.2f} s  "
-                f"{run.peak_rss_bytes / 2**20:6.0f} MiB{status}")
+        jobs.append((f"nbparity trace [{e.name}]", with_fresh_bundle(nbp + base), ROOT))
+        jobs.append((f"engine alone [{e.name}]", e.argv + args + e.extra + pixel, tmp))
+    # nbparity trace with one engine exits 0; 1 would be a divergence, still a timed run
+    runs = round_robin(jobs, repeats, budget_s, log, ok_rc=(0, 1))
     return [{"benchmark": "trace", "engine": name, **_summary(runs[name])} for name, _, _ in jobs]
 
 
