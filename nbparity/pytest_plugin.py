@@ -20,7 +20,7 @@ from nbparity import report
 from nbparity.compare import Comparison, compare_logs
 from nbparity.divergence import first_divergences
 from nbparity.parse import TraceLog, parse_trace_file, parse_trace_text
-from nbparity.tolerance import Tolerance
+from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 
 
 def _as_log(source, name: str) -> TraceLog:
@@ -32,7 +32,7 @@ def _as_log(source, name: str) -> TraceLog:
     return parse_trace_text(str(source), name)
 
 
-def assert_parity(reference, candidate, rtol: float = 1e-6, atol: float = 0.0,
+def assert_parity(reference, candidate, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
                   tol: dict[str, tuple[float, float]] | None = None,
                   strict: bool = False) -> Comparison:
     """Raise AssertionError naming the first divergence unless the logs are at parity."""
