@@ -30,7 +30,7 @@ from nbparity.runner import (
     trace_case,
     write_golden,
 )
-from nbparity.tolerance import Tolerance
+from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 
 # The readers, the alignment and the diagnoses load pandas (~0.25 s): the commands that compare
 # logs import them when they run, so that a one-engine `nbparity trace` starts without them.
@@ -150,9 +150,9 @@ def _split_multi(values: tuple[str, ...]) -> list[str]:
 
 
 tolerance_options = [
-    click.option("--rtol", type=float, default=1e-6, show_default=True,
+    click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
                  help="Relative tolerance."),
-    click.option("--atol", type=float, default=0.0, show_default=True,
+    click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
                  help="Absolute tolerance."),
     click.option("--tol", "tol_items", multiple=True, metavar="KEY=RTOL[,ATOL]",
                  help="Per-key tolerance (repeatable)."),
@@ -445,7 +445,7 @@ def fuzz_command(count, seed, c_bin, output):
                                                                "square).")
 @click.option("--roi", type=(int, int, int, int), metavar="S0 S1 F0 F1",
               help="Only slow S0..S1 and fast F0..F1 (inclusive, zero-based).")
-@click.option("--rtol", type=float, default=1e-6, show_default=True)
+@click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True)
 @click.option("--png", type=click.Path(dir_okay=False), help="Difference heat-map PNG.")
 def images_command(image_a, image_b, shape, roi, rtol, png):
     """Image-level parity of two float images (A is the reference): max rel error over pixels
