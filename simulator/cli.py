@@ -72,7 +72,7 @@ def _int(opt, tok):
             v = float(tok)
         except (TypeError, ValueError):
             raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
-        if v != int(v):
+        if not math.isfinite(v) or v != int(v):
             raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
         return int(v)
 

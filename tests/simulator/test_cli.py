@@ -60,6 +60,8 @@ def test_python_m_simulator_unknown_option(tmp_path):
         (["-pivot", "elsewhere"], "-pivot"),
         (["-trace_pixel", "100", "0"], "-trace_pixel"),
         (["-roi", "1", "2"], "-roi"),
+        (["-N", "nan"], "-N"),
+        (["-detpixels", "inf"], "-detpixels"),
     ],
 )
 def test_bad_values_exit_2(args, needle, tmp_path, capsys):
