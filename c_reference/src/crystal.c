@@ -46,6 +46,36 @@ static void clamp_trig(double *sn, double *cs)
     if (*cs * *cs > 1.0) *cs = 1.0;
 }
 
+/* t = {sin alpha, cos alpha, sin beta, cos beta, sin gamma, cos gamma}: upstream's
+ * oddball warning, then each pair clamped */
+static void check_trig(const char *title, const char *const *names, double *t)
+{
+    oddball(title, names, t);
+    clamp_trig(&t[0], &t[1]);
+    clamp_trig(&t[2], &t[3]);
+    clamp_trig(&t[4], &t[5]);
+}
+
+/* angles between the vectors x, y, z (lengths in element 0), with sines from the
+ * lengths of the dual vectors xd, yd, zd and the volume V of the dual cell:
+ * sin(alpha) = |xd| V / |y| / |z|, cos(alpha) = y.z / |y| / |z|, and so on */
+static void cell_angles(const double *x, const double *y, const double *z, const double *xd,
+                        const double *yd, const double *zd, double V, const char *title,
+                        const char *const *names, double *alpha, double *beta, double *gamma)
+{
+    double t[6];
+    t[0] = xd[0] * V / y[0] / z[0];
+    t[2] = yd[0] * V / x[0] / z[0];
+    t[4] = zd[0] * V / x[0] / y[0];
+    t[1] = vec_dot(y, z) / y[0] / z[0];
+    t[3] = vec_dot(x, z) / x[0] / z[0];
+    t[5] = vec_dot(x, y) / x[0] / y[0];
+    check_trig(title, names, t);
+    *alpha = atan2(t[0], t[1]);
+    *beta = atan2(t[2], t[3]);
+    *gamma = atan2(t[4], t[5]);
+}
+
 static void read_matrix(nb_sim *s)
 {
     FILE *f = fopen(s->matfile, "r");
@@ -104,12 +134,12 @@ void nb_setup_crystal(nb_sim *s)
     double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
     double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
     double axb[4], bxc[4], cxa[4], asxbs[4], bsxcs[4], csxas[4];
-    double V_cell = 0, V_star, sa, sb, sg, ca, cb, cg;
+    double V_cell = 0, V_star;
     double xmax, rps;
 
     if (s->user_cell) {
         double aavg, skew;
-        double sas, sbs, sgs, cas, cbs, cgs;
+        double t[6];
         a[0] = s->cell_a;
         b[0] = s->cell_b;
         c[0] = s->cell_c;
@@ -141,29 +171,23 @@ void nb_setup_crystal(nb_sim *s)
             if (bs[0] <= 0.0) bs[0] = DBL_MIN;
             if (cs[0] <= 0.0) cs[0] = DBL_MIN;
         }
-        sas = a[0] * V_star / bs[0] / cs[0];
-        sbs = b[0] * V_star / as[0] / cs[0];
-        sgs = c[0] * V_star / as[0] / bs[0];
-        cas = (cos(s->beta) * cos(s->gamma) - cos(s->alpha)) / (sin(s->beta) * sin(s->gamma));
-        cbs = (cos(s->gamma) * cos(s->alpha) - cos(s->beta)) / (sin(s->gamma) * sin(s->alpha));
-        cgs = (cos(s->alpha) * cos(s->beta) - cos(s->gamma)) / (sin(s->alpha) * sin(s->beta));
-        {
-            double v[6];
-            v[0] = sas; v[1] = cas; v[2] = sbs; v[3] = cbs; v[4] = sgs; v[5] = cgs;
-            oddball("reciprocal cell angles", STAR_NAMES_CELL, v);
-        }
-        clamp_trig(&sas, &cas);
-        clamp_trig(&sbs, &cbs);
-        clamp_trig(&sgs, &cgs);
+        /* t: sin and cos of the reciprocal angles (the cosines from the direct angles) */
+        t[0] = a[0] * V_star / bs[0] / cs[0];
+        t[2] = b[0] * V_star / as[0] / cs[0];
+        t[4] = c[0] * V_star / as[0] / bs[0];
+        t[1] = (cos(s->beta) * cos(s->gamma) - cos(s->alpha)) / (sin(s->beta) * sin(s->gamma));
+        t[3] = (cos(s->gamma) * cos(s->alpha) - cos(s->beta)) / (sin(s->gamma) * sin(s->alpha));
+        t[5] = (cos(s->alpha) * cos(s->beta) - cos(s->gamma)) / (sin(s->alpha) * sin(s->beta));
+        check_trig("reciprocal cell angles", STAR_NAMES_CELL, t);
         as[1] = as[0];
-        bs[1] = bs[0] * cgs;
-        cs[1] = cs[0] * cbs;
+        bs[1] = bs[0] * t[5];
+        cs[1] = cs[0] * t[3];
         as[2] = 0.0;
-        bs[2] = bs[0] * sgs;
-        cs[2] = cs[0] * (cas - cbs * cgs) / sgs;
+        bs[2] = bs[0] * t[4];
+        cs[2] = cs[0] * (t[1] - t[3] * t[5]) / t[4];
         as[3] = 0.0;
         bs[3] = 0.0;
-        cs[3] = cs[0] * V_cell / (a[0] * b[0] * c[0] * sgs);
+        cs[3] = cs[0] * V_cell / (a[0] * b[0] * c[0] * t[4]);
     }
     if (s->matfile)
         read_matrix(s);
@@ -209,40 +233,10 @@ void nb_setup_crystal(nb_sim *s)
     vec_scale(cxa, bs, V_star);
     vec_scale(axb, cs, V_star);
 
-    sa = as[0] * V_cell / b[0] / c[0];
-    sb = bs[0] * V_cell / a[0] / c[0];
-    sg = cs[0] * V_cell / a[0] / b[0];
-    ca = vec_dot(b, c) / b[0] / c[0];
-    cb = vec_dot(a, c) / a[0] / c[0];
-    cg = vec_dot(a, b) / a[0] / b[0];
-    {
-        double v[6];
-        v[0] = sa; v[1] = ca; v[2] = sb; v[3] = cb; v[4] = sg; v[5] = cg;
-        oddball("cell angles", CELL_NAMES, v);
-    }
-    clamp_trig(&sa, &ca);
-    clamp_trig(&sb, &cb);
-    clamp_trig(&sg, &cg);
-    s->alpha_out = atan2(sa, ca);
-    s->beta_out = atan2(sb, cb);
-    s->gamma_out = atan2(sg, cg);
-    sa = a[0] * V_star / bs[0] / cs[0];
-    sb = b[0] * V_star / as[0] / cs[0];
-    sg = c[0] * V_star / as[0] / bs[0];
-    ca = vec_dot(bs, cs) / bs[0] / cs[0];
-    cb = vec_dot(as, cs) / as[0] / cs[0];
-    cg = vec_dot(as, bs) / as[0] / bs[0];
-    {
-        double v[6];
-        v[0] = sa; v[1] = ca; v[2] = sb; v[3] = cb; v[4] = sg; v[5] = cg;
-        oddball("reciprocal cell angles", STAR_NAMES, v);
-    }
-    clamp_trig(&sa, &ca);
-    clamp_trig(&sb, &cb);
-    clamp_trig(&sg, &cg);
-    s->alpha_star = atan2(sa, ca);
-    s->beta_star = atan2(sb, cb);
-    s->gamma_star = atan2(sg, cg);
+    cell_angles(a, b, c, as, bs, cs, V_cell, "cell angles", CELL_NAMES, &s->alpha_out,
+                &s->beta_out, &s->gamma_out);
+    cell_angles(as, bs, cs, a, b, c, V_star, "reciprocal cell angles", STAR_NAMES, &s->alpha_star,
+                &s->beta_star, &s->gamma_star);
     s->V_cell = V_cell;
 
     printf("Unit Cell: %g %g %g %g %g %g\n", a[0], b[0], c[0], s->alpha_out * NB_RTD,
