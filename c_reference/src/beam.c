@@ -71,19 +71,29 @@ static void read_sources(nb_sim *s)
         nb_die("%s:%ld: no sources in source file", s->sourcefile, lineno);
 }
 
-static int div_cut(const nb_sim *s, double hdiv, double vdiv)
+/* divergence angles of grid point (ht, vt); 0 when -round_div cuts the point off */
+static int div_point(const nb_sim *s, int ht, int vt, double *hdiv, double *vdiv)
 {
-    double test = (hdiv * hdiv - s->hdivstep * s->hdivstep / 4.0 * (1 - s->hdivsteps % 2)) /
-                  s->hdivrange / s->hdivrange;
-    test += (vdiv * vdiv - s->vdivstep * s->vdivstep / 4.0 * (1 - s->vdivsteps % 2)) /
+    double test;
+    *hdiv = s->hdivstep * ht - s->hdivrange / 2.0;
+    *vdiv = s->vdivstep * vt - s->vdivrange / 2.0;
+    test = (*hdiv * *hdiv - s->hdivstep * s->hdivstep / 4.0 * (1 - s->hdivsteps % 2)) /
+           s->hdivrange / s->hdivrange;
+    test += (*vdiv * *vdiv - s->vdivstep * s->vdivstep / 4.0 * (1 - s->vdivsteps % 2)) /
             s->vdivrange / s->vdivrange;
-    return s->round_div && test * 4.0 > 1.1;
+    return !(s->round_div && test * 4.0 > 1.1);
+}
+
+/* wavelength of dispersion step dt */
+static double disp_lambda(const nb_sim *s, int dt)
+{
+    return s->lambda0 * (1.0 + s->dispstep * dt - s->dispersion / 2.0);
 }
 
 void nb_setup_sources(nb_sim *s)
 {
     int ht, vt, dt, i;
-    double hdiv, vdiv, lambda, v[4], nv[4];
+    double hdiv, vdiv, v[4], nv[4];
 
     for (i = 0; i < s->det_thicksteps; i++)
         printf("thick%d = %g um\n", i, s->det_thickstep * i * 1e6);
@@ -98,17 +108,14 @@ void nb_setup_sources(nb_sim *s)
         double weight;
         for (ht = 0; ht < s->hdivsteps; ht++)
             for (vt = 0; vt < s->vdivsteps; vt++) {
-                hdiv = s->hdivstep * ht - s->hdivrange / 2.0;
-                vdiv = s->vdivstep * vt - s->vdivrange / 2.0;
-                if (div_cut(s, hdiv, vdiv))
+                if (!div_point(s, ht, vt, &hdiv, &vdiv))
                     continue;
                 n++;
                 printf("divergence deviation: %g %g\n", hdiv, vdiv);
             }
         s->divsteps = n;
         for (dt = 0; dt < s->dispsteps; dt++) {
-            lambda = s->lambda0 * (1.0 + s->dispstep * dt - s->dispersion / 2.0);
-            printf("lambda%d = %.15g\n", dt, lambda);
+            printf("lambda%d = %.15g\n", dt, disp_lambda(s, dt));
         }
         n = s->divsteps * s->dispsteps;
         if (n <= 0)
@@ -121,22 +128,17 @@ void nb_setup_sources(nb_sim *s)
         weight = 1.0 / n;
         for (ht = 0; ht < s->hdivsteps; ht++)
             for (vt = 0; vt < s->vdivsteps; vt++) {
-                hdiv = s->hdivstep * ht - s->hdivrange / 2.0;
-                vdiv = s->vdivstep * vt - s->vdivrange / 2.0;
-                if (div_cut(s, hdiv, vdiv))
+                if (!div_point(s, ht, vt, &hdiv, &vdiv))
                     continue;
-                v[1] = -10.0 * s->beam[1];
-                v[2] = -10.0 * s->beam[2];
-                v[3] = -10.0 * s->beam[3];
+                vec_scale(s->beam, v, -10.0);
                 rot_axis(v, nv, s->polar_vec, vdiv);
                 rot_axis(nv, v, s->vert, hdiv);
                 for (dt = 0; dt < s->dispsteps; dt++) {
-                    lambda = s->lambda0 * (1.0 + s->dispstep * dt - s->dispersion / 2.0);
                     s->src_x[s->sources] = v[1];
                     s->src_y[s->sources] = v[2];
                     s->src_z[s->sources] = v[3];
                     s->src_I[s->sources] = weight;
-                    s->src_lambda[s->sources] = lambda;
+                    s->src_lambda[s->sources] = disp_lambda(s, dt);
                     s->sources++;
                 }
             }
