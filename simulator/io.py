@@ -191,19 +191,29 @@ def read_smv(path):
         raise InputError(f"{path}:1: does not look like an SMV (ADSC) image")
     header = data[:512].decode("latin-1")
     hb = smv_value(header, "HEADER_BYTES")
-    hsize = int(hb) if hb is not None and not math.isnan(hb) else 512
+    hsize = 512 if hb is None or math.isnan(hb) else _header_int(hb, "HEADER_BYTES", path)
+    if hsize < 0:
+        raise InputError(f"{path}:1: bad HEADER_BYTES in the SMV header")
     header = data[:hsize].decode("latin-1")
     w = smv_value(header, "SIZE1")
     h = smv_value(header, "SIZE2")
-    w = int(w) if w is not None else 0
-    h = int(h) if h is not None else 0
+    w = _header_int(w, "SIZE1", path) if w is not None else 0
+    h = _header_int(h, "SIZE2", path) if h is not None else 0
     if w == 0:
         d = smv_value(header, "DETECTOR_DIMENSIONS")
-        w = h = int(d) if d is not None else 0
+        w = h = _header_int(d, "DETECTOR_DIMENSIONS", path) if d is not None else 0
     if w <= 0 or h <= 0 or len(data) < hsize + 2 * w * h:
         raise InputError(f"{path}: SMV image size does not match its header")
     arr = np.frombuffer(data[hsize : hsize + 2 * w * h], dtype="<u2").reshape(h, w).copy()
     return header, w, h, arr
+
+
+def _header_int(v: float, key: str, path) -> int:
+    """A number of an SMV header as an integer (truncated, as C's (int) cast); nan or inf is
+    bad input."""
+    if not math.isfinite(v):
+        raise InputError(f"{path}:1: bad {key} in the SMV header")
+    return int(v)
 
 
 def smv_value(header: str, key: str):

@@ -114,6 +114,24 @@ def test_malformed_matrix_file(tmp_path, capsys):
     assert not (tmp_path / "f.bin").exists()
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "HEADER_BYTES=inf;SIZE1=8;SIZE2=8;",
+        "HEADER_BYTES=-5;SIZE1=8;SIZE2=8;",
+        "HEADER_BYTES=512;SIZE1=nan;SIZE2=8;",
+    ],
+)
+def test_malformed_smv_header_names_file(fields, tmp_path, capsys):
+    head = ("{\n" + fields.replace(";", ";\n") + "}").encode()
+    (tmp_path / "m.img").write_bytes(head + b" " * (512 - len(head)) + bytes(128))
+    argv = SMALL + ["-mask", str(tmp_path / "m.img"), "-floatfile", str(tmp_path / "f.bin")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "m.img" in err and err.count("\n") == 1
+    assert not (tmp_path / "f.bin").exists()
+
+
 def test_impossible_geometry(tmp_path, capsys):
     argv = SMALL + ["-pixel", "0", "-floatfile", str(tmp_path / "f.bin")]
     assert main(argv) == 2
