@@ -51,24 +51,27 @@ static void vmessage(const char *kind, const char *fmt, va_list ap)
     fputc('\n', stderr);
 }
 
+static void vdie(int code, const char *fmt, va_list ap) NB_NORETURN;
+
+static void vdie(int code, const char *fmt, va_list ap)
+{
+    vmessage("error", fmt, ap);
+    nb_temp_cleanup();
+    exit(code);
+}
+
 void nb_die_code(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmessage("error", fmt, ap);
-    va_end(ap);
-    nb_temp_cleanup();
-    exit(code);
+    vdie(code, fmt, ap);
 }
 
 void nb_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vmessage("error", fmt, ap);
-    va_end(ap);
-    nb_temp_cleanup();
-    exit(NB_EXIT_USAGE);
+    vdie(NB_EXIT_USAGE, fmt, ap);
 }
 
 void nb_warn(const char *fmt, ...)
