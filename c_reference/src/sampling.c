@@ -47,6 +47,31 @@ static void range_rule(double *range, double *step, int *count)
     }
 }
 
+/* the rule for phi and detector layers when no step count is given: a range and a
+ * step give ceil(range / step) steps, a range alone two steps of half of it, a step
+ * alone two steps of it, neither one step of nothing (divergence and dispersion use
+ * the step as a whole range instead of half of it: see range_rule) */
+static void count_from_range(double *range, double *step, int *count)
+{
+    if (*range < 0.0) {
+        if (*step <= 0.0) {
+            *count = 1;
+            *range = 0.0;
+            *step = 0.0;
+        } else {
+            *range = *step;
+            *count = 2;
+        }
+    } else {
+        if (*step <= 0.0) {
+            *count = 2;
+            *step = *range / 2.0;
+        } else {
+            *count = (int)ceil(*range / *step);
+        }
+    }
+}
+
 static void sanity(double *range, double *step, int *count)
 {
     if (*range <= 0.0 || *step <= 0.0 || *count <= 0) {
@@ -60,23 +85,7 @@ void nb_setup_sampling(nb_sim *s)
 {
     /* phi */
     if (s->phisteps < 0) {
-        if (s->osc < 0.0) {
-            if (s->phistep <= 0.0) {
-                s->phisteps = 1;
-                s->osc = 0.0;
-                s->phistep = 0.0;
-            } else {
-                s->osc = s->phistep;
-                s->phisteps = 2;
-            }
-        } else {
-            if (s->phistep <= 0.0) {
-                s->phisteps = 2;
-                s->phistep = s->osc / 2.0;
-            } else {
-                s->phisteps = (int)ceil(s->osc / s->phistep);
-            }
-        }
+        count_from_range(&s->osc, &s->phistep, &s->phisteps);
     } else {
         if (s->phisteps == 0)
             s->phisteps = 1;
@@ -101,23 +110,7 @@ void nb_setup_sampling(nb_sim *s)
 
     /* detector layers: slightly different rules */
     if (s->det_thicksteps <= 0) {
-        if (s->det_thick < 0.0) {
-            if (s->det_thickstep <= 0.0) {
-                s->det_thicksteps = 1;
-                s->det_thick = 0.0;
-                s->det_thickstep = 0.0;
-            } else {
-                s->det_thick = s->det_thickstep;
-                s->det_thicksteps = 2;
-            }
-        } else {
-            if (s->det_thickstep <= 0.0) {
-                s->det_thicksteps = 2;
-                s->det_thickstep = s->det_thick / s->det_thicksteps;
-            } else {
-                s->det_thicksteps = (int)ceil(s->det_thick / s->det_thickstep);
-            }
-        }
+        count_from_range(&s->det_thick, &s->det_thickstep, &s->det_thicksteps);
     } else {
         if (s->det_thick < 0.0) {
             if (s->det_thickstep <= 0.0) {
