@@ -64,17 +64,24 @@ def _num(opt, tok):
     return v
 
 
+#: integer options hold C ints or longs: a value beyond 64 bits is bad input
+INT_LIMIT = 2**63 - 1
+
+
 def _int(opt, tok):
     try:
-        return int(tok)
+        v = int(tok)
     except (TypeError, ValueError):
         try:
-            v = float(tok)
+            f = float(tok)
         except (TypeError, ValueError):
             raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
-        if not math.isfinite(v) or v != int(v):
+        if not math.isfinite(f) or f != int(f):
             raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
-        return int(v)
+        v = int(f)
+    if abs(v) > INT_LIMIT:
+        raise UsageError(f"bad value for {opt}: {tok!r} (beyond a 64-bit integer)")
+    return v
 
 
 # name -> number of values

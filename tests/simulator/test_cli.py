@@ -62,6 +62,8 @@ def test_python_m_simulator_unknown_option(tmp_path):
         (["-roi", "1", "2"], "-roi"),
         (["-N", "nan"], "-N"),
         (["-detpixels", "inf"], "-detpixels"),
+        (["-roi", "0", "1e30", "0", "3"], "-roi"),
+        (["-mosaic", "1", "-mosaic_seed", "1e30"], "-mosaic_seed"),
     ],
 )
 def test_bad_values_exit_2(args, needle, tmp_path, capsys):
