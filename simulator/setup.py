@@ -85,6 +85,13 @@ def _cross(x, y):
     return (x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0])
 
 
+def _ceil_steps(x):
+    """nanoBragg's ceil(range/step) step count; a NaN or infinite count is impossible."""
+    if not math.isfinite(x):
+        raise UsageError(f"impossible sampling: {x} steps (a range or step is not finite)")
+    return int(math.ceil(x))
+
+
 def _auto_steps(steps, rng_, step, none_range=0.0, steps_only_range=1.0):
     """nanoBragg's step/range/count logic shared by divergence and dispersion."""
     if steps <= 0:
@@ -97,7 +104,7 @@ def _auto_steps(steps, rng_, step, none_range=0.0, steps_only_range=1.0):
             if step <= 0.0:
                 step, steps = rng_, 2
             else:
-                steps = int(math.ceil(rng_ / step))
+                steps = _ceil_steps(rng_ / step)
     else:
         if rng_ < 0.0:
             if step <= 0.0:
@@ -417,7 +424,10 @@ def _apply(s, opt, vals):
     elif opt == "-beamsize":
         s["beamsize"] = f() / 1000
     elif opt in ("-mosaic", "-mosaicity", "-mosaic_spread"):
-        s["mosaic_spread"] = f() / RTD
+        v = f()
+        if math.isnan(v):
+            raise UsageError(f"bad value for {opt}: {vals[0]!r} (an angle in degrees)")
+        s["mosaic_spread"] = v / RTD
     elif opt in ("-mosaic_dom", "-mosaic_domains"):
         s["mosaic_domains"] = n()
     elif opt == "-dispersion":
@@ -550,8 +560,8 @@ def _derive(s, argv, cwd, P, log):
         raise UsageError("-device cuda: no CUDA device is available")
     # ---------------- detector size ----------------
     pixel = s["pixel_size"]
-    if not pixel > 0:
-        raise UsageError("bad value for -pixel: the pixel size must be positive")
+    if not pixel > 0 or math.isinf(pixel):
+        raise UsageError("bad value for -pixel: the pixel size must be positive and finite")
     if s["fpixels"]:
         s["detsize_f"] = pixel * s["fpixels"]
     if s["spixels"]:
@@ -690,7 +700,7 @@ def _derive(s, argv, cwd, P, log):
             if phistep <= 0.0:
                 phisteps, phistep = 2, osc / 2.0
             else:
-                phisteps = int(math.ceil(osc / phistep))
+                phisteps = _ceil_steps(osc / phistep)
     else:
         if phisteps == 0:
             phisteps = 1
@@ -721,7 +731,7 @@ def _derive(s, argv, cwd, P, log):
                 tsteps = 2
                 tstep = thick / tsteps
             else:
-                tsteps = int(math.ceil(thick / tstep))
+                tsteps = _ceil_steps(thick / tstep)
     else:
         if thick < 0.0:
             if tstep <= 0.0:

@@ -197,6 +197,10 @@ def test_run_argv_in_process(tmp_path):
         ["-energy", "0"],
         ["-distance", "0"],
         ["-detpixels_f", "0", "-detsize_f", "0"],
+        ["-pixel", "inf"],
+        ["-mosaic", "nan"],
+        ["-osc", "inf", "-phistep", "1"],
+        ["-hdivrange", "inf", "-hdivstep", "1"],
     ],
 )
 def test_impossible_inputs_exit_2(args, tmp_path, capsys):
