@@ -97,10 +97,15 @@ void nb_persist_init(nb_persist *p, const nb_sim *s)
     }
 }
 
+int nb_pixel_in_roi(const nb_sim *s, int fpixel, int spixel)
+{
+    return !(fpixel < s->roi_xmin || fpixel > s->roi_xmax || spixel < s->roi_ymin ||
+             spixel > s->roi_ymax);
+}
+
 int nb_pixel_active(const nb_sim *s, int fpixel, int spixel)
 {
-    if (fpixel < s->roi_xmin || fpixel > s->roi_xmax || spixel < s->roi_ymin ||
-        spixel > s->roi_ymax)
+    if (!nb_pixel_in_roi(s, fpixel, spixel))
         return 0;
     if (s->mask && s->mask[(size_t)spixel * s->fpixels + fpixel] == 0)
         return 0;

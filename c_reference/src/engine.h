@@ -34,6 +34,8 @@ void nb_persist_init(nb_persist *p, const nb_sim *s);
 /* compute pixel (fpixel, spixel) into s->image; tr may be NULL */
 void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel,
                       nb_trace_pixel *tr);
+/* is pixel (f,s) inside the ROI (limits inclusive)? */
+int nb_pixel_in_roi(const nb_sim *s, int fpixel, int spixel);
 /* does pixel (f,s) get computed at all (ROI and mask)? */
 int nb_pixel_active(const nb_sim *s, int fpixel, int spixel);
 /* raster index of the first pixel whose loops evaluate at least one phi sweep

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "engine.h"
 #include "err.h"
 #include "images.h"
 #include "output.h"
@@ -46,11 +47,6 @@ static void write_smv(const nb_sim *s, const char *path, const unsigned short *d
     nb_out_commit(o);
 }
 
-static int in_roi(const nb_sim *s, int fp, int sp)
-{
-    return !(fp < s->roi_xmin || fp > s->roi_xmax || sp < s->roi_ymin || sp > s->roi_ymax);
-}
-
 void nb_finish_full_run(nb_sim *s, double omega_sum)
 {
     const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
@@ -69,9 +65,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
     for (sp = 0; sp < s->spixels; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             float v, v2;
-            if (!in_roi(s, fp, sp))
-                continue;
-            if (s->mask && s->mask[(size_t)sp * s->fpixels + fp] == 0)
+            if (!nb_pixel_active(s, fp, sp))
                 continue;
             v = s->image[(size_t)sp * s->fpixels + fp];
             if (v > max_I) {
@@ -96,7 +90,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
     for (sp = 0; sp < s->spixels; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             double d;
-            if (!in_roi(s, fp, sp))
+            if (!nb_pixel_in_roi(s, fp, sp))
                 continue;
             d = s->image[(size_t)sp * s->fpixels + fp] - avg;
             sumsqr += d * d;
@@ -129,7 +123,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
         for (fp = 0; fp < s->fpixels; fp++) {
             size_t i = (size_t)sp * s->fpixels + fp;
             double v;
-            if (!in_roi(s, fp, sp))
+            if (!nb_pixel_in_roi(s, fp, sp))
                 continue;
             v = s->image[i] * s->intfile_scale + s->adc;
             if (v > 65535.0) v = 65535.0;
@@ -154,7 +148,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             for (fp = 0; fp < s->fpixels; fp++) {
                 size_t i = (size_t)sp * s->fpixels + fp;
                 double v;
-                if (!in_roi(s, fp, sp))
+                if (!nb_pixel_in_roi(s, fp, sp))
                     continue;
                 v = s->image[i] * s->pgm_scale;
                 if (v > 255.0) v = 255.0;
@@ -177,7 +171,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             for (fp = 0; fp < s->fpixels; fp++) {
                 size_t i = (size_t)sp * s->fpixels + fp;
                 double v;
-                if (!in_roi(s, fp, sp))
+                if (!nb_pixel_in_roi(s, fp, sp))
                     continue;
                 v = rng_poisson(s->image[i], &s->seed);
                 photons += v;
