@@ -23,7 +23,8 @@ def _rotate_axis_f(v, axis, phi):
     )
 
 
-def _unit_f(v):
+def unit_floats(v):
+    """(unit vector, length) of a 3-tuple of python floats; a zero vector stays zero."""
     n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
     if n == 0.0:
         return (0.0, 0.0, 0.0), 0.0
@@ -100,7 +101,7 @@ def _c_div_test(hdiv, hdivstep, hdivsteps, hdivrange, vdiv, vdivstep, vdivsteps,
 
 def finish_sources(positions):
     """Unit vectors of the source positions (nanoBragg unitizes them once)."""
-    return [_unit_f(p)[0] for p in positions]
+    return [unit_floats(p)[0] for p in positions]
 
 
 def polarization_factor(kahn, incident, diffracted, axis):

@@ -9,6 +9,7 @@ sources, mosaic domains).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from simulator import rng
-from simulator.beam import divergence_sources, finish_sources
+from simulator.beam import divergence_sources, finish_sources, unit_floats
 from simulator.cli import VECTOR_OPTIONS, UsageError, _int, _num
 from simulator.config import (
     BeamConfig,
@@ -28,7 +29,7 @@ from simulator.config import (
     SimulationConfig,
     StructureFactors,
 )
-from simulator.crystal import build_cell
+from simulator.crystal import build_cell, crystal_size_N
 from simulator.detector import detector_setup
 from simulator.geometry import RTD
 from simulator.io import (
@@ -74,13 +75,6 @@ def _isnan(x):
     return isinstance(x, float) and math.isnan(x)
 
 
-def _unit(v):
-    n = math.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
-    if n == 0.0:
-        return (0.0, 0.0, 0.0), 0.0
-    return (v[0] / n, v[1] / n, v[2] / n), n
-
-
 def _cross(x, y):
     return (x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0])
 
@@ -92,7 +86,7 @@ def _ceil_steps(x):
     return int(math.ceil(x))
 
 
-def _auto_steps(steps, rng_, step, none_range=0.0, steps_only_range=1.0):
+def _auto_steps(steps, rng_, step, steps_only_range=1.0):
     """nanoBragg's step/range/count logic shared by divergence and dispersion."""
     if steps <= 0:
         if rng_ < 0.0:
@@ -662,17 +656,17 @@ def _derive(s, argv, cwd, P, log):
         Fbeam, Sbeam = Xbeam, Ybeam
         Fclose, Sclose = Xbeam, Ybeam
     fl = lambda v: tuple(float(x) for x in v)  # noqa: E731
-    beam_v, _ = _unit(fl(beam_v))
-    fdet, _ = _unit(fl(fdet))
-    sdet, _ = _unit(fl(sdet))
-    odet_u, odet_len = _unit(fl(odet))
+    beam_v, _ = unit_floats(fl(beam_v))
+    fdet, _ = unit_floats(fl(fdet))
+    sdet, _ = unit_floats(fl(sdet))
+    odet_u, odet_len = unit_floats(fl(odet))
     if odet_len != 1.0:
         log.append(("pre", "WARNING: auto-generating odet_vector"))
-        odet_u, _ = _unit(_cross(fdet, sdet))
+        odet_u, _ = unit_floats(_cross(fdet, sdet))
     odet = odet_u
-    polar_v, _ = _unit(fl(polar_v))
-    spindle, _ = _unit(fl(spindle))
-    vert_v, _ = _unit(_cross(beam_v, polar_v))
+    polar_v, _ = unit_floats(fl(polar_v))
+    spindle, _ = unit_floats(fl(spindle))
+    vert_v, _ = unit_floats(_cross(beam_v, polar_v))
     ttaxis = fl(ttaxis)
     # ---------------- structure factor inputs present? ----------------
     hklfile, default_F = s["hklfile"], s["default_F"]
@@ -918,12 +912,7 @@ def _derive(s, argv, cwd, P, log):
     lens = [float(torch.linalg.vector_norm(cryst[k])) for k in ("a_m", "b_m", "c_m")]
     if not all(math.isfinite(x) and x > 0 for x in lens):
         raise UsageError("impossible unit cell (check -cell or -mat)")
-    N = [Na, Nb, Nc]
-    for i in range(3):
-        if sample[i] > 0:
-            N[i] = float(math.ceil(sample[i] / lens[i]))
-        if N[i] <= 1.0:
-            N[i] = 1.0
+    N = crystal_size_N(sample, *lens, (Na, Nb, Nc))
     xtal_max = max(lens[0] * N[0], lens[1] * N[1], lens[2] * N[2])
     recip_pixel = s["lambda0"] * distance_now / pixel
     rec_os = int(math.ceil(3.0 * xtal_max / recip_pixel))
@@ -1048,21 +1037,9 @@ def _derive(s, argv, cwd, P, log):
         axes.append(axis)
         mfactors.append(fct)
         angles.append(ang)
-    crystal = CrystalConfig(
-        user_cell=user_cell,
-        cell=cell_deg,
-        matrix=matrix,
-        misset_rad=crystal_partial.misset_rad,
-        N=tuple(N),
-        shape=s["shape"],
-        fudge=s["fudge"],
-        phi0=s["phi0"],
-        phistep=phistep,
-        phisteps=phisteps,
-        osc=osc,
-        spindle=spindle,
-        mosaic_spread=spread,
-        mosaic_domains=domains,
+    crystal = dataclasses.replace(
+        crystal_partial,
+        N=N,
         mosaic_axes=tuple(axes),
         mosaic_factors=tuple(mfactors),
         mosaic_angles=tuple(angles),
@@ -1104,7 +1081,7 @@ def _derive(s, argv, cwd, P, log):
             f"{mask_name_of(s)}: mask is {mask.shape[1]}x{mask.shape[0]} pixels, "
             f"the detector {fpixels}x{spixels}"
         )
-    detector = DetectorConfig(**{**det_partial.__dict__, "mask": mask})
+    detector = dataclasses.replace(det_partial, mask=mask)
     sampling = SamplingConfig(
         oversample=oversample,
         oversample_thick=s["os_thick"],
