@@ -29,6 +29,14 @@ def _open_text(path):
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_hkl(path):
     """Read 'h k l F' lines. Returns (table, mins, maxs, count): table is (hr, kr, lr) float64 with
     unlisted entries = NaN (filled with default_F by the caller)."""
@@ -95,11 +103,7 @@ def _hkl_rows(text, path):
 
 def read_dump(path):
     """nanoBragg's Fdump.bin: 'hmin hmax kmin kmax lmin lmax\\n\\f', then (range+1)^3 doubles."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    data = _read_bytes(path)
     m = re.match(rb"\s*(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+)\s*", data)
     if not m:
         raise InputError(f"{path}:1: malformed dump header")
@@ -182,11 +186,7 @@ def read_columns(path, ncols):
 
 def read_smv(path):
     """An SMV (ADSC) image: returns (header text, width, height, uint16 data (height, width))."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    data = _read_bytes(path)
     if len(data) < 512 or not data.startswith(b"{\nHEADER_BYT"):
         raise InputError(f"{path}:1: does not look like an SMV (ADSC) image")
     header = data[:512].decode("latin-1")
