@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from simulator.geometry import dot, norm, rotate_axis, rotate_xyz, vec
+from simulator.geometry import dot, rotate_axis, rotate_xyz, vec
 
 DBL_MIN = sys.float_info.min
 
@@ -32,6 +32,12 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     dist_in = params.get("distance_mm")
     centre = params.get("beam_center_mm")
     given_close = det.close_distance is not None
+
+    def pivot_centre(F, S):  # the beam centre the pivot uses: the tensor given, or the config's
+        if centre is not None:
+            return centre[0] / 1000.0, centre[1] / 1000.0
+        return t(F), t(S)
+
     if dist_in is not None:
         dist_in = dist_in / 1000.0
     if given_close:
@@ -41,10 +47,7 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
         close_distance = torch.abs(ratio * distance)
     distance = close_distance / ratio
     if det.pivot == "sample":
-        if centre is not None:
-            Fclose, Sclose = centre[0] / 1000.0, centre[1] / 1000.0
-        else:
-            Fclose, Sclose = t(det.Fclose), t(det.Sclose)
+        Fclose, Sclose = pivot_centre(det.Fclose, det.Sclose)
         pix0 = -Fclose * fdet - Sclose * sdet + close_distance * odet
         pix0 = rotate_xyz(pix0, rx, ry, rz)
         pix0 = rotate_axis(pix0, ttaxis, t(det.twotheta))
@@ -52,10 +55,7 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     sdet = rotate_axis(rotate_xyz(sdet, rx, ry, rz), ttaxis, t(det.twotheta))
     odet = rotate_axis(rotate_xyz(odet, rx, ry, rz), ttaxis, t(det.twotheta))
     if det.pivot == "beam":
-        if centre is not None:
-            Fbeam, Sbeam = centre[0] / 1000.0, centre[1] / 1000.0
-        else:
-            Fbeam, Sbeam = t(det.Fbeam), t(det.Sbeam)
+        Fbeam, Sbeam = pivot_centre(det.Fbeam, det.Sbeam)
         pix0 = -Fbeam * fdet - Sbeam * sdet + distance * beam
     Fclose = -dot(pix0, fdet)
     Sclose = -dot(pix0, sdet)
@@ -128,8 +128,3 @@ def capture_fraction(diffracted, odet, det, dtype, device):
     return torch.exp(-tt * det.thickstep * det.mu / parallax) - torch.exp(
         -(tt + 1) * det.thickstep * det.mu / parallax
     )
-
-
-def unit_and_length(v):
-    n = norm(v)
-    return v / n[..., None], n
