@@ -127,13 +127,9 @@ def build_cell(crystal, params: dict, lambda0_m, dtype, device):
         scale = 1e-10 / lambda0_m
         a_star, b_star, c_star = scale * m[0], scale * m[1], scale * m[2]
     mis = params.get("misset_deg")
-    if mis is not None:
-        rx, ry, rz = mis[0] / RTD, mis[1] / RTD, mis[2] / RTD
-        a_star = rotate_xyz(a_star, rx, ry, rz)
-        b_star = rotate_xyz(b_star, rx, ry, rz)
-        c_star = rotate_xyz(c_star, rx, ry, rz)
-    elif crystal.misset_rad is not None:
-        rx, ry, rz = crystal.misset_rad
+    misset = crystal.misset_rad if mis is None else (mis[0] / RTD, mis[1] / RTD, mis[2] / RTD)
+    if misset is not None:
+        rx, ry, rz = misset
         a_star = rotate_xyz(a_star, rx, ry, rz)
         b_star = rotate_xyz(b_star, rx, ry, rz)
         c_star = rotate_xyz(c_star, rx, ry, rz)
