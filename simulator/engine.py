@@ -23,6 +23,7 @@ from simulator.beam import incident_vectors, polarization_factor
 from simulator.crystal import build_cell, mosaic_umats, phi_angles, rotation_table
 from simulator.detector import capture_fraction, detector_setup, solid_angle, subpixel_positions
 from simulator.geometry import RTD, comps, unitize
+from simulator.geometry import dot as dot3
 from simulator.lattice import lattice_factor
 from simulator.structure_factors import HklTable
 
@@ -110,7 +111,7 @@ class _Model:
         self.umats = mosaic_umats(c.crystal, params, dt, dev)
         normal, first = phi_angles(c.crystal, c.run.phi_carryover_mode)
         self.spindle = spindle = t(c.crystal.spindle)
-        self.phis_true = [c.crystal.phi0 + c.crystal.phistep * i for i in range(c.crystal.phisteps)]
+        self.phis_true = phi_angles(c.crystal, "spec")[0]  # phi0 + tic * phistep
         self.tables = {}
         for name, angles in (("normal", normal), ("first", first)):
             ang = t(angles)
@@ -238,9 +239,7 @@ class _Model:
             fmask = torch.zeros((P, T, S, R, 1, 1), dtype=torch.bool, device=self.device)
             fmask[p0, t0, s0, r0] = True
             sv = pp["scattering"][p0, t0, s0, r0]
-            hf = sv[0] * af[..., 0] + sv[1] * af[..., 1] + sv[2] * af[..., 2]
-            kf = sv[0] * bf[..., 0] + sv[1] * bf[..., 1] + sv[2] * bf[..., 2]
-            lf = sv[0] * cf[..., 0] + sv[1] * cf[..., 1] + sv[2] * cf[..., 2]
+            hf, kf, lf = dot3(sv, af), dot3(sv, bf), dot3(sv, cf)
             h = torch.where(fmask, hf, h)
             k = torch.where(fmask, kf, k)
             l = torch.where(fmask, lf, l)
@@ -807,10 +806,10 @@ def model_setup_taps(model):
 
 
 def _setup_numbers(model):
-    g = model.geo
-    f = lambda x: float(x.detach()) if isinstance(x, torch.Tensor) else float(x)  # noqa: E731
+    g, cr = model.geo, model.cryst
+    floats = lambda v: tuple(float(x) for x in v.detach().tolist())  # noqa: E731
     out = {
-        k: f(g[k])
+        k: _f(g[k])
         for k in (
             "distance",
             "close_distance",
@@ -822,13 +821,9 @@ def _setup_numbers(model):
             "ORGY",
         )
     }
-    out["dials_origin"] = tuple(float(x) for x in g["dials_origin"].detach().tolist())
-    out["fdet"] = tuple(float(x) for x in g["fdet"].detach().tolist())
-    out["sdet"] = tuple(float(x) for x in g["sdet"].detach().tolist())
-    out["odet"] = tuple(float(x) for x in g["odet"].detach().tolist())
-    out["pix0"] = tuple(float(x) for x in g["pix0"].detach().tolist())
-    cr = model.cryst
+    for k in ("dials_origin", "fdet", "sdet", "odet", "pix0"):
+        out[k] = floats(g[k])
     for k in ("a", "b", "c", "a_star", "b_star", "c_star"):
-        out[k] = tuple(float(x) for x in cr[k].detach().tolist())
-    out["V_cell"] = f(cr["V_cell"])
+        out[k] = floats(cr[k])
+    out["V_cell"] = _f(cr["V_cell"])
     return out
