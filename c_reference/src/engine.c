@@ -182,6 +182,17 @@ static double scattering_vector(const nb_sim *s, int src, double lambda, const d
     return 0.5 * vec_norm(scattering);
 }
 
+/* upstream's warning when the interpolation switch turns itself off (printed once) */
+static void interp_off_warning(nb_engine *e, double h, double k, double l, int h0, int k0, int l0)
+{
+    if (e->babble) {
+        e->babble = 0;
+        printf("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n",
+               h, k, l, h0, k0, l0);
+        printf("WARNING: further warnings will not be printed! ");
+    }
+}
+
 void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel,
                       nb_trace_pixel *tr)
 {
@@ -306,12 +317,7 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
 #pragma omp atomic write
 #endif
                                         e->interpolate = 0;
-                                        if (e->babble) {
-                                            e->babble = 0;
-                                            printf("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n",
-                                                   h, k, l, h0, k0, l0);
-                                            printf("WARNING: further warnings will not be printed! ");
-                                        }
+                                        interp_off_warning(e, h, k, l, h0, k0, l0);
                                     }
                                 } else {
                                     F_cell = nb_F_lookup(s, h, k, l, h0, k0, l0, &interp);
@@ -429,9 +435,9 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                                 make_cell(s, e, state, m, scratch);
                                 cell = scratch;
                             }
-                            h = cell[1] * scattering[1] + cell[2] * scattering[2] + cell[3] * scattering[3];
-                            k = cell[5] * scattering[1] + cell[6] * scattering[2] + cell[7] * scattering[3];
-                            l = cell[9] * scattering[1] + cell[10] * scattering[2] + cell[11] * scattering[3];
+                            h = vec_dot(cell, scattering);
+                            k = vec_dot(cell + 4, scattering);
+                            l = vec_dot(cell + 8, scattering);
                             if (s->shape != SHAPE_SQUARE && s->water_size == 0.0) {
                                 /* a zero lattice factor skips the lookup (a square
                                  * lattice factor is never exactly zero) */
@@ -442,12 +448,8 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                             }
                             if (!nb_interp_in_range(s, h, k, l)) {
                                 e->interpolate = 0;
-                                if (e->babble) {
-                                    e->babble = 0;
-                                    printf("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: %g,%g,%g,%d,%d,%d \n",
-                                           h, k, l, (int)ceil(h - 0.5), (int)ceil(k - 0.5), (int)ceil(l - 0.5));
-                                    printf("WARNING: further warnings will not be printed! ");
-                                }
+                                interp_off_warning(e, h, k, l, (int)ceil(h - 0.5), (int)ceil(k - 0.5),
+                                                   (int)ceil(l - 0.5));
                                 p->carry = state;
                                 return 1;
                             }

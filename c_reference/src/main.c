@@ -12,6 +12,7 @@
 #include "images.h"
 #include "nb.h"
 #include "trace.h"
+#include "vec.h"
 
 static void print_summary(const nb_sim *s)
 {
@@ -41,9 +42,7 @@ static void print_summary(const nb_sim *s)
     printf("  DIRECTION_OF_DETECTOR_Z-AXIS= %g %g %g\n", s->odet[1], s->odet[2], s->odet[3]);
     printf("  INCIDENT_BEAM_DIRECTION= %g %g %g\n", s->beam[1], s->beam[2], s->beam[3]);
     printf("  spindle ROTATION_AXIS= %g %g %g\n", s->spindle[1], s->spindle[2], s->spindle[3]);
-    v[1] = s->beam[2] * s->polar_vec[3] - s->beam[3] * s->polar_vec[2];
-    v[2] = s->beam[3] * s->polar_vec[1] - s->beam[1] * s->polar_vec[3];
-    v[3] = s->beam[1] * s->polar_vec[2] - s->beam[2] * s->polar_vec[1];
+    vec_cross(s->beam, s->polar_vec, v);
     printf("  POLARIZATION_PLANE_NORMAL= %g %g %g\n", v[1], v[2], v[3]);
     printf("  dials origin= %g %g %g\n", s->dials_origin[1], s->dials_origin[2], s->dials_origin[3]);
     printf("  roi: %d < x < %d && %d < y < %d\n", s->roi_xmin, s->roi_xmax, s->roi_ymin, s->roi_ymax);
