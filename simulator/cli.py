@@ -84,6 +84,41 @@ def _int(opt, tok):
     return v
 
 
+#: -sample*/-xtal* size options (one value, mm) -> the axes they set
+SIZE_NAMES = {
+    "-samplesize": "xyz",
+    "-sample_size": "xyz",
+    "-xtalsize": "xyz",
+    "-xtal_size": "xyz",
+    "-sample_thick": "x",
+    "-sample_x": "x",
+    "-xtal_thick": "x",
+    "-xtal_x": "x",
+    "-sample_width": "y",
+    "-sample_y": "y",
+    "-width": "y",
+    "-xtal_width": "y",
+    "-xtal_y": "y",
+    "-sample_heigh": "z",
+    "-sample_height": "z",
+    "-sample_z": "z",
+    "-heigh": "z",
+    "-height": "z",
+    "-xtal_heigh": "z",
+    "-xtal_height": "z",
+    "-xtal_z": "z",
+}
+#: options nanoBragg accepts with one value and ignores (-coherent, with none, too)
+IGNORED_OPTIONS = (
+    "-density",
+    "-sample_den",
+    "-sample_density",
+    "-MW",
+    "-molec",
+    "-molecular_weight",
+    "-stolout",
+)
+
 # name -> number of values
 _OPTS: dict[str, int] = {}
 
@@ -95,37 +130,12 @@ def _reg(n, *names):
 
 _reg(
     1,
+    *SIZE_NAMES,
+    *IGNORED_OPTIONS,
     "-Na",
     "-Nb",
     "-Nc",
     "-N",
-    "-samplesize",
-    "-sample_size",
-    "-sample_thick",
-    "-sample_x",
-    "-sample_width",
-    "-sample_y",
-    "-width",
-    "-sample_heigh",
-    "-sample_height",
-    "-sample_z",
-    "-heigh",
-    "-height",
-    "-xtalsize",
-    "-xtal_size",
-    "-xtal_thick",
-    "-xtal_x",
-    "-xtal_width",
-    "-xtal_y",
-    "-xtal_heigh",
-    "-xtal_height",
-    "-xtal_z",
-    "-density",
-    "-sample_den",
-    "-sample_density",
-    "-MW",
-    "-molec",
-    "-molecular_weight",
     "-Xbeam",
     "-Ybeam",
     "-Xclose",
@@ -192,7 +202,6 @@ _reg(
     "-dump",
     "-img",
     "-mask",
-    "-stolout",
     "-stol",
     "-4stol",
     "-Q",

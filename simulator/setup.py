@@ -18,7 +18,7 @@ import torch
 
 from simulator import rng
 from simulator.beam import divergence_sources, finish_sources, unit_floats
-from simulator.cli import VECTOR_OPTIONS, UsageError, _int, _num
+from simulator.cli import IGNORED_OPTIONS, SIZE_NAMES, VECTOR_OPTIONS, UsageError, _int, _num
 from simulator.config import (
     BeamConfig,
     CrystalConfig,
@@ -46,29 +46,6 @@ NAN = math.nan
 AVOGADRO = 6.02214179e23
 R_E_SQR = 7.94079248018965e-30
 DEFAULT_FLUENCE = 125932015286227086360700780544.0
-SIZE_NAMES = {
-    "-samplesize": "xyz",
-    "-sample_size": "xyz",
-    "-xtalsize": "xyz",
-    "-xtal_size": "xyz",
-    "-sample_thick": "x",
-    "-sample_x": "x",
-    "-xtal_thick": "x",
-    "-xtal_x": "x",
-    "-sample_width": "y",
-    "-sample_y": "y",
-    "-width": "y",
-    "-xtal_width": "y",
-    "-xtal_y": "y",
-    "-sample_heigh": "z",
-    "-sample_height": "z",
-    "-sample_z": "z",
-    "-heigh": "z",
-    "-height": "z",
-    "-xtal_heigh": "z",
-    "-xtal_height": "z",
-    "-xtal_z": "z",
-}
 
 
 def _isnan(x):
@@ -293,16 +270,7 @@ def _apply(s, opt, vals):
     elif opt in SIZE_NAMES:
         for ax in SIZE_NAMES[opt]:
             s["sample"]["xyz".index(ax)] = f() / 1000
-    elif opt in (
-        "-density",
-        "-sample_den",
-        "-sample_density",
-        "-MW",
-        "-molec",
-        "-molecular_weight",
-        "-coherent",
-        "-stolout",
-    ):
+    elif opt in IGNORED_OPTIONS or opt == "-coherent":
         if vals:
             f()  # accepted, no effect (as in nanoBragg)
     elif opt in ("-Xbeam", "-Ybeam"):
@@ -486,8 +454,6 @@ def _apply(s, opt, vals):
     elif opt == "-pgmscale":
         s["pgm_scale"] = f()
         s["write_pgm"] = True
-    elif opt == "-coherent":
-        pass
     elif opt == "-printout":
         s["printout"] = True
     elif opt == "-noprogress":
