@@ -11,6 +11,7 @@
 #include "err.h"
 #include "images.h"
 #include "nb.h"
+#include "output.h"
 #include "trace.h"
 #include "vec.h"
 
@@ -257,6 +258,7 @@ int main(int argc, char **argv)
         if (!tp[j].computed)
             nb_warn("traced pixel (slow %d, fast %d) is outside the ROI or masked: not evaluated",
                     tp[j].slow, tp[j].fast);
+    nb_out_publish();
     fflush(stdout);
     return 0;
 }

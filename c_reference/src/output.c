@@ -44,6 +44,10 @@ nb_out_file *nb_out_open(const char *path)
     return o;
 }
 
+/* files closed and checked, waiting for nb_out_publish to rename them into place */
+static nb_out_file **pending = NULL;
+static size_t npending = 0;
+
 void nb_out_commit(nb_out_file *o)
 {
     int bad = ferror(o->f);
@@ -57,10 +61,27 @@ void nb_out_commit(nb_out_file *o)
         free(o);
         return;
     }
-    if (rename(o->temp_path, o->final_path) != 0)
-        nb_die_code(NB_EXIT_IO, "%s: cannot rename temporary output into place", o->final_path);
-    nb_temp_forget(o->temp_path);
-    free(o->temp_path);
-    free(o->final_path);
-    free(o);
+    /* the temporary file stays registered: a later failure removes it */
+    pending = realloc(pending, (npending + 1) * sizeof *pending);
+    if (!pending)
+        nb_die_code(NB_EXIT_IO, "out of memory");
+    pending[npending++] = o;
+}
+
+void nb_out_publish(void)
+{
+    size_t i;
+    for (i = 0; i < npending; i++) {
+        nb_out_file *o = pending[i];
+        if (rename(o->temp_path, o->final_path) != 0)
+            nb_die_code(NB_EXIT_IO, "%s: cannot rename temporary output into place", o->final_path);
+        nb_temp_forget(o->temp_path);
+        free(o->temp_path);
+        free(o->final_path);
+        free(o);
+        pending[i] = NULL;
+    }
+    free(pending);
+    pending = NULL;
+    npending = 0;
 }

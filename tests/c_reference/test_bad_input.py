@@ -166,6 +166,22 @@ def test_unwritable_output_leaves_nothing(c_binary, tmp_path):
     assert leftovers == []
 
 
+def test_write_failure_publishes_no_output(c_binary, tmp_path):
+    """An output that cannot be created fails the run after other outputs (the dump, the
+    float image) were complete: none of them is left behind."""
+    hkl = write(tmp_path / "f.hkl", "0 0 1 10.0\n1 0 0 12.5\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = run_c(GOOD.split() + ["-hkl", hkl, "-dump", out / "F.dump",
+                              "-floatfile", out / "float.bin",
+                              "-intfile", tmp_path / "no_such_dir" / "int.img", "-nonoise",
+                              "-noprogress"], cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "int.img" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == []
+
+
 @pytest.mark.parametrize("option", [["-lambda", "0"], ["-energy", "-5"]])
 def test_non_positive_wavelength(c_binary, tmp_path, option):
     check_failure(tmp_path, GOOD.split() + option, "option -lambda/-energy")
