@@ -107,7 +107,9 @@ class _Model:
         self.cryst = build_cell(c.crystal, params, self.lambda0, dt, dev)
         Nt = params.get("N")
         self.N = (Nt[0], Nt[1], Nt[2]) if Nt is not None else tuple(t(x) for x in c.crystal.N)
-        self.N_values = c.crystal.N
+        # which axes have a lattice factor (N > 1) and the float32 sign rule follow the N the
+        # image is computed with: the params' when given, not the command line's
+        self.N_values = tuple(float(v) for v in Nt) if Nt is not None else c.crystal.N
         self.umats = mosaic_umats(c.crystal, params, dt, dev)
         normal, first = phi_angles(c.crystal, c.run.phi_carryover_mode)
         self.spindle = spindle = t(c.crystal.spindle)

@@ -131,3 +131,17 @@ def test_no_item_or_numpy_on_parameter_paths():
         assert ".item()" not in src and ".detach()" not in src and ".numpy()" not in src, (
             mod.__name__
         )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_N_from_params_decides_the_lattice_factor(dtype):
+    """params["N"] replaces the command line's -N everywhere, also in the choice of which axes
+    have a lattice factor: -N 1 with params N = 4 renders what -N 4 renders."""
+    args = BASE + ["-dtype", dtype]
+    args[args.index("-N") + 1] = "1"
+    config_n1 = simulator.parse_argv(args)
+    n4 = torch.tensor([4.0, 4.0, 4.0], dtype=torch.float64)
+    with torch.no_grad():
+        from_params = simulator.simulate(config_n1, params={"N": n4}).image
+        from_cli = simulator.simulate(simulator.parse_argv(BASE + ["-dtype", dtype])).image
+    torch.testing.assert_close(from_params, from_cli, rtol=1e-12, atol=0)
