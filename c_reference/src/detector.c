@@ -1,5 +1,6 @@
 /* Detector: size, beam-centre conventions, vector clean-up, pivots and rotations. */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +23,28 @@ void nb_setup_detector_frame(nb_sim *s)
     if (!(s->lambda0 > 0.0) || !isfinite(s->lambda0))
         nb_die("option -lambda/-energy: wavelength must be positive and finite (%g A)",
                s->lambda0 * 1e10);
-    if (!(s->pixel_size > 0.0))
-        nb_die("option -pixel: pixel size must be positive (%g mm)", s->pixel_size * 1000.0);
+    if (!(s->pixel_size > 0.0) || !isfinite(s->pixel_size))
+        nb_die("option -pixel: pixel size must be positive and finite (%g mm)",
+               s->pixel_size * 1000.0);
     if (s->fpixels < 0 || s->spixels < 0)
         nb_die("option -detpixels: negative pixel count (%d x %d)", s->fpixels, s->spixels);
     if (s->fpixels)
         s->detsize_f = s->pixel_size * s->fpixels;
     if (s->spixels)
         s->detsize_s = s->pixel_size * s->spixels;
-    s->fpixels = (int)ceil(s->detsize_f / s->pixel_size - 0.5);
-    s->spixels = (int)ceil(s->detsize_s / s->pixel_size - 0.5);
-    if (s->fpixels <= 0 || s->spixels <= 0)
-        nb_die("option -detpixels/-detsize: detector has zero pixels (%d x %d)", s->fpixels,
-               s->spixels);
+    {
+        /* checked as doubles: converting a nan or out-of-range count to int is undefined */
+        double nf = ceil(s->detsize_f / s->pixel_size - 0.5);
+        double ns = ceil(s->detsize_s / s->pixel_size - 0.5);
+        if (!(nf <= INT_MAX) || !(ns <= INT_MAX))
+            nb_die("option -detpixels/-detsize: detector size out of range (%g x %g pixels)", nf,
+                   ns);
+        if (nf <= 0.0 || ns <= 0.0)
+            nb_die("option -detpixels/-detsize: detector has zero pixels (%g x %g)", nf + 0.0,
+                   ns + 0.0);
+        s->fpixels = (int)nf;
+        s->spixels = (int)ns;
+    }
 
     if (s->flux != 0.0 && s->exposure > 0.0 && s->beamsize >= 0)
         s->fluence = s->flux * s->exposure / s->beamsize / s->beamsize;

@@ -128,6 +128,17 @@ def test_non_positive_pixel_size(c_binary, tmp_path):
     check_failure(tmp_path, args, "option -pixel")
 
 
+def test_infinite_pixel_size(c_binary, tmp_path):
+    args = GOOD.replace("-pixel 0.4", "-pixel inf").split()
+    check_failure(tmp_path, args, "option -pixel")
+
+
+@pytest.mark.parametrize("size", ["nan", "inf", "1e30"])
+def test_detector_size_out_of_range(c_binary, tmp_path, size):
+    args = GOOD.replace("-detpixels 16", f"-detsize {size}").split()
+    check_failure(tmp_path, args, "option -detpixels/-detsize: detector size out of range")
+
+
 @pytest.mark.parametrize("cell", ["100 0 100 90 90 90", "100 100 100 90 90 0", "0"])
 def test_non_positive_cell(c_binary, tmp_path, cell):
     args = GOOD.replace("-cell 100 100 100 90 90 90", f"-cell {cell}").split()
