@@ -1,6 +1,7 @@
 /* Structure factors: HKL text file, binary dump file, nearest-neighbour and
  * tricubic (4x4x4 Lagrange) lookup. */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,11 +125,31 @@ static void read_dump(nb_sim *s, FILE *f)
     c = fgetc(f);
     if (c != '\f')
         nb_die("%s:1: malformed dump file header (no form feed)", s->dumpfile);
-    s->h_range = s->h_max - s->h_min + 1;
-    s->k_range = s->k_max - s->k_min + 1;
-    s->l_range = s->l_max - s->l_min + 1;
-    if (s->h_range <= 0 || s->k_range <= 0 || s->l_range <= 0)
-        nb_die("%s:1: empty index range in dump file", s->dumpfile);
+    {
+        /* ranges in long (a wide header overflows int); the table size in double, checked
+         * against the bytes the file holds before anything is allocated */
+        long hr = (long)s->h_max - s->h_min + 1, kr = (long)s->k_max - s->k_min + 1,
+             lr = (long)s->l_max - s->l_min + 1;
+        double need;
+        long here, end;
+        if (hr <= 0 || kr <= 0 || lr <= 0)
+            nb_die("%s:1: empty index range in dump file", s->dumpfile);
+        if (hr >= INT_MAX || kr >= INT_MAX || lr >= INT_MAX)
+            nb_die("%s:1: index range too wide in dump file", s->dumpfile);
+        need = ((double)hr + 1) * ((double)kr + 1) * ((double)lr + 1);
+        here = ftell(f);
+        if (here >= 0 && fseek(f, 0, SEEK_END) == 0) {
+            end = ftell(f);
+            if (end >= here && (double)(end - here) < need * sizeof(double))
+                nb_die("%s: truncated dump file (%.0f of %.0f values)", s->dumpfile,
+                       floor((double)(end - here) / sizeof(double)), need);
+            if (fseek(f, here, SEEK_SET) != 0)
+                nb_die("%s: cannot seek in dump file", s->dumpfile);
+        }
+        s->h_range = (int)hr;
+        s->k_range = (int)kr;
+        s->l_range = (int)lr;
+    }
     total = ((size_t)s->h_range + 1) * ((size_t)s->k_range + 1) * ((size_t)s->l_range + 1);
     s->Fhkl = nb_calloc(total, sizeof(double));
     got = fread(s->Fhkl, sizeof(double), total, f);

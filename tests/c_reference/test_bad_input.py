@@ -99,6 +99,17 @@ def test_singular_matrix(c_binary, tmp_path):
     check_failure(tmp_path, args, "flat.mat: singular orientation matrix")
 
 
+def test_truncated_dump_with_a_wide_index_range(c_binary, tmp_path):
+    """The header promises a 100001^3 table the file does not hold: a malformed file (exit 2),
+    found before the table is allocated (was an out-of-memory failure, exit 3)."""
+    dump = tmp_path / "wide.dump"
+    dump.write_bytes(b"0 100000 0 100000 0 100000\n\f" + bytes(64))
+    args = GOOD.replace("-default_F 100", f"-dump {dump}").split()
+    check_failure(tmp_path, args, "wide.dump: truncated dump file")
+    r = run_c(args + ["-noprogress"], cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+
+
 def test_unreadable_source_file(c_binary, tmp_path):
     check_failure(tmp_path, GOOD.split() + ["-sourcefile", "nosources.txt"],
                   "nosources.txt: cannot open")
