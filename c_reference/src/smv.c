@@ -23,6 +23,19 @@ static double header_value(const char *hdr, const char *key)
     return atof(p + 1);
 }
 
+/* an integer header value truncated like a (int) cast; 0 when the key is absent, -1 when
+ * the value is nan or out of the int range (converting those is undefined) */
+static int header_int(const char *hdr, const char *key)
+{
+    double v;
+    if (!strstr(hdr, key))
+        return 0;
+    v = header_value(hdr, key);
+    if (!(v > -2147483648.0 && v < 2147483648.0))
+        return -1;
+    return (int)v;
+}
+
 void nb_read_mask_header(nb_sim *s, const char *path, int is_mask)
 {
     FILE *f = fopen(path, "rb");
@@ -40,9 +53,10 @@ void nb_read_mask_header(nb_sim *s, const char *path, int is_mask)
         nb_die("%s:1: not an SMV image (header shorter than 512 bytes)", path);
     if (strncmp(hdr, "{\nHEADER_BYT", 12) != 0)
         nb_die("%s:1: not an SMV image (no HEADER_BYTES at the start)", path);
-    hbytes = (long)header_value(hdr, "HEADER_BYTES");
-    if (hbytes < 512 || hbytes > 1L << 24)
+    v = header_value(hdr, "HEADER_BYTES"); /* checked as a double: (long)nan is undefined */
+    if (!(v >= 512.0 && v <= (double)(1L << 24)))
         nb_die("%s:1: bad HEADER_BYTES in SMV header", path);
+    hbytes = (long)v;
     if (hbytes != 512) {
         free(hdr);
         hdr = nb_calloc((size_t)hbytes * 2, 1);
@@ -50,10 +64,10 @@ void nb_read_mask_header(nb_sim *s, const char *path, int is_mask)
         if (fread(hdr, 1, (size_t)hbytes, f) != (size_t)hbytes)
             nb_die("%s:1: SMV header shorter than HEADER_BYTES", path);
     }
-    w = (int)header_value(hdr, "SIZE1");
-    h = (int)header_value(hdr, "SIZE2");
+    w = header_int(hdr, "SIZE1");
+    h = header_int(hdr, "SIZE2");
     if (w == 0)
-        w = h = (int)header_value(hdr, "DETECTOR_DIMENSIONS");
+        w = h = header_int(hdr, "DETECTOR_DIMENSIONS");
     if (w <= 0 || h <= 0)
         nb_die("%s:1: SMV header has no positive SIZE1/SIZE2", path);
 

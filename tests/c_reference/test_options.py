@@ -72,6 +72,21 @@ def test_mask_skips_zero_pixels(c_binary, tmp_path):
     assert "skipping zero-flagged pixels" in r.stdout
 
 
+def test_mask_header_with_detector_dimensions_only(c_binary, tmp_path):
+    """A header without SIZE1/SIZE2 takes its size from DETECTOR_DIMENSIONS (a missing SIZE1
+    used to read as nan, so the fallback never ran and the mask was refused)."""
+    mask = tmp_path / "mask.img"
+    header = b"{\nHEADER_BYTES=512;\nDIM=2;\nDETECTOR_DIMENSIONS=20;\nPIXEL_SIZE=0.4;\n}\f"
+    data = np.ones((20, 20), dtype=np.uint16)
+    data[:5] = 0
+    mask.write_bytes(header.ljust(512, b" ") + data.tobytes())
+    a, _ = image(tmp_path, base(), "a.bin")
+    b, r = image(tmp_path, base(f"-mask {mask}"), "b.bin")
+    a, b = a.reshape(20, 20), b.reshape(20, 20)
+    assert (b[:5] == 0).all()
+    assert a[5:].tobytes() == b[5:].tobytes()
+
+
 def test_roi_limits_rendered_pixels(c_binary, tmp_path):
     a, _ = image(tmp_path, base(), "a.bin")
     b, _ = image(tmp_path, base("-roi 2 5 3 7"), "b.bin")
