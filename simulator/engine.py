@@ -108,8 +108,9 @@ class _Model:
         Nt = params.get("N")
         self.N = (Nt[0], Nt[1], Nt[2]) if Nt is not None else tuple(t(x) for x in c.crystal.N)
         # which axes have a lattice factor (N > 1) and the float32 sign rule follow the N the
-        # image is computed with: the params' when given, not the command line's
-        self.N_values = tuple(float(v) for v in Nt) if Nt is not None else c.crystal.N
+        # image is computed with: the params' when given, not the command line's (plain numbers
+        # for these choices only; the gradient flows through self.N)
+        self.N_values = tuple(Nt.detach().tolist()) if Nt is not None else c.crystal.N
         self.umats = mosaic_umats(c.crystal, params, dt, dev)
         normal, first = phi_angles(c.crystal, c.run.phi_carryover_mode)
         self.spindle = spindle = t(c.crystal.spindle)
