@@ -9,27 +9,36 @@
 #include "rng.h"
 #include "vec.h"
 
+/* the rule when no step count is given: a range and a step give ceil(range / step)
+ * steps, a step alone two steps of it, neither one step of nothing, and a range alone
+ * two steps of range / range_alone_parts (phi and detector layers: 2, half of it each;
+ * divergence and dispersion: 1, the whole range; x / 1.0 is x exactly) */
+static void count_from_range(double *range, double *step, int *count, double range_alone_parts)
+{
+    if (*range < 0.0) {
+        if (*step <= 0.0) {
+            *count = 1;
+            *range = 0.0;
+            *step = 0.0;
+        } else {
+            *range = *step;
+            *count = 2;
+        }
+    } else {
+        if (*step <= 0.0) {
+            *count = 2;
+            *step = *range / range_alone_parts;
+        } else {
+            *count = (int)ceil(*range / *step);
+        }
+    }
+}
+
 /* one of upstream's "range / step / count" rules (divergence and dispersion) */
 static void range_rule(double *range, double *step, int *count)
 {
     if (*count <= 0) {
-        if (*range < 0.0) {
-            if (*step <= 0.0) {
-                *count = 1;
-                *range = 0.0;
-                *step = 0.0;
-            } else {
-                *range = *step;
-                *count = 2;
-            }
-        } else {
-            if (*step <= 0.0) {
-                *step = *range;
-                *count = 2;
-            } else {
-                *count = (int)ceil(*range / *step);
-            }
-        }
+        count_from_range(range, step, count, 1.0);
     } else {
         if (*range < 0.0) {
             if (*step <= 0.0) {
@@ -47,31 +56,6 @@ static void range_rule(double *range, double *step, int *count)
     }
 }
 
-/* the rule for phi and detector layers when no step count is given: a range and a
- * step give ceil(range / step) steps, a range alone two steps of half of it, a step
- * alone two steps of it, neither one step of nothing (divergence and dispersion use
- * the step as a whole range instead of half of it: see range_rule) */
-static void count_from_range(double *range, double *step, int *count)
-{
-    if (*range < 0.0) {
-        if (*step <= 0.0) {
-            *count = 1;
-            *range = 0.0;
-            *step = 0.0;
-        } else {
-            *range = *step;
-            *count = 2;
-        }
-    } else {
-        if (*step <= 0.0) {
-            *count = 2;
-            *step = *range / 2.0;
-        } else {
-            *count = (int)ceil(*range / *step);
-        }
-    }
-}
-
 static void sanity(double *range, double *step, int *count)
 {
     if (*range <= 0.0 || *step <= 0.0 || *count <= 0) {
@@ -85,7 +69,7 @@ void nb_setup_sampling(nb_sim *s)
 {
     /* phi */
     if (s->phisteps < 0) {
-        count_from_range(&s->osc, &s->phistep, &s->phisteps);
+        count_from_range(&s->osc, &s->phistep, &s->phisteps, 2.0);
     } else {
         if (s->phisteps == 0)
             s->phisteps = 1;
@@ -110,7 +94,7 @@ void nb_setup_sampling(nb_sim *s)
 
     /* detector layers: slightly different rules */
     if (s->det_thicksteps <= 0) {
-        count_from_range(&s->det_thick, &s->det_thickstep, &s->det_thicksteps);
+        count_from_range(&s->det_thick, &s->det_thickstep, &s->det_thicksteps, 2.0);
     } else {
         if (s->det_thick < 0.0) {
             if (s->det_thickstep <= 0.0) {
