@@ -137,10 +137,40 @@ static void subpixel_position(const nb_sim *s, int fpixel, int spixel, int t, in
     *Sdet_out = Sdet;
 }
 
-long nb_first_sweep_pixel(const nb_sim *s)
+int nb_thread_blocks(const nb_sim *s)
+{
+    if (!s->carry_omp)
+        return 1;
+    return s->omp_threads < s->spixels ? s->omp_threads : s->spixels;
+}
+
+void nb_block_rows(const nb_sim *s, int block, int *sp_first, int *sp_end)
+{
+    int n = s->spixels, threads = s->carry_omp ? s->omp_threads : 1;
+    int q = n / threads, r = n % threads;
+    if (block < r) {
+        *sp_first = block * (q + 1);
+        *sp_end = *sp_first + q + 1;
+    } else {
+        *sp_first = block * q + r;
+        *sp_end = *sp_first + q;
+    }
+}
+
+int nb_row_block(const nb_sim *s, int spixel)
+{
+    int n = s->spixels, threads = s->carry_omp ? s->omp_threads : 1;
+    int q = n / threads, r = n % threads;
+    /* the r long blocks come first; q == 0 means every row is in a long block */
+    if (spixel < r * (q + 1))
+        return spixel / (q + 1);
+    return r + (spixel - r * (q + 1)) / q;
+}
+
+long nb_first_sweep_pixel(const nb_sim *s, int sp_first, int sp_end)
 {
     int sp, fp, t, sS, sF, src;
-    for (sp = 0; sp < s->spixels; sp++)
+    for (sp = sp_first; sp < sp_end; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             if (!nb_pixel_active(s, fp, sp))
                 continue;

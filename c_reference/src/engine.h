@@ -38,9 +38,16 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
 int nb_pixel_in_roi(const nb_sim *s, int fpixel, int spixel);
 /* does pixel (f,s) get computed at all (ROI and mask)? */
 int nb_pixel_active(const nb_sim *s, int fpixel, int spixel);
-/* raster index of the first pixel whose loops evaluate at least one phi sweep
- * (a source that survives the dmin cut); -1 if none */
-long nb_first_sweep_pixel(const nb_sim *s);
+/* raster index of the first pixel of rows [sp_first, sp_end) whose loops evaluate at
+ * least one phi sweep (a source that survives the dmin cut); -1 if none */
+long nb_first_sweep_pixel(const nb_sim *s, int sp_first, int sp_end);
+/* Thread blocks of c-parity-omp: the slow rows as OpenMP's static schedule (no chunk size)
+ * hands them to omp_threads threads, each thread with its own carried cell.  libgomp gives
+ * the first n % T threads n / T + 1 contiguous rows and the others n / T.  Without
+ * c-parity-omp the whole detector is one block.  Only blocks with rows are counted. */
+int nb_thread_blocks(const nb_sim *s);
+void nb_block_rows(const nb_sim *s, int block, int *sp_first, int *sp_end);
+int nb_row_block(const nb_sim *s, int spixel);
 /* cheap walk for the interpolation switch; 1 if it flipped in this pixel */
 int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel);
 void nb_printout_pixel(const nb_sim *s, const nb_persist *p, int fpixel, int spixel);

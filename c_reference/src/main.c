@@ -91,49 +91,78 @@ static void progress_line(const nb_sim *s, unsigned long done, unsigned long tot
 }
 #endif
 
+#if defined(_OPENMP)
+/* rows [sp_first, sp_end) in raster order with the carried state p */
+static void run_rows(nb_sim *s, nb_engine *e, nb_persist *p, nb_trace_pixel *tp, int sp_first,
+                     int sp_end)
+{
+    int sp, fp;
+    for (sp = sp_first; sp < sp_end; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            if (!nb_pixel_active(s, fp, sp))
+                continue;
+            nb_compute_pixel(s, e, p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
+            if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0)) {
+#pragma omp critical(nb_printout)
+                nb_printout_pixel(s, p, fp, sp);
+            }
+        }
+}
+#endif
+
 static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 {
     double omega_sum = 0.0;
-    unsigned long total = (unsigned long)(s->roi_xmax - s->roi_xmin + 1) *
-                          (unsigned long)(s->roi_ymax - s->roi_ymin + 1);
+    const int blocks = nb_thread_blocks(s);
 #if defined(_OPENMP)
-    (void)total;
 #pragma omp parallel reduction(+ : omega_sum)
     {
         nb_persist p;
-        int sp;
+        int sp, b;
         nb_persist_init(&p, s);
-#pragma omp for schedule(static)
-        for (sp = 0; sp < s->spixels; sp++) {
-            int fp;
-            for (fp = 0; fp < s->fpixels; fp++) {
-                if (!nb_pixel_active(s, fp, sp))
-                    continue;
-                nb_compute_pixel(s, e, &p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
-                if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0)) {
-#pragma omp critical(nb_printout)
-                    nb_printout_pixel(s, &p, fp, sp);
-                }
+        if (s->carry_omp) {
+            /* the emulated threads' blocks, each from the unrotated cell: the image does not
+             * depend on how many threads really run them */
+#pragma omp for schedule(dynamic, 1)
+            for (b = 0; b < blocks; b++) {
+                int first, end;
+                nb_block_rows(s, b, &first, &end);
+                p.carry = 0;
+                run_rows(s, e, &p, tp, first, end);
             }
+        } else {
+            /* upstream's loop: each thread carries its own cell over its static block */
+#pragma omp for schedule(static)
+            for (sp = 0; sp < s->spixels; sp++)
+                run_rows(s, e, &p, tp, sp, sp + 1);
         }
         omega_sum += p.omega_sum;
     }
 #else
     nb_persist p;
-    int sp, fp;
+    int sp, fp, b;
     unsigned long done = 0;
+    unsigned long total = (unsigned long)(s->roi_xmax - s->roi_xmin + 1) *
+                          (unsigned long)(s->roi_ymax - s->roi_ymin + 1);
     nb_persist_init(&p, s);
-    for (sp = 0; sp < s->spixels; sp++)
-        for (fp = 0; fp < s->fpixels; fp++) {
-            if (!nb_pixel_active(s, fp, sp))
-                continue;
-            nb_compute_pixel(s, e, &p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
-            if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0))
-                nb_printout_pixel(s, &p, fp, sp);
-            else
-                progress_line(s, done, total);
-            ++done;
-        }
+    for (b = 0; b < blocks; b++) {
+        int first, end;
+        nb_block_rows(s, b, &first, &end);
+        /* c-parity-omp: a thread starts from the unrotated cell (upstream's firstprivate
+         * ap, bp, cp); the other loop variables only feed -printout and stay serial */
+        p.carry = 0;
+        for (sp = first; sp < end; sp++)
+            for (fp = 0; fp < s->fpixels; fp++) {
+                if (!nb_pixel_active(s, fp, sp))
+                    continue;
+                nb_compute_pixel(s, e, &p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
+                if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0))
+                    nb_printout_pixel(s, &p, fp, sp);
+                else
+                    progress_line(s, done, total);
+                ++done;
+            }
+    }
     omega_sum = p.omega_sum;
 #endif
     return omega_sum;
@@ -141,11 +170,11 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 
 /* Only the traced pixels, each with the state it has in a full serial run:
  * the carried cell is the previous sweep's last non-zero phi step (or the
- * unrotated cell if no sweep ran before the pixel), and the interpolation
- * switch is found by evaluating pixels in raster order until it flips. */
+ * unrotated cell if no sweep ran before the pixel in its thread block; the whole
+ * detector is one block except in c-parity-omp), and the interpolation switch is
+ * found by evaluating pixels in raster order until it flips. */
 static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 {
-    long first = nb_first_sweep_pixel(s);
     long last_traced = -1;
     int j;
 
@@ -161,6 +190,12 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         for (idx = 0; idx <= last_traced && e->interpolate; idx++) {
             int fp = (int)(idx % s->fpixels), sp = (int)(idx / s->fpixels);
             nb_trace_pixel *tr;
+            if (fp == 0 && s->carry_omp) {
+                int first, end;
+                nb_block_rows(s, nb_row_block(s, sp), &first, &end);
+                if (sp == first)
+                    p.carry = 0;
+            }
             if (!nb_pixel_active(s, fp, sp))
                 continue;
             tr = find_trace(tp, s->ntrace, fp, sp);
@@ -172,11 +207,15 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
     }
     for (j = 0; j < s->ntrace; j++) {
         long idx = (long)tp[j].slow * s->fpixels + tp[j].fast;
+        long first_sweep;
+        int first, end;
         nb_persist p;
         if (tp[j].computed || !nb_pixel_active(s, tp[j].fast, tp[j].slow))
             continue;
+        nb_block_rows(s, nb_row_block(s, tp[j].slow), &first, &end);
+        first_sweep = nb_first_sweep_pixel(s, first, end);
         nb_persist_init(&p, s);
-        p.carry = (first >= 0 && first < idx) ? e->last_nonzero + 1 : 0;
+        p.carry = (first_sweep >= 0 && first_sweep < idx) ? e->last_nonzero + 1 : 0;
         nb_compute_pixel(s, e, &p, tp[j].fast, tp[j].slow, &tp[j]);
     }
 }

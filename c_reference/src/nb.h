@@ -95,7 +95,9 @@ typedef struct {
     int recommended_oversample;
 
     /* ---- extras ---- */
-    int carry_cparity;
+    int carry_cparity; /* 1: phi=0 steps keep the last rotated cell (c-parity, c-parity-omp) */
+    int carry_omp;     /* c-parity-omp: the carry restarts at each static-schedule thread block */
+    int omp_threads;   /* threads of that schedule (-omp_threads; 0 when not given) */
     int ntrace;
     int (*trace)[2]; /* slow, fast */
 

@@ -137,6 +137,32 @@ static int val_int(cursor *c, int k)
     return (int)n;
 }
 
+/* a count of at least 1, written as a plain decimal integer (no fraction, no exponent:
+ * unlike val_int, '2.5' is an error, not 2) */
+static int val_count(cursor *c, int k)
+{
+    const char *t = value_token(c, k);
+    const char *d = t;
+    long n;
+    if (t[0] == '-' && isalpha((unsigned char)t[1]))
+        nb_die("option %s: missing value (found option %s)", c->argv[c->i], t);
+    if (*d == '+')
+        d++;
+    if (!isdigit((unsigned char)*d))
+        nb_die("option %s: value '%s' is not a positive integer", c->argv[c->i], t);
+    while (isdigit((unsigned char)*d))
+        d++;
+    if (*d)
+        nb_die("option %s: value '%s' is not a positive integer", c->argv[c->i], t);
+    errno = 0;
+    n = strtol(t, NULL, 10);
+    if (errno == ERANGE || n > 2147483647L)
+        nb_die("option %s: value '%s' is out of range", c->argv[c->i], t);
+    if (n < 1)
+        nb_die("option %s: value '%s' is not a positive integer", c->argv[c->i], t);
+    return (int)n;
+}
+
 static const char *val_word(cursor *c, int k)
 {
     const char *t = value_token(c, k);
@@ -419,15 +445,26 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
         }
         else if (is(o, "-phi_carryover_mode")) {
             const char *t = val_word(c, 1);
+            s->carry_omp = 0;
             if (is(t, "spec"))
                 s->carry_cparity = 0;
             else if (is(t, "c-parity"))
                 s->carry_cparity = 1;
+            else if (is(t, "c-parity-omp"))
+                s->carry_cparity = s->carry_omp = 1;
             else
-                nb_die("option -phi_carryover_mode: value '%s' is not 'spec' or 'c-parity'", t);
+                nb_die("option -phi_carryover_mode: value '%s' is not 'spec', 'c-parity' or "
+                       "'c-parity-omp'", t);
             c->i++;
         }
+        else if (is(o, "-omp_threads")) { s->omp_threads = val_count(c, 1); c->i++; }
         else
             nb_die("unknown option '%s'", o);
     }
+    /* a thread count means nothing to the other modes: silently ignoring it would let a
+     * caller believe a serial run reproduced a threaded one */
+    if (s->omp_threads && !s->carry_omp)
+        nb_die("option -omp_threads: needs -phi_carryover_mode c-parity-omp");
+    if (s->carry_omp && !s->omp_threads)
+        s->omp_threads = 1;
 }
