@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbparity import __version__, schema
-from nbparity.cases import REPO_ROOT
+from nbparity import __version__, resources, schema
 from nbparity.engines import sha256_of
 
 
@@ -72,10 +71,16 @@ class Bundle:
 
 
 def git_commit() -> dict:
-    """The project's git commit and whether the work tree had changes (None outside git)."""
+    """The project's git commit and whether the work tree had changes (None outside git, and
+    for an installed wheel: the git repository around its environment is the port's, not
+    nbparity's, and must not be recorded as nbparity's commit)."""
+    root = resources.repo_root()
+    if root is None:
+        return {"commit": None, "dirty": None}
+
     def git(*args: str) -> str | None:
         try:
-            proc = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True,
+            proc = subprocess.run(["git", *args], cwd=root, capture_output=True,
                                   text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None

@@ -19,9 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TRACES_DIR = REPO_ROOT / "traces"
-UPSTREAM_DIR = TRACES_DIR / "upstream"
+from nbparity import resources
+
+# nbparity.resources decides where the files are: a clone's traces/, else the wheel's copy.
+# REPO_ROOT is the clone (outside one, the folder above the package; nothing is read from it).
+REPO_ROOT = resources.repo_root() or resources.PACKAGE_DIR.parent
+TRACES_DIR = resources.traces_dir()
+UPSTREAM_DIR = TRACES_DIR / "upstream"  # a clone's only: a wheel does not carry upstream's data
 
 
 class CaseFileError(ValueError):

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from nbparity import __version__, exitcodes, report, schema
+from nbparity import __version__, exitcodes, report, resources, schema
 from nbparity.atomic import atomic_write
 from nbparity.bundle import BundleError, default_bundle_dir
 from nbparity.cases import TRACES_DIR, Case, CaseFileError, detector_shape, load_cases
@@ -35,8 +35,9 @@ from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 # The readers, the alignment and the diagnoses load pandas (~0.25 s): the commands that compare
 # logs import them when they run, so that a one-engine `nbparity trace` starts without them.
 
+# TRACES_DIR comes from nbparity.resources: a clone's traces/, else the wheel's copy.
 DEFAULT_CASES = TRACES_DIR / "cases.toml"
-GOLDEN_DIR = TRACES_DIR / "golden"
+GOLDEN_DIR = resources.golden_dir()  # outside a clone ./golden: never into the package
 
 
 class _OneLineErrors(click.Group):

@@ -75,9 +75,17 @@ def trace_args(pixels: list[tuple[int, int]]) -> list[str]:
 def find_c_binary(c_bin: str | None = None) -> Path:
     """--c-bin, else $NB_C_BIN, else the project's build; EngineError if it is not there."""
     chosen = c_bin or os.environ.get("NB_C_BIN")
-    path = Path(chosen) if chosen else DEFAULT_C_BIN
+    if not chosen:
+        # The clone's `make build`, else the C sources (a wheel's, or an unbuilt clone's)
+        # compiled into the user cache on first use; resources says why it cannot.
+        from nbparity import resources
+        try:
+            return resources.c_reference_binary()
+        except resources.BuildError as exc:
+            raise EngineError(str(exc)) from None
+    path = Path(chosen)
     if not path.is_file() or not os.access(path, os.X_OK):
-        hint = "" if chosen else " (run `make build`)"
+        hint = " (from --c-bin or $NB_C_BIN; without either, nbparity builds its own)"
         raise EngineError(f"C engine {path} is missing or not executable{hint}")
     return path
 

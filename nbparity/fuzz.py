@@ -12,11 +12,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nbparity.cases import TRACES_DIR, Case, detector_shape, file_tolerance
+from nbparity import resources
+from nbparity.cases import Case, detector_shape, file_tolerance
 from nbparity.runner import GateResult, gate_cases
 from nbparity.tolerance import Tolerance
 
-INPUTS = TRACES_DIR / "default"
+INPUTS = resources.traces_dir() / "default"  # the default case's inputs (clone or wheel)
 CONVENTIONS = ("", "-mosflm", "-denzo", "-adxv", "-xds", "-dials", "custom")
 
 
@@ -183,7 +184,7 @@ def fuzz(n: int, seed: int, c_bin: str | None = None,
     """Run ``n`` random cases (one carry-over pairing each, drawn too); return (runs, findings)."""
     rng = random.Random(seed)
     # The named cases' file-wide tolerances (each with its documented reason) apply here too.
-    tolerance = Tolerance(per_key=file_tolerance(TRACES_DIR / "cases.toml"))
+    tolerance = Tolerance(per_key=file_tolerance(resources.cases_file()))
     findings = []
     for index in range(n):
         case = draw_case(rng, index)
