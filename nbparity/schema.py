@@ -57,7 +57,8 @@ _ROWS: tuple[tuple[str, str, int, str, str], ...] = (
     ("trace_pixel", "meta", 2, "slow fast, zero-based", "int"),
     ("schema_version", "meta", 1, "contract version", "int"),
     ("engine", "meta", 1, "engine name", "word"),
-    ("phi_carryover_mode", "meta", 1, "spec or c-parity", "word"),
+    ("phi_carryover_mode", "meta", 1, "spec, c-parity or c-parity-omp", "word"),
+    ("omp_threads", "meta", 1, "threads of c-parity-omp (printed in that mode only)", "int"),
     ("dtype", "meta", 1, "float64 or float32", "word"),
     ("device", "meta", 1, "cpu or cuda", "word"),
     # setup
@@ -119,6 +120,78 @@ _ROWS: tuple[tuple[str, str, int, str, str], ...] = (
     ("capture_fraction_applied", "final", 1, "capture fraction used", "real"),
     ("I_pixel_final", "final", 1, "photons", "real"),
 )
+
+#: The dependency graph of the pipeline: each key's direct inputs among the catalogue's keys
+#: (what nanoBragg computes it from). ``first-divergence`` uses it to tell an independent root
+#: (a failing key no failing input explains) from a failure propagated from one. Keys with no
+#: entry are inputs of the run (read from the command line or files). Step keys' inputs at the
+#: same step; final keys take their step inputs at every step.
+INPUTS: dict[str, tuple[str, ...]] = {
+    "pix0_vector_meters": ("fdet_vec", "sdet_vec", "odet_vec", "beam_vec"),
+    "distance_meters": ("pix0_vector_meters", "odet_vec", "beam_vec"),
+    "close_distance_meters": ("pix0_vector_meters", "odet_vec"),
+    "a_star_A_inv": ("a_angstroms", "b_angstroms", "c_angstroms"),
+    "b_star_A_inv": ("a_angstroms", "b_angstroms", "c_angstroms"),
+    "c_star_A_inv": ("a_angstroms", "b_angstroms", "c_angstroms"),
+    "V_cell_A3": ("a_angstroms", "b_angstroms", "c_angstroms"),
+    "steps": ("phisteps", "mosaic_domains", "sources", "oversample"),
+    "pixel_pos_meters": ("pix0_vector_meters", "fdet_vec", "sdet_vec", "oversample"),
+    "R_distance_meters": ("pixel_pos_meters",),
+    "omega_pixel_sr": ("R_distance_meters", "close_distance_meters"),
+    "obliquity_factor": ("R_distance_meters", "close_distance_meters"),
+    "diffracted_vec": ("pixel_pos_meters", "R_distance_meters"),
+    "incident_vec": ("beam_vec",),
+    "scattering_vec_A_inv": ("diffracted_vec", "incident_vec", "lambda_angstroms"),
+    "stol_A_inv": ("scattering_vec_A_inv",),
+    "polar": ("diffracted_vec", "incident_vec", "polar_vec"),
+    "capture_fraction": ("diffracted_vec", "odet_vec"),
+    "phi_deg": ("phi0_deg", "phistep_deg"),
+    "rot_a_angstroms": ("a_angstroms", "phi_deg", "spindle_vec"),
+    "rot_b_angstroms": ("b_angstroms", "phi_deg", "spindle_vec"),
+    "rot_c_angstroms": ("c_angstroms", "phi_deg", "spindle_vec"),
+    "hkl_frac": ("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms",
+                 "scattering_vec_A_inv"),
+    "hkl_rounded": ("hkl_frac",),
+    "F_latt_a": ("hkl_frac", "N_cells"),
+    "F_latt_b": ("hkl_frac", "N_cells"),
+    "F_latt_c": ("hkl_frac", "N_cells"),
+    "F_latt": ("F_latt_a", "F_latt_b", "F_latt_c", "hkl_frac", "N_cells"),
+    "F_cell": ("hkl_rounded", "hkl_frac"),
+    "I_term": ("F_cell", "F_latt"),
+    "I_before_scaling": ("I_term", "capture_fraction"),
+    "polar_applied": ("polar",),
+    "omega_applied_sr": ("omega_pixel_sr",),
+    "capture_fraction_applied": ("capture_fraction",),
+    "I_pixel_final": ("I_before_scaling", "polar_applied", "omega_applied_sr",
+                      "capture_fraction_applied", "r_e_sqr_m2", "fluence_photons_per_m2",
+                      "steps"),
+}
+
+
+def _closure(graph: dict[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+
+    def visit(name: str) -> frozenset[str]:
+        if name not in out:
+            found = set(graph.get(name, ()))
+            for parent in graph.get(name, ()):
+                found |= visit(parent)
+            out[name] = frozenset(found)
+        return out[name]
+
+    for name in graph:
+        visit(name)
+    return out
+
+
+_ANCESTORS = _closure(INPUTS)
+
+
+def ancestors(name: str) -> frozenset[str]:
+    """Every catalogue key ``name`` is computed from, directly or not (empty for run inputs and
+    for keys outside the catalogue)."""
+    return _ANCESTORS.get(name, frozenset())
+
 
 CATALOGUE: tuple[Key, ...] = tuple(
     Key(name, stage, arity, unit, kind, order)

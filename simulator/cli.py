@@ -8,7 +8,10 @@ oversampling, conventions, pivots, sizes). Extra options of this engine:
   -trace_pixel S F               trace pixel (slow, fast), zero-based; repeatable
   -trace_only                    compute only the traced pixels (also the default when pixels
                                  are traced and no output file or printout is requested)
-  -phi_carryover_mode spec|c-parity   nanoBragg's phi=0 carry-over off (spec) or reproduced
+  -phi_carryover_mode spec|c-parity|c-parity-omp   nanoBragg's phi=0 carry-over off (spec),
+                                 as the serial build has it (c-parity), or as the OpenMP build
+                                 with -omp_threads T threads has it (c-parity-omp)
+  -omp_threads T                 threads of c-parity-omp (default 1; an error in other modes)
   -device cpu|cuda   -dtype float64|float32   -memory_budget_gb G (default 1)
   -geometry_dtype float64|float32  dtype of the geometry up to h, k, l (default float64; with
                                  -dtype float32 and float32 here every tensor is float32)
@@ -23,7 +26,7 @@ import sys
 from simulator.io import InputError
 
 USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...]
-             [-phi_carryover_mode spec|c-parity]
+             [-phi_carryover_mode spec|c-parity|c-parity-omp] [-omp_threads T]
              [-device cpu|cuda] [-dtype float64|float32] [-geometry_dtype float64|float32]
              [-memory_budget_gb G] [-trace_only]
 
@@ -222,6 +225,7 @@ _reg(
     "-misset_seed",
     "-water",
     "-phi_carryover_mode",
+    "-omp_threads",
     "-device",
     "-dtype",
     "-memory_budget_gb",

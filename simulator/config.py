@@ -153,12 +153,15 @@ class RunConfig:
     """Options of this engine that nanoBragg does not have."""
 
     trace_pixels: tuple[tuple[int, int], ...]  # (slow, fast)
-    phi_carryover_mode: str  # spec | c-parity
+    phi_carryover_mode: str  # spec | c-parity | c-parity-omp
     device: str
     dtype: str  # float64 | float32
     memory_budget_bytes: int
     trace_only: bool  # compute the traced pixels only, not the whole image
     geometry_dtype: str = "float64"  # dtype of the geometry up to h, k, l (see engine)
+    # c-parity-omp: threads of the OpenMP static schedule whose blocks of slow rows each restart
+    # the phi=0 carry-over (see simulator.engine.thread_blocks); unused by the other modes
+    omp_threads: int = 1
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,11 @@ def phi_angles(crystal, mode: str):
     a step whose phi is exactly 0 reuses the most recent step with phi != 0 (nanoBragg skips the
     rotation and keeps the previous vectors), wrapping to the previous sweep's last non-zero
     step; in the first sweep nothing precedes, so the true phi=0 (identity) is used.
+    'c-parity-omp' has the same two tables: there the first sweep of each thread block is a
+    "first" sweep (the engine decides which sweeps those are).
     """
     phis = [crystal.phi0 + crystal.phistep * tic for tic in range(crystal.phisteps)]
-    if mode != "c-parity":
+    if mode not in ("c-parity", "c-parity-omp"):
         return phis, phis
     nonzero = [p for p in phis if p != 0.0]
     last_prev = nonzero[-1] if nonzero else 0.0

@@ -8,13 +8,15 @@ nanoBragg is a tensor dimension, in nanoBragg's loop order:
 
 The rotated cell for every (phi, domain) is one small table, so h, k, l for a chunk are three
 broadcast products. Serial-order state of nanoBragg is carried as O(1) values between chunks:
-the phi=0 carry-over's first sweep (c-parity mode) and the global switch that turns tricubic
-interpolation off after the first out-of-range lookup. The engine hands the trace module the
-tensors it computed for traced pixels ("taps"); the trace module only formats them.
+the phi=0 carry-over's first sweep (c-parity mode; one per thread block in c-parity-omp) and
+the global switch that turns tricubic interpolation off after the first out-of-range lookup.
+The engine hands the trace module the tensors it computed for traced pixels ("taps"); the
+trace module only formats them.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import torch
@@ -210,7 +212,9 @@ class _Model:
     ):
         """Compute a chunk of pixels.
 
-        first_sweep: None or (p, t, s, r) position (inside this chunk) of the run's first sweep.
+        first_sweep: None or a list of (p, t, s, r) positions (inside this chunk) of first sweeps:
+            the run's first sweep (c-parity), or the first sweep of each thread block in the
+            chunk (c-parity-omp). These sweeps use the "first" rotation table.
         interp_on: the tricubic switch at the start of the chunk (serial state).
         Returns (values (P,), info dict, interp_on after the chunk).
         """
@@ -236,16 +240,18 @@ class _Model:
 
         h, k, l = (dot(*xyz) for xyz in self.table_comps)  # (P,T,S,R,F,M)
         fmask = None
-        if first_sweep is not None and self.carry_first:
+        if first_sweep and self.carry_first:
             af, bf, cf = self.tables["first"]
-            p0, t0, s0, r0 = first_sweep
+            at = torch.as_tensor(first_sweep, dtype=torch.long, device=self.device).T
+            where_first = (at[0], at[1], at[2], at[3])  # p, t, s, r of each first sweep
             fmask = torch.zeros((P, T, S, R, 1, 1), dtype=torch.bool, device=self.device)
-            fmask[p0, t0, s0, r0] = True
-            sv = pp["scattering"][p0, t0, s0, r0]
-            hf, kf, lf = dot3(sv, af), dot3(sv, bf), dot3(sv, cf)
-            h = torch.where(fmask, hf, h)
-            k = torch.where(fmask, kf, k)
-            l = torch.where(fmask, lf, l)
+            fmask[where_first] = True
+            sv = pp["scattering"][where_first][:, None, None, :]  # (n, 1, 1, 3)
+            # the sweeps' (F, M) indices from the first table replace the normal ones (out of
+            # place: the gradient reaches both tables)
+            h = h.index_put(where_first, dot3(sv, af))
+            k = k.index_put(where_first, dot3(sv, bf))
+            l = l.index_put(where_first, dot3(sv, cf))
         if range_only and c.sf.interpolate and interp_on:
             # the switch can only flip at an out-of-range step: none in the chunk, nothing to do
             if not bool(self.hkl.out_of_interpolation_range(h, k, l).any()):
@@ -620,24 +626,54 @@ def _positions_in(active, flat):
     return sorted(int(i) for i in pos[hit].tolist())
 
 
-def _first_sweep(model, active, chunk):
-    """(index into active, t, s, r) of the run's first sweep (first source passing dmin)."""
-    if model.c.beam.dmin <= 0.0:
-        return (0, 0, 0, 0) if active.numel() else None
+def thread_blocks(config):
+    """[(first, end) slow rows] of the blocks that each start from the unrotated cell.
+
+    In c-parity-omp nanoBragg's OpenMP build is reproduced: its pixel loop runs over slow rows
+    with a static schedule (no chunk size) and each thread keeps its own copy of the rotated
+    cell. libgomp then gives thread i of T a contiguous block, the first n % T threads
+    n // T + 1 rows and the others n // T (checked against libgomp by experiment). Threads
+    without rows are left out. In every other mode the whole detector is one block.
+    """
+    n = config.detector.spixels
+    if config.run.phi_carryover_mode != "c-parity-omp":
+        return [(0, n)]
+    threads = config.run.omp_threads
+    q, r = divmod(n, threads)
+    blocks = []
+    for i in range(min(threads, n)):
+        first = i * (q + 1) if i < r else i * q + r
+        blocks.append((first, first + (q + 1 if i < r else q)))
+    return blocks
+
+
+def _first_sweeps(model, active, chunk, blocks):
+    """[(index into active, t, s, r)] of the first sweep (first source passing dmin) of each
+    block of slow rows that has one, in raster order."""
     F = model.c.detector.fpixels
+    bounds = torch.tensor([[a * F, b * F] for a, b in blocks], dtype=active.dtype)
+    lo_hi = torch.searchsorted(active, bounds.to(active.device)).tolist()
+    out = []
     with torch.no_grad():
-        for start in range(0, active.numel(), chunk):
-            idx = active[start : start + chunk]
-            pp = model.pixel_part(idx % F, idx // F)
-            passed = pp["passed"].reshape(idx.numel(), -1)
-            anyp = passed.any(dim=1)
-            if bool(anyp.any()):
-                p = int(torch.argmax(anyp.to(torch.uint8)))
-                e = int(torch.argmax(passed[p].to(torch.uint8)))
-                t, rest = divmod(e, model.S * model.R)
-                s, r = divmod(rest, model.R)
-                return (start + p, t, s, r)
-    return None
+        for lo, hi in lo_hi:  # one search per block, never per pixel
+            if lo >= hi:
+                continue  # no active pixel in the block: it has no effect
+            if model.c.beam.dmin <= 0.0:
+                out.append((lo, 0, 0, 0))
+                continue
+            for start in range(lo, hi, chunk):
+                idx = active[start : min(hi, start + chunk)]
+                pp = model.pixel_part(idx % F, idx // F)
+                passed = pp["passed"].reshape(idx.numel(), -1)
+                anyp = passed.any(dim=1)
+                if bool(anyp.any()):
+                    p = int(torch.argmax(anyp.to(torch.uint8)))
+                    e = int(torch.argmax(passed[p].to(torch.uint8)))
+                    t, rest = divmod(e, model.S * model.R)
+                    s, r = divmod(rest, model.R)
+                    out.append((start + p, t, s, r))
+                    break
+    return out
 
 
 _ALLOCATOR_TUNED = False
@@ -704,9 +740,11 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
             printout_flat = None  # every pixel
     ctx = torch.enable_grad() if grad else torch.no_grad()
     with ctx:
-        first = (
-            _first_sweep(model, active, chunk) if c.run.phi_carryover_mode == "c-parity" else None
-        )
+        if c.run.phi_carryover_mode in ("c-parity", "c-parity-omp"):
+            firsts = _first_sweeps(model, active, chunk, thread_blocks(c))
+        else:
+            firsts = []
+        first_at = [f[0] for f in firsts]  # sorted positions in the active list
         interp_on = bool(c.sf.interpolate)
         values, where, taps, printouts = [], [], {}, {}
         npix = c.detector.spixels * F_pix
@@ -731,9 +769,8 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
                 stop = min(seg_stop, start + chunk)
                 idx = active_list[start:stop]
                 fast, slow = idx % F_pix, idx // F_pix
-                fs = None
-                if first is not None and start <= first[0] < stop:
-                    fs = (first[0] - start,) + tuple(first[1:])
+                lo, hi = bisect_left(first_at, start), bisect_left(first_at, stop)
+                fs = [(f[0] - start,) + tuple(f[1:]) for f in firsts[lo:hi]] or None
                 if not compute:
                     _, info, interp_on = model.chunk(fast, slow, fs, interp_on, range_only=True)
                     interp_warning = info.get("interp_warning", interp_warning)

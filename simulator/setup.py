@@ -194,6 +194,7 @@ def build_config(pairs, argv, cwd):
         mask=None,
         trace_pixels=[],
         mode="spec",
+        omp_threads=None,  # -omp_threads T (c-parity-omp only; 1 when not given)
         device="cpu",
         dtype="float64",
         budget=1.0,
@@ -486,9 +487,19 @@ def _apply(s, opt, vals):
     elif opt == "-trace_only":
         s["trace_only"] = True
     elif opt == "-phi_carryover_mode":
-        if vals[0] not in ("spec", "c-parity"):
-            raise UsageError(f"bad value for -phi_carryover_mode: {vals[0]!r} (spec or c-parity)")
+        if vals[0] not in ("spec", "c-parity", "c-parity-omp"):
+            raise UsageError(
+                f"bad value for -phi_carryover_mode: {vals[0]!r} (spec, c-parity or c-parity-omp)"
+            )
         s["mode"] = vals[0]
+    elif opt == "-omp_threads":
+        # a plain decimal count: '2.5' or '1e2' is an error here, not a truncation
+        digits = vals[0][1:] if vals[0].startswith("+") else vals[0]
+        if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+            raise UsageError(f"bad value for -omp_threads: {vals[0]!r} (a positive integer)")
+        if int(digits) > 2**31 - 1:
+            raise UsageError(f"bad value for -omp_threads: {vals[0]!r} (beyond a C int)")
+        s["omp_threads"] = int(digits)
     elif opt == "-device":
         if vals[0] not in ("cpu", "cuda") and not vals[0].startswith("cuda:"):
             raise UsageError(f"bad value for -device: {vals[0]!r} (cpu or cuda)")
@@ -1080,9 +1091,14 @@ def _derive(s, argv, cwd, P, log):
     trace_only = s["trace_only"] or (
         bool(s["trace_pixels"]) and not named_output and not output.printout
     )
+    # a thread count means nothing to the other modes: ignoring it would let a caller believe
+    # a serial run reproduced a threaded one
+    if s["omp_threads"] is not None and s["mode"] != "c-parity-omp":
+        raise UsageError("-omp_threads needs -phi_carryover_mode c-parity-omp")
     run = RunConfig(
         trace_pixels=tuple(s["trace_pixels"]),
         phi_carryover_mode=s["mode"],
+        omp_threads=s["omp_threads"] or 1,
         device=s["device"],
         dtype=s["dtype"],
         memory_budget_bytes=int(s["budget"] * 2**30),
