@@ -207,3 +207,32 @@ def test_write_failure_publishes_no_output(c_binary, tmp_path):
 @pytest.mark.parametrize("option", [["-lambda", "0"], ["-energy", "-5"]])
 def test_non_positive_wavelength(c_binary, tmp_path, option):
     check_failure(tmp_path, GOOD.split() + option, "option -lambda/-energy")
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "2.5", "1e2", "three", "", " 3"])
+def test_omp_threads_must_be_a_positive_integer(c_binary, tmp_path, value):
+    line = check_failure(tmp_path, GOOD.split() + ["-phi_carryover_mode", "c-parity-omp",
+                                                   "-omp_threads", value],
+                         f"option -omp_threads: value '{value}' is not a positive integer")
+    assert line.startswith("nanobragg-ref: error:")
+
+
+def test_omp_threads_out_of_range(c_binary, tmp_path):
+    check_failure(tmp_path, GOOD.split() + ["-phi_carryover_mode", "c-parity-omp",
+                                            "-omp_threads", "99999999999"],
+                  "option -omp_threads: value '99999999999' is out of range")
+
+
+@pytest.mark.parametrize("mode", [[], ["-phi_carryover_mode", "spec"],
+                                  ["-phi_carryover_mode", "c-parity"]])
+def test_omp_threads_without_c_parity_omp_is_a_usage_error(c_binary, tmp_path, mode):
+    r = run_c(GOOD.split() + mode + ["-omp_threads", "2", "-noprogress"], cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("nanobragg-ref: error: option -omp_threads: needs "
+                                "-phi_carryover_mode c-parity-omp")
+
+
+def test_unknown_carryover_mode_names_the_three_modes(c_binary, tmp_path):
+    r = run_c(GOOD.split() + ["-phi_carryover_mode", "omp", "-noprogress"], cwd=tmp_path)
+    assert r.returncode == 2
+    assert "'spec', 'c-parity' or 'c-parity-omp'" in r.stderr
