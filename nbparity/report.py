@@ -177,18 +177,31 @@ def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbpar
 def divergence_dict(d: Divergence) -> dict:
     r = d.record
     last = d.last_agreeing
-    return {
+    out = {
         "pixel": list(d.pixel), "stage": r.stage, "key": r.key, "phi_tic": int(r.phi_tic),
         "mos_tic": int(r.mos_tic), "reference": r.ref, "candidate": r.cand,
         "rel_err": _num(r.rel_err), "status": r.status,
+        "role": "root" if d.rank else "precision", "root": d.rank,
+        "roots_in_pixel": d.roots_in_pixel, "co_roots": d.co_roots,
         "last_agreeing": None if last is None else {
             "stage": last.stage, "key": last.key, "phi_tic": int(last.phi_tic),
             "mos_tic": int(last.mos_tic)},
         "propagated_failures": d.propagated, "diagnosis": d.diagnosis,
+        "findings": [f.as_dict() for f in d.findings],
     }
+    if d.precision is not None:
+        out["precision_level_failures"] = {
+            "count": d.precision.count, "worst_key": d.precision.worst.key,
+            "worst_rel_err": _num(d.precision.worst.rel_err), "reason": d.precision.reason}
+    return out
+
+
+def _step_text(r) -> str:
+    return "" if r.phi_tic < 0 else f" phi_tic={r.phi_tic} mos_tic={r.mos_tic}"
 
 
 def render_divergences(divergences: list[Divergence], fmt: str = "table") -> str:
+    """Every independent root of every failing pixel, in pipeline order, with its diagnoses."""
     if fmt == "json":
         return json.dumps([divergence_dict(d) for d in divergences], indent=2)
     if not divergences:
@@ -196,18 +209,33 @@ def render_divergences(divergences: list[Divergence], fmt: str = "table") -> str
     out = []
     for d in divergences:
         r = d.record
-        out.append(f"first divergence: {d.where()}")
+        if d.rank == 0:
+            out.append(f"no root beyond the logs' precision: {d.where()} is the first failure")
+        elif d.rank == 1:
+            extra = (f" (independent root 1 of {d.roots_in_pixel})"
+                     if d.roots_in_pixel > 1 else "")
+            out.append(f"first divergence: {d.where()}{extra}")
+        else:
+            out.append(f"independent root {d.rank} of {d.roots_in_pixel}: {d.where()}")
         out.append(f"  reference {r.ref}")
         out.append(f"  candidate {r.cand}")
         out.append(f"  rel error {_fmt(r.rel_err)} ({r.status})")
+        if d.co_roots:
+            out.append(f"  failing with it at the same step: {', '.join(d.co_roots)}")
         if d.last_agreeing is not None:
             last = d.last_agreeing
-            step = "" if last.phi_tic < 0 else f" phi_tic={last.phi_tic} mos_tic={last.mos_tic}"
-            out.append(f"  last agreeing record: {last.stage}/{last.key}{step}")
-        out.append(f"  later failures of this pixel (likely propagated): {d.propagated}")
+            out.append(f"  last agreeing record: {last.stage}/{last.key}{_step_text(last)}")
+        label = ("later failures at the precision level" if d.rank == 0
+                 else "failures propagated from this root")
+        out.append(f"  {label}: {d.propagated}")
         for sentence in d.diagnosis or ["no known signature fits; inspect the quantities the "
                                         "failing key is computed from"]:
             out.append(f"  diagnosis: {sentence}")
+        if d.precision is not None and d.rank:
+            p = d.precision
+            out.append(f"  also {p.count} failure(s) of this pixel at the precision level, not "
+                       f"roots (worst: {p.worst.key}{_step_text(p.worst)}, rel "
+                       f"{_fmt(p.worst.rel_err)})")
     return "\n".join(out) + "\n"
 
 

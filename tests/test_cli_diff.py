@@ -128,7 +128,7 @@ def test_first_divergence_names_root_and_propagation(logs):
     result = _run("first-divergence", *logs(_diverged()))
     assert result.exit_code == 1
     assert "first divergence: pixel (3, 7) phi_tic=1 mos_tic=0 phi/F_latt" in result.output
-    assert "later failures of this pixel (likely propagated): 1" in result.output
+    assert "failures propagated from this root: 1" in result.output
     data = json.loads(_run("first-divergence", *logs(_diverged()), "--format", "json").output)
     assert data[0]["key"] == "F_latt" and data[0]["last_agreeing"]["key"] == "phi_deg"
 

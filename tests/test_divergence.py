@@ -52,7 +52,8 @@ def test_carryover_is_named_with_the_mode_switch(make_log):
     found = _first(ref, cand)
     assert found.record.key == "rot_a_angstroms" and found.record.phi_tic == 0
     assert found.last_agreeing.key == "phi_deg"
-    assert found.propagated >= 1
+    assert found.co_roots == ["rot_b_angstroms"]  # one cause, reported once
+    assert found.roots_in_pixel == 1
     text = " ".join(found.diagnosis)
     assert "carry-over" in text and "--phi-carryover-mode c-parity" in text
 
