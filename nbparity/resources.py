@@ -33,7 +33,7 @@ BINARY_NAME = "nanobragg-ref"
 #: c_reference/Makefile's serial build, less -Werror: the bits depend on -O2 and
 #: -ffp-contract=off (no fused multiply-adds, like the clone's build), while a warning that a
 #: newer compiler adds must not stop a port team from running the reference.
-#: tests/test_resources.py checks these against the Makefile.
+#: tests/test_wheel_install.py checks these against the Makefile.
 C_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-O2", "-ffp-contract=off")
 C_LIBS = ("-lm",)
 BUILD_TIMEOUT_S = 600.0
@@ -126,7 +126,13 @@ def c_reference_binary() -> Path:
         built = root / "c_reference" / "build" / BINARY_NAME
         if _executable(built):
             return built
-    source_dir = c_source_dir()
+    return build_c_reference(c_source_dir())
+
+
+def build_c_reference(source_dir: Path | None = None) -> Path:
+    """The cache build of the C sources in ``source_dir`` (default: ``c_source_dir()``),
+    compiled first if it is not there yet. Raises BuildError (one line)."""
+    source_dir = source_dir or c_source_dir()
     if not _sources(source_dir):
         raise BuildError(f"C engine: no C reference sources in {source_dir / 'src'} "
                          "(a broken install? pass --c-bin or set NB_C_BIN)")
