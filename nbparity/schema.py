@@ -58,7 +58,6 @@ _ROWS: tuple[tuple[str, str, int, str, str], ...] = (
     ("schema_version", "meta", 1, "contract version", "int"),
     ("engine", "meta", 1, "engine name", "word"),
     ("phi_carryover_mode", "meta", 1, "spec, c-parity or c-parity-omp", "word"),
-    ("omp_threads", "meta", 1, "threads of c-parity-omp (printed in that mode only)", "int"),
     ("dtype", "meta", 1, "float64 or float32", "word"),
     ("device", "meta", 1, "cpu or cuda", "word"),
     # setup

@@ -133,14 +133,10 @@ def format_trace(config, setup, taps, pixels, image) -> list:
 
 
 def _meta(c):
-    lines = [
+    return [
         "TRACE_PY: schema_version %d" % SCHEMA_VERSION,
         "TRACE_PY: engine torch",
         "TRACE_PY: phi_carryover_mode %s" % c.run.phi_carryover_mode,
-    ]
-    if c.run.phi_carryover_mode == "c-parity-omp":
-        lines.append("TRACE_PY: omp_threads %d" % c.run.omp_threads)
-    return lines + [
         "TRACE_PY: dtype %s" % c.run.dtype,
         "TRACE_PY: device %s" % ("cuda" if str(c.run.device).startswith("cuda") else "cpu"),
     ]

@@ -75,8 +75,6 @@ void nb_trace_print(const nb_trace_pixel *tr, const nb_sim *s)
     printf("TRACE_C: engine c-reference\n");
     printf("TRACE_C: phi_carryover_mode %s\n",
            s->carry_omp ? "c-parity-omp" : (s->carry_cparity ? "c-parity" : "spec"));
-    if (s->carry_omp)
-        printf("TRACE_C: omp_threads %d\n", s->omp_threads);
     printf("TRACE_C: dtype float64\n");
     printf("TRACE_C: device cpu\n");
 
