@@ -87,13 +87,21 @@ def workdir(tmp_path_factory):
 
 
 def _args(variant, threads):
-    return shlex.split(BASE) + shlex.split(VARIANTS[variant]) + [
-        "-phi_carryover_mode", "c-parity-omp", "-omp_threads", str(threads)]
+    return (
+        shlex.split(BASE)
+        + shlex.split(VARIANTS[variant])
+        + ["-phi_carryover_mode", "c-parity-omp", "-omp_threads", str(threads)]
+    )
 
 
 def _c(args, cwd, *extra):
-    proc = subprocess.run([str(C_BIN), *args, "-noprogress", "-nopgm", *extra], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(C_BIN), *args, "-noprogress", "-nopgm", *extra],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -175,8 +183,9 @@ def test_gradcheck_through_the_block_first_sweeps():
         "-mosaic_seed 11 -phi_carryover_mode c-parity-omp -omp_threads 3"
     ).split()
     config = simulator.parse_argv(argv)
-    cell = torch.tensor([70.0, 80.0, 90.0, 80.0, 95.0, 100.0], dtype=torch.float64,
-                        requires_grad=True)
+    cell = torch.tensor(
+        [70.0, 80.0, 90.0, 80.0, 95.0, 100.0], dtype=torch.float64, requires_grad=True
+    )
     lam = torch.tensor(1.1, dtype=torch.float64, requires_grad=True)
 
     def f(c, lam):
@@ -185,8 +194,9 @@ def test_gradcheck_through_the_block_first_sweeps():
     plain = simulator.simulate(config).image
     assert torch.equal(f(cell, lam).detach(), plain)
     # three blocks (rows 0-1, 2, 3): three first sweeps, each different from c-parity's carry
-    cpar = simulator.simulate(simulator.parse_argv(argv[:-4] + ["-phi_carryover_mode",
-                                                                "c-parity"])).image
+    cpar = simulator.simulate(
+        simulator.parse_argv(argv[:-4] + ["-phi_carryover_mode", "c-parity"])
+    ).image
     assert torch.nonzero(plain != cpar).tolist() == [[2, 0], [3, 0]]
     assert torch.autograd.gradcheck(f, (cell, lam), eps=1e-6, atol=1e-6, rtol=1e-4)
 
@@ -213,8 +223,9 @@ def test_bad_omp_threads_exit_2(args, message, tmp_path, capsys):
     assert not (tmp_path / "f.bin").exists()
 
 
-@pytest.mark.parametrize("mode", [[], ["-phi_carryover_mode", "spec"],
-                                  ["-phi_carryover_mode", "c-parity"]])
+@pytest.mark.parametrize(
+    "mode", [[], ["-phi_carryover_mode", "spec"], ["-phi_carryover_mode", "c-parity"]]
+)
 def test_omp_threads_without_c_parity_omp_exit_2(mode, tmp_path, capsys):
     assert main(SMALL + mode + ["-omp_threads", "2", "-floatfile", str(tmp_path / "f.bin")]) == 2
     assert capsys.readouterr().err == "nbsim: -omp_threads needs -phi_carryover_mode c-parity-omp\n"
@@ -223,8 +234,9 @@ def test_omp_threads_without_c_parity_omp_exit_2(mode, tmp_path, capsys):
 
 def test_more_threads_than_rows_and_the_config_field():
     small = SMALL + ["-N", "4", "-oversample", "1", "-phi", "0", "-osc", "1", "-phisteps", "2"]
-    config = simulator.parse_argv(small + ["-phi_carryover_mode", "c-parity-omp",
-                                           "-omp_threads", "+20"])
+    config = simulator.parse_argv(
+        small + ["-phi_carryover_mode", "c-parity-omp", "-omp_threads", "+20"]
+    )
     assert config.run.omp_threads == 20
     from simulator.engine import thread_blocks
 
