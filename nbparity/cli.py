@@ -20,17 +20,18 @@ from nbparity import __version__, exitcodes, report, resources, schema
 from nbparity.atomic import atomic_write
 from nbparity.bundle import BundleError, default_bundle_dir
 from nbparity.cases import TRACES_DIR, Case, CaseFileError, detector_shape, load_cases
-from nbparity.engines import MODES, EngineError
+from nbparity.engines import GATE_MODES, MODES, EngineError, EngineOptions, resolve_engine
 from nbparity.images import compare_files, write_png_heatmap
 from nbparity.runner import (
     TraceRequest,
+    default_engines,
     gate_cases,
     gate_exit_code,
     select_cases,
     trace_case,
     write_golden,
 )
-from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
+from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_RTOL, Tolerance
 
 # The readers, the alignment and the diagnoses load pandas (~0.25 s): the commands that compare
 # logs import them when they run, so that a one-engine `nbparity trace` starts without them.
@@ -151,8 +152,9 @@ def _split_multi(values: tuple[str, ...]) -> list[str]:
 
 
 tolerance_options = [
-    click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
-                 help="Relative tolerance."),
+    click.option("--rtol", type=float, default=None,
+                 help=f"Relative tolerance [default: {DEFAULT_RTOL:g}; {FLOAT32_RTOL:g} when an "
+                      f"engine computes in float32]."),
     click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
                  help="Absolute tolerance."),
     click.option("--tol", "tol_items", multiple=True, metavar="KEY=RTOL[,ATOL]",
@@ -168,7 +170,10 @@ def with_tolerance(func):
 
 
 def make_tolerance(rtol, atol, tol_items, nan_equal) -> Tolerance:
-    return Tolerance(rtol, atol, parse_tol_option(tol_items), nan_equal)
+    """The command line's tolerance; ``rtol`` None means the default (which a float32 engine
+    may raise, see ``tolerance.for_precision``)."""
+    return Tolerance(DEFAULT_RTOL if rtol is None else rtol, atol, parse_tol_option(tol_items),
+                     nan_equal, rtol_given=rtol is not None)
 
 
 # --------------------------------------------------------------------------- diff
@@ -270,6 +275,57 @@ def cases_command(cases_file):
     Console(width=160).print(table)
 
 
+ENGINE_HELP = ("c-ref (the C engine of --c-bin), nbsim (the torch simulator), nanobragg:PATH "
+               "(a stock nanoBragg, run with -printout_pixel), an engine profile .toml (a "
+               "port's own command), or an executable (detected)")
+
+
+def engine_options(func):
+    """--reference/--candidate and the built-in engines' settings, shared by trace, gate and
+    fuzz."""
+    for option in reversed([
+        click.option("--reference", "reference_spec", metavar="ENGINE",
+                     help=f"The reference engine (writes c.log): {ENGINE_HELP}."),
+        click.option("--candidate", "candidate_spec", metavar="ENGINE",
+                     help="The candidate engine (writes py.log); same choices."),
+        click.option("--c-bin", type=click.Path(dir_okay=False),
+                     help="C engine binary for c-ref (default: $NB_C_BIN, else the project's "
+                          "own build); a stock nanoBragg is detected and run as one."),
+        click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+                     show_default=True, help="nbsim's device."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+                     show_default=True, help="nbsim's arithmetic."),
+        click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
+                     help="Seconds before a subprocess engine is stopped."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _engines(reference_spec, candidate_spec, which, options: EngineOptions):
+    """The two engines of a command: --reference/--candidate, else the --engine shorthand."""
+    try:
+        default_ref, default_cand = default_engines(options, "both")
+        reference = (resolve_engine(reference_spec, options, "--reference") if reference_spec
+                     else default_ref)
+        candidate = (resolve_engine(candidate_spec, options, "--candidate") if candidate_spec
+                     else default_cand)
+    except EngineError as exc:
+        raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
+    except ValueError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    return (reference if which in ("both", "c") else None,
+            candidate if which in ("both", "py") else None)
+
+
+def _check_omp(mode, c_mode, omp_threads) -> None:
+    if omp_threads is not None and "c-parity-omp" not in (mode, c_mode):
+        raise click.BadParameter("needs --phi-carryover-mode or --c-mode c-parity-omp",
+                                 param_hint="--omp-threads")
+    if omp_threads is not None and omp_threads < 1:
+        raise click.BadParameter("a positive thread count", param_hint="--omp-threads")
+
+
 @cli.command("trace", context_settings={"ignore_unknown_options": False})
 @click.option("--pixel", "pixels", type=(int, int), multiple=True, metavar="S F",
               help="Pixel to trace, slow then fast, zero-based (repeatable; default: the "
@@ -279,33 +335,35 @@ def cases_command(cases_file):
 @click.option("--args-file", type=click.Path(dir_okay=False),
               help="A file of nanoBragg arguments (inputs relative to its folder).")
 @click.option("--engine", "engines", type=click.Choice(["both", "c", "py"]), default="both",
-              show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
-              show_default=True)
+              show_default=True, help="Shorthand: run both engines, only the reference (c) or "
+                                      "only the candidate (py).")
+@engine_options
 @click.option("--phi-carryover-mode", "mode", type=click.Choice(MODES), default="spec",
               show_default=True, help="The torch simulator's φ=0 mode (the C engine keeps "
                                       "upstream's c-parity unless --c-mode says otherwise).")
 @click.option("--c-mode", type=click.Choice(MODES), default=None,
               help="The C engine's φ=0 mode (default: its own, c-parity).")
-@click.option("--c-bin", type=click.Path(dir_okay=False),
-              help="C engine binary (default: $NB_C_BIN, else c_reference/build/nanobragg-ref).")
+@click.option("--omp-threads", type=int, default=None, metavar="T",
+              help="Thread count of the c-parity-omp mode (an OpenMP build's carry-over).")
 @click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (must not exist).")
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
-              help="Seconds before the C engine is stopped.")
 @with_tolerance
 @click.argument("extra_args", nargs=-1, type=click.UNPROCESSED)
-def trace_command(pixels, case_name, cases_file, args_file, engines, device, dtype, mode, c_mode,
-                  c_bin, out, timeout_s, rtol, atol, tol_items, nan_equal, extra_args):
-    """Run the engines with tracing at the given pixels, write a run bundle, print the
-    comparison and exit with the gate's code. Arguments after -- are a nanoBragg command line."""
+def trace_command(pixels, case_name, cases_file, args_file, engines, reference_spec,
+                  candidate_spec, c_bin, device, dtype, timeout_s, mode, c_mode, omp_threads,
+                  out, rtol, atol, tol_items, nan_equal, extra_args):
+    """Run the reference and the candidate with tracing at the given pixels, write a run
+    bundle, print a summary of the comparison and exit with the gate's code. Arguments after
+    -- are a nanoBragg command line."""
     case = _case_from_inputs(case_name, cases_file, args_file, extra_args)
     _check_device(device)
+    _check_omp(mode, c_mode, omp_threads)
     chosen = list(pixels) or list(case.pixels)
     if not chosen:
         raise click.UsageError("give at least one --pixel S F")
+    options = EngineOptions(c_bin, c_mode, mode, omp_threads, device, dtype, timeout_s)
+    reference, candidate = _engines(reference_spec, candidate_spec, engines, options)
     tolerance = make_tolerance(rtol, atol, tol_items, nan_equal)
-    request = TraceRequest(case, chosen, engines, mode, c_mode, device, dtype, c_bin, timeout_s,
+    request = TraceRequest(case, chosen, reference, candidate,
                            tolerance.under_case(case.tolerance))
     try:
         outcome = trace_case(request, Path(out) if out else default_bundle_dir(case.name))
@@ -321,19 +379,25 @@ def trace_command(pixels, case_name, cases_file, args_file, engines, device, dty
 
 def _print_trace_outcome(outcome) -> None:
     console = Console(width=160)
-    timings = ", ".join(f"{name} {run.seconds:.2f} s" for name, run in outcome.runs.items())
+    engines = outcome.request.engines
+    timings = ", ".join(f"{engines[name].name} {run.seconds:.2f} s"
+                        for name, run in outcome.runs.items())
     console.print(f"bundle: {outcome.bundle}  ({timings})", highlight=False)
+    for warning in outcome.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if outcome.message:
         click.echo(f"nbparity trace: error: {outcome.message}", err=True)
         return
     if outcome.comparison is None:
         return
-    click.echo(report.render_table(outcome.comparison, _trace_rows(outcome.comparison)),
-               nl=False)
+    comparison = outcome.comparison
+    click.echo(f"summary (the summary keys, and failing steps; every record: nbparity diff "
+               f"{outcome.bundle / 'c.log'} {outcome.bundle / 'py.log'})")
+    click.echo(report.render_table(comparison, _trace_rows(comparison)), nl=False)
     click.echo(report.render_divergences(outcome.divergences), nl=False)
     verdict = "PARITY" if outcome.exit_code == exitcodes.PARITY else "DIVERGED"
-    click.echo(f"{verdict} (rtol {outcome.request.tolerance.rtol:g}, torch mode "
-               f"{outcome.request.mode}, {outcome.request.dtype} on {outcome.request.device})")
+    click.echo(f"{verdict} (rtol {comparison.tolerance.rtol:g}; reference "
+               f"{engines['c'].label()}; candidate {engines['py'].label()})")
 
 
 def _trace_rows(comparison, max_step_rows: int = 24):
@@ -359,31 +423,35 @@ KEY_SUMMARY = ("pix0_vector_meters", "pixel_pos_meters", "scattering_vec_A_inv",
 @cli.command("gate")
 @click.argument("cases_file", required=False, type=click.Path(dir_okay=False))
 @click.option("-k", "pattern", help="Only cases whose name contains (or globs) PATTERN.")
-@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+@click.option("--mode", "modes", type=click.Choice(GATE_MODES), multiple=True,
               help="Carry-over pairings to run (default both): c-parity = default C vs torch "
-                   "c-parity; spec = C spec vs torch spec.")
+                   "c-parity; spec = C spec vs torch spec. Engines without carry-over modes "
+                   "(stock builds, profiles) run once.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
 @click.option("--determinism/--no-determinism", default=True, show_default=True,
               help="Run each engine twice per case and refuse to compare one whose traces "
                    "differ.")
-@click.option("--c-bin", type=click.Path(dir_okay=False))
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
-              show_default=True)
+@engine_options
 @with_tolerance
-def gate_command(cases_file, pattern, modes, junit, determinism, c_bin, device, dtype, rtol, atol,
-                 tol_items, nan_equal):
-    """Run every case of CASES_FILE (default traces/cases.toml) through both engines at its
-    pixels and fail on any divergence (the contract's exit codes)."""
+def gate_command(cases_file, pattern, modes, junit, determinism, reference_spec, candidate_spec,
+                 c_bin, device, dtype, timeout_s, rtol, atol, tol_items, nan_equal):
+    """Run every case of CASES_FILE (default traces/cases.toml) through the reference and the
+    candidate (default: the C engine and the simulator) at its pixels and fail on any
+    divergence (the contract's exit codes)."""
     _check_device(device)
     cases = select_cases(_load_case_file(cases_file), pattern)
     if not cases:
         raise Failure(f"-k {pattern}: no case matches", exitcodes.USAGE)
-    with progress_bar(len(cases) * len(modes or MODES)) as on_case:
-        results = gate_cases(cases, modes or MODES, make_tolerance(rtol, atol, tol_items,
-                                                                   nan_equal),
-                             c_bin, device, dtype, progress=on_case,
-                             check_determinism=determinism)
+    options = EngineOptions(c_bin, None, "spec", None, device, dtype, timeout_s)
+    reference, candidate = _engines(reference_spec, candidate_spec, "both", options)
+    pairings = modes or GATE_MODES
+    if not (reference.mode_aware or candidate.mode_aware):
+        pairings = ("as-is",)
+    with progress_bar(len(cases) * len(pairings)) as on_case:
+        results = gate_cases(cases, pairings, make_tolerance(rtol, atol, tol_items, nan_equal),
+                             c_bin, device, dtype, timeout_s, progress=on_case,
+                             check_determinism=determinism, reference=reference,
+                             candidate=candidate)
     click.echo(report.render_gate(results), nl=False)
     if junit:
         try:
@@ -419,17 +487,22 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
 @click.option("--n", "count", type=click.IntRange(1), default=50, show_default=True,
               help="How many random configurations.")
 @click.option("--seed", type=int, default=20261121, show_default=True)
-@click.option("--c-bin", type=click.Path(dir_okay=False))
+@engine_options
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Write the diverging cases as a TOML case file.")
-def fuzz_command(count, seed, c_bin, output):
-    """Draw random valid configurations, run both engines, and print every diverging one as a
-    ready-to-run case entry (exit 1 if any diverged)."""
+def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dtype, timeout_s,
+                 output):
+    """Draw random valid configurations, run the reference and the candidate (default: the C
+    engine and the simulator), and print every diverging one as a ready-to-run case entry
+    (exit 1 if any diverged)."""
     from nbparity.fuzz import fuzz
 
+    _check_device(device)
+    options = EngineOptions(c_bin, None, "spec", None, device, dtype, timeout_s)
+    reference, candidate = _engines(reference_spec, candidate_spec, "both", options)
     with progress_bar(count) as on_case:
         try:
-            runs, findings = fuzz(count, seed, c_bin, on_case)
+            runs, findings = fuzz(count, seed, c_bin, on_case, reference, candidate)
         except EngineError as exc:
             raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
     text = "\n".join(f.toml() for f in findings)

@@ -1,9 +1,21 @@
-"""Running the engines with tracing on: the only place nbparity reaches the simulator.
+"""The engines nbparity runs, as plug-ins: the only place nbparity reaches the simulator.
 
-The C reference (or any nanoBragg build given by ``--c-bin`` / ``NB_C_BIN``) always runs as a
-subprocess, with a time-out and its stderr kept. The torch simulator runs in process through its
-Python API (``simulator.cli.run_argv``), so a gate over many cases pays torch's start-up once.
-Failures raise ``EngineError`` (exit code 4) with a one-line message carrying the stderr tail.
+An engine is named on the command line (``--reference ENGINE`` / ``--candidate ENGINE``):
+
+- ``c-ref``: the project's C reference (or the build ``--c-bin`` / ``$NB_C_BIN`` names), run as
+  a subprocess with ``-trace_pixel``; a binary that does not know ``-trace_pixel`` is a stock
+  nanoBragg and is run as one (below);
+- ``nbsim``: the torch simulator, in process (``simulator.cli.run_argv``), so a gate over many
+  cases pays torch's start-up once;
+- ``nanobragg:PATH`` (or ``nanobragg`` with ``--c-bin``): a stock nanoBragg build, run once per
+  pixel with ``-printout_pixel F S`` in a scratch folder (its images are discarded) and read by
+  the printout reader;
+- a path to an engine profile (``*.toml``, ``nbparity.profiles``): a port's own command;
+- a path to an executable: ``c-ref`` if it knows ``-trace_pixel``, else a stock nanoBragg.
+
+Every engine returns an ``EngineRun``; failures raise ``EngineError`` (exit code 4) with a
+one-line message carrying the stderr tail, and an engine whose output holds no trace record is
+a failure with the reason and a hint, never an empty success.
 """
 
 from __future__ import annotations
@@ -12,12 +24,17 @@ import contextlib
 import hashlib
 import io
 import os
+import re
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nbparity.cases import REPO_ROOT
+from nbparity.profiles import Profile, ProfileError, expand, load_profile, trace_destination
 
 DEFAULT_C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
 DEFAULT_TIMEOUT_S = 300.0
@@ -39,7 +56,12 @@ def strip_output_options(args) -> list[str]:
         out.append(args[i])
         i += 1
     return out
-MODES = ("spec", "c-parity")
+
+
+#: φ=0 carry-over modes of the built-in engines; c-parity-omp needs a thread count.
+MODES = ("spec", "c-parity", "c-parity-omp")
+#: the pairings a gate runs (C default vs torch c-parity; both spec)
+GATE_MODES = ("spec", "c-parity")
 
 
 class EngineError(RuntimeError):
@@ -103,23 +125,37 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(tail) if tail else "(no stderr)"
 
 
+def mode_args(mode: str | None, omp_threads: int | None) -> list[str]:
+    """The built-in engines' carry-over options (``-omp_threads`` only with c-parity-omp)."""
+    if mode is None:
+        return []
+    out = ["-phi_carryover_mode", mode]
+    if mode == "c-parity-omp":
+        out += ["-omp_threads", str(omp_threads or 1)]
+    return out
+
+
+def _subprocess(command: list[str], workdir: Path, timeout_s: float, label: str,
+                env: dict | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, cwd=workdir, capture_output=True, text=True,
+                              timeout=timeout_s, env=env, errors="replace")
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"{label} timed out after {timeout_s:g} s") from None
+    except OSError as exc:
+        raise EngineError(f"{label} {command[0]} could not start: {exc.strerror or exc}"
+                          ) from None
+
+
 def run_c(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
           c_bin: str | None = None, mode: str | None = None,
-          timeout_s: float = DEFAULT_TIMEOUT_S) -> EngineRun:
+          timeout_s: float = DEFAULT_TIMEOUT_S, omp_threads: int | None = None) -> EngineRun:
     """Run the C engine with -trace_pixel for each pixel; mode None keeps the engine's default
     (c-parity, like upstream's serial build)."""
     binary = find_c_binary(c_bin)
-    command = [str(binary), *args, *trace_args(pixels)]
-    if mode is not None:
-        command += ["-phi_carryover_mode", mode]
+    command = [str(binary), *args, *trace_args(pixels), *mode_args(mode, omp_threads)]
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                              timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise EngineError(f"C engine timed out after {timeout_s:g} s") from None
-    except OSError as exc:
-        raise EngineError(f"C engine {binary} could not start: {exc.strerror or exc}") from None
+    proc = _subprocess(command, workdir, timeout_s, "C engine")
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise EngineError(f"C engine exited with status {proc.returncode}: "
@@ -130,7 +166,8 @@ def run_c(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
 
 
 def run_py(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
-           mode: str = "spec", device: str = "cpu", dtype: str = "float64") -> EngineRun:
+           mode: str = "spec", device: str = "cpu", dtype: str = "float64",
+           omp_threads: int | None = None) -> EngineRun:
     """Run the torch simulator in process with tracing on."""
     try:
         import torch
@@ -138,7 +175,7 @@ def run_py(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
         from simulator.cli import InputError, UsageError, run_argv
     except ImportError as exc:
         raise EngineError(f"torch engine unavailable: {exc}") from None
-    argv = [*args, *trace_args(pixels), "-phi_carryover_mode", mode, "-device", device,
+    argv = [*args, *trace_args(pixels), *mode_args(mode, omp_threads), "-device", device,
             "-dtype", dtype]
     out = io.StringIO()
     start = time.perf_counter()
@@ -162,3 +199,259 @@ def c_binary_available(c_bin: str | None = None) -> bool:
     except EngineError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------- plug-ins
+
+#: what a run's output must hold to count as a trace: a TRACE line or a printout block
+_TRACE_LINE = re.compile(r"^TRACE", re.M)
+_PRINTOUT_HEAD = re.compile(r"(-?\d+)\s+(-?\d+) : stol = ")
+NO_RECORD_HINT = ("a stock nanoBragg prints only -printout_pixel blocks: name it "
+                  "--reference nanobragg:PATH; a port needs an engine profile that says how to "
+                  "ask it for a pixel and where its trace goes (README, 'Compare your own port')")
+
+
+@dataclass
+class Engine:
+    """One engine as a plug-in. ``kind``: c-ref, nbsim, nanobragg or profile.
+
+    ``mode`` is the φ=0 carry-over mode for the built-ins (None: the engine's own default);
+    ``precision`` the arithmetic its log comes from (float32 raises the comparison's rtol
+    floor); ``keymap`` a key map file for its log; ``tolerance`` per-key overrides for it.
+    """
+
+    kind: str
+    name: str
+    binary: Path | None = None
+    mode: str | None = None
+    omp_threads: int | None = None
+    device: str = "cpu"
+    dtype: str = "float64"
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    profile: Profile | None = None
+
+    @property
+    def mode_aware(self) -> bool:
+        """Whether the carry-over pairings of a gate change this engine."""
+        return self.kind in ("c-ref", "nbsim")
+
+    @property
+    def precision(self) -> str:
+        if self.profile is not None:
+            return self.profile.precision
+        return self.dtype if self.kind == "nbsim" else "float64"
+
+    @property
+    def keymap(self) -> Path | None:
+        return self.profile.keymap if self.profile is not None else None
+
+    @property
+    def tolerance(self) -> dict[str, tuple[float, float]]:
+        return dict(self.profile.tolerance) if self.profile is not None else {}
+
+    def label(self) -> str:
+        """The engine as reports name it: kind, mode and arithmetic where they apply."""
+        details = []
+        if self.kind == "c-ref":
+            details.append(self.mode or "c-parity (default)")
+        elif self.kind == "nbsim":
+            details += [self.mode or "spec", self.dtype, self.device]
+        elif self.kind == "nanobragg":
+            details.append("stock, -printout_pixel")
+        else:
+            details.append(f"profile {self.profile.path.name}, {self.precision}")
+        if self.mode == "c-parity-omp":
+            details.append(f"{self.omp_threads or 1} threads")
+        return f"{self.name} [{', '.join(details)}]"
+
+    def with_mode(self, mode: str, role: str) -> Engine:
+        """The engine in a gate pairing: ``c-parity`` keeps the C engine's own default and puts
+        the simulator in c-parity; ``spec`` puts both in spec. Other engines are unchanged."""
+        if self.kind == "c-ref":
+            return replace(self, mode=None if mode == "c-parity" else mode)
+        if self.kind == "nbsim":
+            return replace(self, mode=mode)
+        return self
+
+    def run(self, args: list[str], pixels: list[tuple[int, int]], workdir: Path,
+            case_dir: Path | None = None) -> EngineRun:
+        if self.kind == "c-ref":
+            run = run_c(args, pixels, workdir, str(self.binary) if self.binary else None,
+                        self.mode, self.timeout_s, self.omp_threads)
+        elif self.kind == "nbsim":
+            run = run_py(args, pixels, workdir, self.mode or "spec", self.device, self.dtype,
+                         self.omp_threads)
+        elif self.kind == "nanobragg":
+            run = self._run_stock(args, pixels)
+        else:
+            run = self._run_profile(args, pixels, workdir, case_dir)
+        run.details["engine"] = self.label()
+        _require_records(self, run, pixels)
+        return run
+
+    # ---- a stock nanoBragg: one run per pixel, printout blocks
+
+    def _run_stock(self, args: list[str], pixels: list[tuple[int, int]]) -> EngineRun:
+        binary = self.binary or find_c_binary(None)
+        texts, commands, seconds = [], [], 0.0
+        for slow, fast in pixels:
+            command = [str(binary), *strip_output_options(args), "-nonoise",
+                       "-printout_pixel", str(fast), str(slow)]
+            # its images (floatimage.bin, intimage.img, ...) land in a scratch folder
+            with tempfile.TemporaryDirectory(prefix="nbparity-stock-") as scratch:
+                start = time.perf_counter()
+                proc = _subprocess(command, Path(scratch), self.timeout_s, self.name)
+                seconds += time.perf_counter() - start
+            if proc.returncode != 0:
+                raise EngineError(f"{self.name} exited with status {proc.returncode} for pixel "
+                                  f"({slow}, {fast}): {_tail(proc.stderr or proc.stdout)}")
+            if not _has_block(proc.stdout, slow, fast):
+                raise EngineError(f"{self.name} printed no -printout_pixel block for pixel "
+                                  f"({slow}, {fast}) (its output ends: {_tail(proc.stdout)}); "
+                                  f"is {binary} a nanoBragg build?")
+            texts.append(proc.stdout)
+            commands.append(command)
+        return EngineRun("c", commands[0], "".join(texts), seconds,
+                         {"binary": str(binary), "binary_sha256": sha256_of(binary),
+                          "runs": len(commands), "all_commands": commands})
+
+    # ---- a port's own command, from its profile
+
+    def _run_profile(self, args: list[str], pixels: list[tuple[int, int]], workdir: Path,
+                     case_dir: Path | None) -> EngineRun:
+        profile = self.profile
+        batches = [[p] for p in pixels] if profile.one_run_per_pixel else [pixels]
+        texts, commands, seconds = [], [], 0.0
+        for batch in batches:
+            with _workdir(profile, workdir, case_dir) as cwd:
+                values = {"python": sys.executable, "profile_dir": profile.folder,
+                          "case_dir": case_dir or cwd, "workdir": cwd}
+                command = expand(profile, list(args), batch, values)
+                env = {**os.environ, **profile.env}
+                start = time.perf_counter()
+                proc = _subprocess(command, cwd, profile.timeout_s, self.name, env)
+                seconds += time.perf_counter() - start
+                if proc.returncode != 0:
+                    raise EngineError(f"{self.name} exited with status {proc.returncode}: "
+                                      f"{_tail(proc.stderr or proc.stdout)}")
+                texts.append(_read_trace(self, profile, values, proc))
+            commands.append(command)
+        return EngineRun("py", commands[0], "".join(texts), seconds,
+                         {"profile": str(profile.path), "runs": len(commands),
+                          "all_commands": commands})
+
+
+def _has_block(text: str, slow: int, fast: int) -> bool:
+    return any(int(m.group(1)) == fast and int(m.group(2)) == slow
+               for m in _PRINTOUT_HEAD.finditer(text))
+
+
+@contextlib.contextmanager
+def _workdir(profile: Profile, bundle_dir: Path, case_dir: Path | None):
+    """The folder a profile's command runs in: a fresh scratch folder (removed after), the
+    case's input folder, or the profile's own folder."""
+    if profile.workdir == "case" and case_dir is not None:
+        yield case_dir
+    elif profile.workdir == "profile":
+        yield profile.folder
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="nbparity-port-"))
+        try:
+            yield scratch
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _read_trace(engine: Engine, profile: Profile, values: dict,
+                proc: subprocess.CompletedProcess) -> str:
+    where = trace_destination(profile, values)
+    if where == "stdout":
+        return proc.stdout
+    if where == "stderr":
+        return proc.stderr
+    try:
+        text = Path(where).read_text(errors="replace")
+    except OSError as exc:
+        raise EngineError(f"{engine.name}: its trace file {where} cannot be read "
+                          f"({exc.strerror or exc}); check 'trace' in {profile.path}") from None
+    return text if text.endswith("\n") or not text else text + "\n"
+
+
+def _require_records(engine: Engine, run: EngineRun, pixels) -> None:
+    """An engine whose output holds no trace record has failed, whatever its exit status."""
+    if _TRACE_LINE.search(run.log_text) or _PRINTOUT_HEAD.search(run.log_text):
+        return
+    if engine.kind == "c-ref":
+        hint = (f"{engine.binary or 'the C engine'} does not seem to know -trace_pixel; "
+                + NO_RECORD_HINT)
+    elif engine.kind == "profile":
+        hint = (f"check 'command', 'pixel_args' and 'trace' in {engine.profile.path} (the "
+                f"trace was read from {engine.profile.trace})")
+    else:
+        hint = NO_RECORD_HINT
+    raise EngineError(f"{engine.name} ran but printed no trace record for "
+                      f"{', '.join(f'({s}, {f})' for s, f in pixels)}: {hint}")
+
+
+def is_stock_nanobragg(binary: Path) -> bool:
+    """A build that does not know -trace_pixel (the project's C reference does; upstream's
+    nanoBragg.c has no such option): the option's name is absent from the executable."""
+    try:
+        with open(binary, "rb") as handle:
+            data = handle.read(64 << 20)
+    except OSError:
+        return False
+    return b"-trace_pixel" not in data
+
+
+@dataclass
+class EngineOptions:
+    """The command line's engine settings that built-in engines take."""
+
+    c_bin: str | None = None
+    c_mode: str | None = None
+    mode: str = "spec"  # the simulator's
+    omp_threads: int | None = None
+    device: str = "cpu"
+    dtype: str = "float64"
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+BUILTINS = ("c-ref", "nbsim", "nanobragg")
+
+
+def resolve_engine(spec: str, options: EngineOptions, option_name: str) -> Engine:
+    """An ENGINE argument → Engine. Raises ValueError (a usage error naming the option) for
+    a name nbparity does not know and EngineError (exit 4) for a missing binary."""
+    kind, _, path = spec.partition(":")
+    if kind == "c-ref":
+        binary = find_c_binary(path or options.c_bin)
+        if is_stock_nanobragg(binary):
+            return _stock(binary, options, option_name)
+        return Engine("c-ref", "c-ref" if not (path or options.c_bin) else binary.name,
+                      binary, options.c_mode, options.omp_threads,
+                      timeout_s=options.timeout_s)
+    if kind == "nbsim" and not path:
+        return Engine("nbsim", "nbsim", mode=options.mode, omp_threads=options.omp_threads,
+                      device=options.device, dtype=options.dtype)
+    if kind == "nanobragg":
+        return _stock(find_c_binary(path or options.c_bin), options, option_name)
+    candidate = Path(spec)
+    if candidate.suffix == ".toml":
+        try:
+            profile = load_profile(candidate)
+        except ProfileError as exc:
+            raise ValueError(f"{option_name}: {exc}") from None
+        return Engine("profile", profile.name, profile=profile)
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return resolve_engine(f"c-ref:{candidate}", options, option_name)
+    raise ValueError(f"{option_name}: unknown engine {spec!r} (c-ref, nbsim, nanobragg:PATH, "
+                     f"an engine profile .toml, or an executable)")
+
+
+def _stock(binary: Path, options: EngineOptions, option_name: str) -> Engine:
+    if options.c_mode not in (None, "c-parity"):
+        raise ValueError(f"{option_name}: a stock nanoBragg ({binary}) has only its own φ=0 "
+                         f"behaviour (c-parity in a serial build): --c-mode {options.c_mode} "
+                         f"cannot apply")
+    return Engine("nanobragg", binary.name, binary, timeout_s=options.timeout_s)

@@ -180,7 +180,8 @@ def case_toml(case: Case, note: str = "") -> str:
 
 
 def fuzz(n: int, seed: int, c_bin: str | None = None,
-         progress: Callable[[str, int], None] | None = None) -> tuple[int, list[FuzzFinding]]:
+         progress: Callable[[str, int], None] | None = None, reference=None, candidate=None
+         ) -> tuple[int, list[FuzzFinding]]:
     """Run ``n`` random cases (one carry-over pairing each, drawn too); return (runs, findings)."""
     rng = random.Random(seed)
     # The named cases' file-wide tolerances (each with its documented reason) apply here too.
@@ -191,8 +192,9 @@ def fuzz(n: int, seed: int, c_bin: str | None = None,
         mode = rng.choice(("c-parity", "spec"))
         if progress:
             progress(case.name, index)
-        (result,) = gate_cases([case], (mode,), tolerance, c_bin=c_bin,
-                               check_determinism=False)
+        (result, *_) = gate_cases([case], (mode,), tolerance, c_bin=c_bin,
+                                  check_determinism=False, reference=reference,
+                                  candidate=candidate)
         if result.exit_code != 0:
             findings.append(FuzzFinding(case, result))
     return n, findings

@@ -17,8 +17,17 @@ from typing import TYPE_CHECKING
 from nbparity import exitcodes
 from nbparity.bundle import Bundle, git_commit, versions
 from nbparity.cases import Case
-from nbparity.engines import EngineError, EngineRun, resolve_inputs, run_c, run_py
-from nbparity.tolerance import Tolerance
+from nbparity.engines import (
+    GATE_MODES,
+    Engine,
+    EngineError,
+    EngineOptions,
+    EngineRun,
+    resolve_engine,
+    resolve_inputs,
+    run_c,
+)
+from nbparity.tolerance import Tolerance, for_precision
 
 if TYPE_CHECKING:
     from nbparity.compare import Comparison
@@ -27,16 +36,28 @@ if TYPE_CHECKING:
 
 @dataclass
 class TraceRequest:
+    """What to trace: a case, its pixels, and the two engines (either may be None: one-engine
+    trace). ``reference`` writes ``c.log``, ``candidate`` writes ``py.log``."""
+
     case: Case
     pixels: list[tuple[int, int]]
-    engines: str = "both"  # both | c | py
-    mode: str = "spec"  # the torch simulator's carry-over mode
-    c_mode: str | None = None  # the C engine's mode (None: its default, c-parity)
-    device: str = "cpu"
-    dtype: str = "float64"
-    c_bin: str | None = None
-    timeout_s: float = 300.0
+    reference: Engine | None
+    candidate: Engine | None
     tolerance: Tolerance = field(default_factory=Tolerance)
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        return {name: engine for name, engine in (("c", self.reference),
+                                                  ("py", self.candidate)) if engine}
+
+
+def default_engines(options: EngineOptions, which: str = "both"
+                    ) -> tuple[Engine | None, Engine | None]:
+    """The shorthand ``--engine both|c|py``: the C engine (``--c-bin``, detected as a stock
+    nanoBragg when it is one) as reference, the simulator as candidate."""
+    reference = resolve_engine("c-ref", options, "--c-bin") if which in ("both", "c") else None
+    candidate = resolve_engine("nbsim", options, "--engine") if which in ("both", "py") else None
+    return reference, candidate
 
 
 @dataclass
@@ -48,6 +69,7 @@ class TraceOutcome:
     exit_code: int
     message: str = ""  # one line, for structural errors
     bundle: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _check_pixels(case: Case, pixels: list[tuple[int, int]]) -> None:
@@ -60,35 +82,59 @@ def _check_pixels(case: Case, pixels: list[tuple[int, int]]) -> None:
 
 def run_engines(request: TraceRequest, workdir: Path) -> dict[str, EngineRun]:
     args = resolve_inputs(request.case.args, request.case.folder)
-    runs: dict[str, EngineRun] = {}
-    if request.engines in ("both", "c"):
-        runs["c"] = run_c(args, request.pixels, workdir, request.c_bin, request.c_mode,
-                          request.timeout_s)
-    if request.engines in ("both", "py"):
-        runs["py"] = run_py(args, request.pixels, workdir, request.mode, request.device,
-                            request.dtype)
-    return runs
+    return {name: engine.run(args, request.pixels, workdir, request.case.folder)
+            for name, engine in request.engines.items()}
+
+
+def comparison_tolerance(tolerance: Tolerance, reference: Engine, candidate: Engine
+                         ) -> Tolerance:
+    """The request's tolerance under the engines' own: a float32 engine raises the rtol floor,
+    a profile's per-key tolerances apply unless the command line gave that key."""
+    for engine in (reference, candidate):
+        tolerance = for_precision(tolerance, engine.precision).under_case(engine.tolerance)
+    return tolerance
 
 
 def compare_runs(runs: dict[str, EngineRun], tolerance: Tolerance,
-                 names: tuple[str, str] = ("c.log", "py.log")):
+                 names: tuple[str, str] = ("c.log", "py.log"),
+                 engines: dict[str, Engine] | None = None):
     """Parse and compare the two runs' logs → (comparison, divergences, exit code, message)."""
     # imported here: the readers and the alignment load pandas, which a one-engine trace (and
     # its 2 s budget, process start included) does without
     from nbparity.compare import StructuralMismatch, compare_logs
     from nbparity.divergence import first_divergences
-    from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_text
+    from nbparity.parse import DuplicateRecordError, TraceFormatError
 
+    engines = engines or {}
     try:
-        ref = parse_trace_text(runs["c"].log_text, names[0])
-        cand = parse_trace_text(runs["py"].log_text, names[1])
+        ref = _parse_run(runs["c"], names[0], engines.get("c"))
+        cand = _parse_run(runs["py"], names[1], engines.get("py"))
+        if "c" in engines and "py" in engines:
+            tolerance = comparison_tolerance(tolerance, engines["c"], engines["py"])
         comparison = compare_logs(ref, cand, tolerance)
     except (DuplicateRecordError, StructuralMismatch) as exc:
         return None, [], exitcodes.STRUCTURAL, str(exc)
     except TraceFormatError as exc:
-        # An engine printed something the contract does not allow: the engine is at fault.
+        # An engine printed something its reader cannot take: the engine is at fault.
         return None, [], exitcodes.ENGINE_FAILED, f"malformed engine output: {exc}"
     return comparison, first_divergences(comparison), comparison.exit_code(), ""
+
+
+def _parse_run(run: EngineRun, name: str, engine: Engine | None):
+    """An engine's log through the reader, with the engine's key map; the engine's declared
+    arithmetic is kept on the log for the diagnoses."""
+    from nbparity.parse import parse_trace_text
+
+    keymap = None
+    if engine is not None and engine.keymap is not None:
+        from nbparity.keymap import load_keymap
+
+        keymap = load_keymap(engine.keymap)
+    log = (parse_trace_text(run.log_text, name, keymap=keymap) if keymap is not None
+           else parse_trace_text(run.log_text, name))
+    if engine is not None:
+        log.declared_precision = engine.precision
+    return log
 
 
 def trace_case(request: TraceRequest, out: Path) -> TraceOutcome:
@@ -106,7 +152,8 @@ def trace_case(request: TraceRequest, out: Path) -> TraceOutcome:
         if len(runs) == 2:
             comparison, divergences, code, message = compare_runs(
                 runs, request.tolerance,
-                (str(out / "c.log"), str(out / "py.log")))
+                (str(out / "c.log"), str(out / "py.log")), request.engines)
+        engines = request.engines
         manifest = {
             "case": request.case.name, "case_folder": str(request.case.folder),
             "pixels": [list(p) for p in request.pixels],
@@ -114,15 +161,31 @@ def trace_case(request: TraceRequest, out: Path) -> TraceOutcome:
             "commands": {name: run.command for name, run in runs.items()},
             "engine_details": {name: run.details for name, run in runs.items()},
             "timings_s": {name: round(run.seconds, 6) for name, run in runs.items()},
-            "phi_carryover_mode": {"py": request.mode, "c": request.c_mode or "default"},
-            "device": request.device, "dtype": request.dtype,
+            "engines": {name: engine.label() for name, engine in engines.items()},
+            "phi_carryover_mode": {name: engine.mode or "default"
+                                   for name, engine in engines.items()
+                                   if engine.mode_aware},
+            "device": engines["py"].device if "py" in engines else None,
+            "dtype": {name: engine.precision for name, engine in engines.items()},
+            "warnings": request_warnings(request),
             "rtol": request.tolerance.rtol, "atol": request.tolerance.atol,
             "git": git_commit(), "versions": versions(),
             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "exit_code": code,
         }
         path = bundle.finish(manifest)
-    return TraceOutcome(request, runs, comparison, divergences, code, message, path)
+    return TraceOutcome(request, runs, comparison, divergences, code, message, path,
+                        manifest["warnings"])
+
+
+def request_warnings(request: TraceRequest) -> list[str]:
+    """Things the user should know before trusting the result: upstream's option-parsing side
+    effects when the reference is a stock nanoBragg (the project's engines parse exactly)."""
+    from nbparity.signatures import command_line_warnings
+
+    if request.reference is not None and request.reference.kind == "nanobragg":
+        return command_line_warnings(request.case.args)
+    return []
 
 
 # --------------------------------------------------------------------------- gate
@@ -144,19 +207,29 @@ def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
     return [c for c in cases if pattern in c.name or fnmatch.fnmatch(c.name, pattern)]
 
 
-def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
+def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
                tolerance: Tolerance | None = None, c_bin: str | None = None,
                device: str = "cpu", dtype: str = "float64", timeout_s: float = 300.0,
                progress: Callable[[str, int], None] | None = None,
-               check_determinism: bool = True) -> list[GateResult]:
-    """Every case through both engines at its pixels, in each carry-over pairing.
+               check_determinism: bool = True, reference: Engine | None = None,
+               candidate: Engine | None = None) -> list[GateResult]:
+    """Every case through the reference and the candidate at its pixels, in each carry-over
+    pairing (default engines: the C engine of ``c_bin`` and the simulator).
 
     Pairings: ``c-parity`` runs the C engine in its default mode against the simulator in
-    c-parity; ``spec`` runs both in spec. With ``check_determinism``, each engine runs twice on
-    the case's first pairing, and an engine whose two traces differ is not compared: the
-    result is an engine failure that says where the runs differ.
+    c-parity; ``spec`` runs both in spec. Engines without carry-over modes (stock nanoBragg,
+    profiles) are unchanged by a pairing, so when neither engine has modes the case runs once
+    (pairing ``as-is``). With ``check_determinism``, each engine runs twice on the case's first
+    pairing, and an engine whose two traces differ is not compared: the result is an engine
+    failure that says where the runs differ.
     """
     tolerance = tolerance or Tolerance()
+    if reference is None or candidate is None:
+        options = EngineOptions(c_bin=c_bin, device=device, dtype=dtype, timeout_s=timeout_s)
+        default_ref, default_cand = default_engines(options)
+        reference, candidate = reference or default_ref, candidate or default_cand
+    if not (reference.mode_aware or candidate.mode_aware):
+        modes = ("as-is",)
     results = []
     for case in cases:
         for mode in modes:
@@ -164,18 +237,20 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
             if progress:
                 progress(label, len(results))
             start = time.perf_counter()
-            request = TraceRequest(case, list(case.pixels), "both", mode,
-                                   None if mode == "c-parity" else "spec", device, dtype, c_bin,
-                                   timeout_s, tolerance.under_case(case.tolerance))
+            request = TraceRequest(case, list(case.pixels),
+                                   reference.with_mode(mode, "reference"),
+                                   candidate.with_mode(mode, "candidate"),
+                                   tolerance.under_case(case.tolerance))
             try:
                 _check_pixels(case, request.pixels)
                 with tempfile.TemporaryDirectory(prefix="nbparity-gate-") as work:
                     runs = run_engines(request, Path(work))
                     if check_determinism and mode == modes[0]:
                         again = run_engines(request, Path(work))
-                        _require_deterministic(case.name, runs, again)
+                        _require_deterministic(case.name, runs, again, request.engines)
                 comparison, divergences, code, message = compare_runs(
-                    runs, request.tolerance, (f"{case.name}:c.log", f"{case.name}:py.log"))
+                    runs, request.tolerance, (f"{case.name}:c.log", f"{case.name}:py.log"),
+                    request.engines)
             except EngineError as exc:
                 comparison, divergences, code, message = None, [], exitcodes.ENGINE_FAILED, \
                     str(exc)
@@ -189,20 +264,22 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = ("c-parity", "spec"),
 
 
 def _trace_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("TRACE_")]
+    """The trace lines of a log (a stock printout has none: then every line)."""
+    lines = text.splitlines()
+    traced = [line for line in lines if line.startswith("TRACE_")]
+    return traced or lines
 
 
 def _require_deterministic(case_name: str, first: dict[str, EngineRun],
-                           second: dict[str, EngineRun]) -> None:
-    names = {"c": "C engine", "py": "torch engine"}
-    for engine, run in first.items():
-        a, b = _trace_lines(run.log_text), _trace_lines(second[engine].log_text)
+                           second: dict[str, EngineRun], engines: dict[str, Engine]) -> None:
+    for role, run in first.items():
+        a, b = _trace_lines(run.log_text), _trace_lines(second[role].log_text)
         if a == b:
             continue
         at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         shown = a[at] if at < len(a) else "(end of trace)"
-        raise EngineError(f"{names[engine]} is not deterministic on case {case_name}: two runs "
-                          f"differ at trace line {at + 1} ({shown!r}); not compared")
+        raise EngineError(f"{engines[role].label()} is not deterministic on case {case_name}: "
+                          f"two runs differ at trace line {at + 1} ({shown!r}); not compared")
 
 
 def gate_exit_code(results: list[GateResult]) -> int:

@@ -26,6 +26,7 @@ class Tolerance:
     atol: float = DEFAULT_ATOL
     per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
     nan_equal: bool = False
+    rtol_given: bool = False  # the user chose rtol: no engine's precision floor raises it
 
     def under_case(self, case_per_key: dict[str, tuple[float, float]]) -> Tolerance:
         """This tolerance over a case's own per-key overrides: a key given here (``--tol``)
@@ -36,3 +37,21 @@ class Tolerance:
         """(rtol, atol) per key name, one row each."""
         return np.array([self.per_key.get(k, (self.rtol, self.atol)) for k in names],
                         dtype=np.float64).reshape(-1, 2)
+
+
+#: The default rtol when one engine computes in float32: float32 carries 24 bits (6e-8), and a
+#: traced quantity reached through hundreds of float32 operations (an intensity summed over
+#: the φ and mosaic steps, F_latt through sin(N·π·h)) lands within ~1e-5..1e-4 of float64;
+#: measured over the case matrix with the simulator in float32 (worst 6.5e-5 on the default
+#: case). Values near a zero of their quantity can exceed it: per-key --tol, or the
+#: precision-level labelling of first-divergence.
+FLOAT32_RTOL = 1e-4
+
+
+def for_precision(tolerance: Tolerance, precision: str | None) -> Tolerance:
+    """The tolerance for a log computed in ``precision``: float32 raises the default rtol to
+    FLOAT32_RTOL unless the user gave --rtol."""
+    if precision == "float32" and not tolerance.rtol_given:
+        return replace(tolerance, rtol=max(tolerance.rtol, FLOAT32_RTOL))
+    return tolerance
+

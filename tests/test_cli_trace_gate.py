@@ -188,7 +188,7 @@ def test_gate_refuses_a_non_deterministic_engine(tmp_path, fake_c):
     flaky = fake_c(body='echo "TRACE_C: polar 0.$$"')
     result = _run("gate", cases, "--c-bin", flaky, "--mode", "spec")
     assert result.exit_code == 4, result.output
-    assert "C engine is not deterministic on case tiny" in result.output
+    assert "fake-nanobragg [spec] is not deterministic on case tiny" in result.output
     assert "not compared" in result.output
 
 
