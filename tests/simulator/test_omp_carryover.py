@@ -249,3 +249,30 @@ def test_more_threads_than_rows_and_the_config_field():
     # every row restarts, so column 0 sees the true phi=0 cell as in spec mode; the rest carries
     assert torch.equal(image[:, 0], every_row[:, 0])
     assert not torch.equal(image[:, 1:], every_row[:, 1:])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_cuda_matches_cpu():
+    argv = shlex.split(BASE.replace("-hkl P1.hkl", "-default_F 100")) + [
+        "-mosaic",
+        "0.5",
+        "-mosaic_domains",
+        "3",
+        "-dmin",
+        "20",
+        "-phi_carryover_mode",
+        "c-parity-omp",
+        "-omp_threads",
+        "3",
+        "-trace_pixel",
+        "9",
+        "1",
+    ]
+    cpu = simulator.simulate(simulator.parse_argv(argv))
+    gpu = simulator.simulate(simulator.parse_argv(argv + ["-device", "cuda"]))
+    assert gpu.image.device.type == "cuda" and gpu.image.dtype == torch.float64
+    a, b = cpu.image, gpu.image.cpu()
+    sel = a.abs() > 1e-3 * a.abs().max()
+    assert float(((a - b).abs()[sel] / a.abs()[sel]).max()) <= 1e-10
+    assert len(gpu.trace_lines) == len(cpu.trace_lines)
