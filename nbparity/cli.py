@@ -394,6 +394,8 @@ def _print_trace_outcome(outcome) -> None:
     click.echo(f"summary (the summary keys, and failing steps; every record: nbparity diff "
                f"{outcome.bundle / 'c.log'} {outcome.bundle / 'py.log'})")
     click.echo(report.render_table(comparison, _trace_rows(comparison)), nl=False)
+    click.echo(report.missing_line(comparison, "nbparity diff --show-missing lists them"),
+               nl=False)
     click.echo(report.render_divergences(outcome.divergences), nl=False)
     verdict = "PARITY" if outcome.exit_code == exitcodes.PARITY else "DIVERGED"
     click.echo(f"{verdict} (rtol {comparison.tolerance.rtol:g}; reference "
@@ -403,7 +405,7 @@ def _print_trace_outcome(outcome) -> None:
 def _trace_rows(comparison, max_step_rows: int = 24):
     """The summary keys outside the φ loop, plus the step records that do not pass (capped);
     every record is one `nbparity diff BUNDLE/c.log BUNDLE/py.log` away."""
-    rows = report.select(comparison, keys=KEY_SUMMARY)
+    rows = report.select(comparison, keys=KEY_SUMMARY, show_missing=False)
     steps = rows.stage == "phi"
     failing_steps = rows[steps & (rows.status != "pass")]
     shown = rows[~steps]

@@ -440,7 +440,11 @@ def resolve_engine(spec: str, options: EngineOptions, option_name: str) -> Engin
     if candidate.suffix == ".toml":
         try:
             profile = load_profile(candidate)
-        except ProfileError as exc:
+            if profile.keymap is not None:  # a bad key map is found before anything runs
+                from nbparity.keymap import load_keymap
+
+                load_keymap(profile.keymap)
+        except (ProfileError, ValueError) as exc:
             raise ValueError(f"{option_name}: {exc}") from None
         return Engine("profile", profile.name, profile=profile)
     if candidate.is_file() and os.access(candidate, os.X_OK):

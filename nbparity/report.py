@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from nbparity.tolerance import FAILING
+from nbparity.tolerance import FAILING, MISSING
 
 if TYPE_CHECKING:  # (pandas is loaded by the comparison these functions receive)
     import pandas as pd
@@ -26,15 +26,36 @@ REPORT_COLUMNS = ["slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "
                   "ref", "cand", "abs_err", "rel_err", "max_component_diff", "status"]
 
 
-def select(comparison: Comparison, keys=None, stages=None, failed_only=False) -> pd.DataFrame:
+def select(comparison: Comparison, keys=None, stages=None, failed_only=False,
+           show_missing=True) -> pd.DataFrame:
+    """The records to show: ``failed_only`` keeps value failures (fail, both-nan);
+    ``show_missing`` False leaves out records present on one side only (see missing_line)."""
     rows = comparison.records
     if keys:
         rows = rows[rows.key.isin(keys)]
     if stages:
         rows = rows[rows.stage.isin(stages)]
     if failed_only:
-        rows = rows[rows.status != "pass"]
+        rows = rows[rows.status.isin(FAILING)]
+    elif not show_missing:
+        rows = rows[~rows.status.isin(MISSING)]
     return rows
+
+
+def missing_line(comparison: Comparison, hint: str = "--show-missing lists them") -> str:
+    """Records held by one log only, in one line: how many, on which side, which keys."""
+    missing = comparison.missing
+    if missing.empty:
+        return ""
+    parts = []
+    for status, side in (("missing-candidate", "the reference"),
+                         ("missing-reference", "the candidate")):
+        keys = list(dict.fromkeys(missing.key[missing.status == status]))
+        if keys:
+            shown = ", ".join(keys[:6]) + (f", … ({len(keys)} keys)" if len(keys) > 6 else "")
+            count = int((missing.status == status).sum())
+            parts.append(f"{count} only in {side} ({shown})")
+    return f"records on one side only: {'; '.join(parts)}; {hint}\n"
 
 
 def summary(comparison: Comparison) -> dict:
