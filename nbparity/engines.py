@@ -105,7 +105,10 @@ def find_c_binary(c_bin: str | None = None) -> Path:
             return resources.c_reference_binary()
         except resources.BuildError as exc:
             raise EngineError(str(exc)) from None
-    path = Path(chosen)
+    if os.sep not in chosen and not Path(chosen).is_file() and shutil.which(chosen):
+        chosen = shutil.which(chosen)  # a bare name: found on PATH, as a shell would
+    # absolute: engines run in their own working folders
+    path = Path(chosen).absolute()
     if not path.is_file() or not os.access(path, os.X_OK):
         hint = " (from --c-bin or $NB_C_BIN; without either, nbparity builds its own)"
         raise EngineError(f"C engine {path} is missing or not executable{hint}")

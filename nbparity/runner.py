@@ -97,8 +97,10 @@ def comparison_tolerance(tolerance: Tolerance, reference: Engine, candidate: Eng
 
 def compare_runs(runs: dict[str, EngineRun], tolerance: Tolerance,
                  names: tuple[str, str] = ("c.log", "py.log"),
-                 engines: dict[str, Engine] | None = None):
-    """Parse and compare the two runs' logs → (comparison, divergences, exit code, message)."""
+                 engines: dict[str, Engine] | None = None,
+                 shape: tuple[int, int] | None = None):
+    """Parse and compare the two runs' logs → (comparison, divergences, exit code, message).
+    ``shape``: the detector's (slow, fast) size, which some diagnoses use (thread blocks)."""
     # imported here: the readers and the alignment load pandas, which a one-engine trace (and
     # its 2 s budget, process start included) does without
     from nbparity.compare import StructuralMismatch, compare_logs
@@ -112,6 +114,8 @@ def compare_runs(runs: dict[str, EngineRun], tolerance: Tolerance,
         if "c" in engines and "py" in engines:
             tolerance = comparison_tolerance(tolerance, engines["c"], engines["py"])
         comparison = compare_logs(ref, cand, tolerance)
+        if shape is not None:
+            comparison.records.attrs["detector_slow_pixels"] = shape[0]
     except (DuplicateRecordError, StructuralMismatch) as exc:
         return None, [], exitcodes.STRUCTURAL, str(exc)
     except TraceFormatError as exc:
@@ -152,7 +156,8 @@ def trace_case(request: TraceRequest, out: Path) -> TraceOutcome:
         if len(runs) == 2:
             comparison, divergences, code, message = compare_runs(
                 runs, request.tolerance,
-                (str(out / "c.log"), str(out / "py.log")), request.engines)
+                (str(out / "c.log"), str(out / "py.log")), request.engines,
+                request.case.shape)
         engines = request.engines
         manifest = {
             "case": request.case.name, "case_folder": str(request.case.folder),
@@ -250,7 +255,7 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
                         _require_deterministic(case.name, runs, again, request.engines)
                 comparison, divergences, code, message = compare_runs(
                     runs, request.tolerance, (f"{case.name}:c.log", f"{case.name}:py.log"),
-                    request.engines)
+                    request.engines, case.shape)
             except EngineError as exc:
                 comparison, divergences, code, message = None, [], exitcodes.ENGINE_FAILED, \
                     str(exc)

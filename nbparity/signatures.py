@@ -243,9 +243,10 @@ def carryover(record: pd.Series, rows: pd.DataFrame, comparison: Comparison) -> 
                        "mode (c-ref: -phi_carryover_mode spec).")
     who = (f"the candidate's φ step 0 equals its last φ step (phi_tic={cand.last_tic}) while "
            f"the spindle moves; the reference rotates to the true φ=0 orientation")
-    if ref_mode == "c-parity":
-        return None  # a c-parity reference that does not carry here: see omp_block_start
-    return Finding("carry-over", "certain" if ref.evidence else "likely",
+    if ref_mode in ("c-parity", "c-parity-omp"):
+        return None  # a carrying reference that does not carry here: see omp_block_start
+    confidence = "certain" if ref_mode == "spec" else "likely"
+    return Finding("carry-over", confidence if ref.evidence else "possible",
                    f"φ=0 carry-over: {who}{modes}; {quirk}.",
                    "rotate by φ at every step, φ=0 included (this project's simulator: "
                    "--phi-carryover-mode spec); or compare against nanoBragg's serial "
@@ -271,9 +272,9 @@ def omp_block_start(rows: pd.DataFrame, comparison: Comparison) -> Finding | Non
     """A c-parity reference that does not carry at this pixel while a serial c-parity
     candidate does: the first pixel of an OpenMP thread's block (or of the run)."""
     tol = _equal_tolerance(comparison)
-    ref_mode, cand_mode = _mode(comparison.reference), _mode(comparison.candidate)
-    if ref_mode != "c-parity" or cand_mode != "c-parity":
-        return None
+    ref_mode = _mode(comparison.reference)
+    if ref_mode not in (None, "c-parity"):
+        return None  # a reference that says spec (or already the OpenMP mode) is no OpenMP run
     ref, cand = _carries(rows, "r", tol), _carries(rows, "x", tol)
     if not (cand.shown and ref.evidence and not ref.shown):
         return None
@@ -287,7 +288,7 @@ def omp_block_start(rows: pd.DataFrame, comparison: Comparison) -> Finding | Non
         if counts:
             threads = (f"; row {slow} starts a thread's block of rows for "
                        f"OMP_NUM_THREADS in {counts[:8]}")
-    confidence = "likely" if fast == 0 else "possible"
+    confidence = "likely" if fast == 0 and ref_mode == "c-parity" else "possible"
     return Finding(
         "openmp-block", confidence,
         f"first pixel of an OpenMP thread's block: the reference says c-parity but computes "

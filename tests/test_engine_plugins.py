@@ -201,3 +201,34 @@ def test_readme_shows_the_profile_and_key_map_the_tests_run():
     readme = README.read_text()
     for name in ("fake_port.toml", "fake_port.keymap.toml"):
         assert (FAKE_PORT / name).read_text().strip() in readme, name
+
+
+# --------------------------------------------------------------------------- OpenMP references
+
+def test_openmp_block_start_is_named(c_binary, tmp_path):
+    """A reference from an OpenMP build (reproduced here by the C reference's c-parity-omp mode
+    with 3 threads, its log claiming plain c-parity as an instrumented OpenMP build would)
+    differs from a serial c-parity candidate only at the first pixel of a thread's block."""
+    from nbparity.engines import run_c, run_py
+    from nbparity.runner import compare_runs
+
+    shape = (64, 64)  # 3 threads: rows 0-21, 22-42, 43-63
+    runs = {"c": run_c(ARGS, [(22, 0), (30, 5)], tmp_path, str(c_binary), "c-parity-omp",
+                       omp_threads=3),
+            "py": run_py(ARGS, [(22, 0), (30, 5)], tmp_path, "c-parity")}
+    runs["c"].log_text = runs["c"].log_text.replace("phi_carryover_mode c-parity-omp",
+                                                    "phi_carryover_mode c-parity")
+    comparison, divergences, code, _ = compare_runs(runs, _tolerance(), shape=shape)
+    assert code == 1
+    assert [d.pixel for d in divergences] == [(22, 0)]  # inside a block: parity
+    text = " ".join(divergences[0].diagnosis)
+    assert "first pixel of an OpenMP thread's block" in text
+    assert "OMP_NUM_THREADS in [3, 6, 9, 20" in text  # row 22 starts a block for these
+    assert "c-parity-omp -omp_threads" in text
+    assert "--phi-carryover-mode spec" not in text  # never the wrong advice
+
+
+def _tolerance():
+    from nbparity.tolerance import Tolerance
+
+    return Tolerance()
