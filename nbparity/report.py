@@ -302,7 +302,12 @@ def render_gate_junit(results) -> str:
             first = r.divergences[0] if r.divergences else None
             message = r.message or (f"first divergence: {first.where()}" if first else
                                     "diverged")
-            body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
+            # the body holds what the terminal shows: every root, its values and diagnoses
+            details = "\n".join(filter(None, [
+                summary_line(r.comparison) if r.comparison is not None else "",
+                render_divergences(r.divergences).rstrip("\n") if r.divergences else ""]))
+            body = (f"<failure message={quoteattr(message)}>"
+                    f"{escape(details or message)}</failure>")
         cases.append(f'  <testcase classname="nbparity.gate" name={quoteattr(name)} '
                      f'time="{r.seconds:.3f}">{body}</testcase>')
     head = (f'<testsuite name="nbparity-gate" tests="{len(cases)}" failures="{failures}" '

@@ -115,3 +115,88 @@ def test_float32_rounding_is_recognised(make_log):
     assert any("float32 rounding" in d for d in found.diagnosis)
     plain = make_log("PY", _with(_block(), "distance_meters", 0.1 * (1 + 3e-8)))
     assert not any("float32" in d for d in _first(ref, plain, rtol=1e-8).diagnosis)
+
+
+# --------------------------------------------------------------------------- causal roots
+
+def test_both_sides_carrying_is_never_called_a_carryover(make_log):
+    """Both logs carry the last step's vectors into φ=0 (both c-parity) and differ elsewhere:
+    no carry-over advice (it would make things worse)."""
+    ref = make_log("C", _block(rot_at_zero=ROT_LAST), mode="c-parity")
+    block = _block(rot_at_zero=ROT_LAST)
+    block[PIXEL]["steps"][(0, 0)]["F_latt"] = 3.5
+    cand = make_log("PY", block, mode="c-parity")
+    found = _first(ref, cand)
+    assert found.record.key == "F_latt"
+    assert not any("carry-over" in d for d in found.diagnosis)
+
+
+def test_carryover_is_named_from_the_reference_alone(make_log):
+    """The candidate prints only final values; the reference's φ step 0 equals its last step
+    while the spindle moves."""
+    ref = make_log("C", _block(rot_at_zero=ROT_LAST), mode="c-parity")
+    block = _block()
+    block[PIXEL]["steps"] = {}
+    block[PIXEL]["final"]["I_before_scaling"] = 62.0
+    found = _first(ref, make_log("PY", block, mode="spec"))
+    assert found.record.key == "I_before_scaling"
+    carry = [f for f in found.findings if f.signature == "carry-over"]
+    assert carry and carry[0].confidence == "likely"
+    assert "does not print the rotated vectors" in carry[0].text
+
+
+def test_a_reference_without_carryover_names_nothing_from_one_log(make_log):
+    ref = make_log("C", _block(), mode="c-parity")  # φ step 0 is the true orientation
+    block = _block()
+    block[PIXEL]["steps"] = {}
+    block[PIXEL]["final"]["I_before_scaling"] = 62.0
+    found = _first(ref, make_log("PY", block, mode="spec"))
+    assert not any(f.signature == "carry-over" for f in found.findings)
+
+
+def test_independent_roots_are_all_reported_and_descendants_counted(make_log):
+    """Two unrelated faults: distance (setup) and F_latt at one step; I_before_scaling follows
+    F_latt; pixel_pos passes, so the distance does not explain F_latt."""
+    cand = _with(_block(), "distance_meters", 0.2)
+    cand[PIXEL]["steps"][(1, 0)]["F_latt"] = 4.5
+    cand[PIXEL]["final"]["I_before_scaling"] = 51.0
+    found = first_divergences(compare_logs(parse_trace_text(make_log("C", _block()), "c.log"),
+                                           parse_trace_text(make_log("PY", cand), "py.log")))
+    assert [(d.record.key, d.rank) for d in found] == [("distance_meters", 1), ("F_latt", 2)]
+    assert found[0].roots_in_pixel == 2
+    assert found[1].propagated == 1  # I_before_scaling, from F_latt
+
+
+def test_float32_level_differences_are_labelled_not_roots(make_log):
+    """A float32 candidate: pix0 off by 7e-6 (rounding) and the rotated vectors at φ step 0 off
+    by 1e-3 (a real fault): the root is the rotation, and I_before_scaling's large error is
+    propagated from it, not from pix0."""
+    pix0 = (0.1, 0.0012, -0.0034)
+    ref_block = _block()
+    ref_block[PIXEL]["pixel"]["pix0_vector_meters"] = pix0
+    cand_block = copy.deepcopy(ref_block)
+    cand_block[PIXEL]["pixel"]["pix0_vector_meters"] = tuple(v * (1 + 7e-6) for v in pix0)
+    cand_block[PIXEL]["steps"][(0, 0)]["rot_a_angstroms"] = (100.1, 0.0, 0.0)
+    cand_block[PIXEL]["final"]["I_before_scaling"] = 38.0
+    found = _first(make_log("C", ref_block), make_log("PY", cand_block, dtype="float32"))
+    assert found.record.key == "rot_a_angstroms" and found.roots_in_pixel == 1
+    assert found.propagated == 1
+    assert found.precision is not None and found.precision.worst.key == "pix0_vector_meters"
+
+
+def test_subpixel_position_against_pixel_centre(make_log):
+    """Oversample 3: the contract's position is sub-pixel (0,0); the candidate printed the
+    pixel centre, pixel·(N−1)/(2N) further along fast and slow."""
+    pixel, n = 1e-4, 3
+    shift = pixel * (n - 1) / (2 * n)
+    base = (0.1, 0.0012, -0.0034)  # fdet = (0, 0, 1), sdet = (0, -1, 0)
+    ref = _block()
+    ref[PIXEL]["pixel"]["oversample"] = 3
+    cand = _with(ref, "pixel_pos_meters", (base[0], base[1] - shift, base[2] + shift))
+    found = _first(make_log("C", ref), make_log("PY", cand))
+    sub = [f for f in found.findings if f.signature == "subpixel-position"]
+    assert sub and "sub-pixel (0,0)" in sub[0].text and "N=3" in sub[0].text
+    # a half-pixel offset along fast only is not this signature
+    half = _with(ref, "pixel_pos_meters", (base[0], base[1], base[2] + pixel / 2))
+    assert not any(f.signature == "subpixel-position"
+                   for f in _first(make_log("C", ref), make_log("PY", half)).findings)

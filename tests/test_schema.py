@@ -99,3 +99,22 @@ def test_unknown_key_and_stage_are_rejected():
         schema.by_name("F_lattice")
     with pytest.raises(ValueError):
         schema.keys_in_stage("postprocess")
+
+
+def test_dependency_graph_names_catalogue_keys_in_pipeline_order():
+    """Every key of the graph and every input is a catalogue key, and inputs come before the
+    key they feed (the graph is acyclic and agrees with the catalogue's causal order)."""
+    for key, inputs in schema.INPUTS.items():
+        assert schema.is_known(key), key
+        for parent in inputs:
+            assert schema.is_known(parent), (key, parent)
+            assert schema.key_rank(parent) < schema.key_rank(key), (key, parent)
+    assert "rot_a_angstroms" in schema.ancestors("I_pixel_final")
+    assert "pix0_vector_meters" in schema.ancestors("hkl_frac")
+    assert schema.ancestors("fdet_vec") == frozenset()
+
+
+def test_contract_documents_the_dependency_graph():
+    text = CONTRACT.read_text()
+    for key, inputs in schema.INPUTS.items():
+        assert f"| {key} | {', '.join(inputs)} |" in text, key
