@@ -106,13 +106,22 @@ def parse_tol_option(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def load_comparison(c_log: str, py_log: str, tolerance: Tolerance):
+def load_comparison(c_log: str, py_log: str, tolerance: Tolerance, keymap: str | None = None,
+                    reference_keymap: str | None = None, candidate_keymap: str | None = None):
+    """Parse both logs (each under its key map: its own option's, else --keymap's) and compare
+    them; bad input and structural mismatches become one-line Failures."""
     from nbparity.compare import StructuralMismatch, compare_logs
+    from nbparity.keymap import KeyMapError, load_keymap
     from nbparity.parse import DuplicateRecordError, TraceFormatError, parse_trace_file
 
     try:
-        reference = parse_trace_file(c_log)
-        candidate = parse_trace_file(py_log)
+        maps = {path: load_keymap(path) for path in {keymap, reference_keymap, candidate_keymap}
+                if path is not None}
+    except KeyMapError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    try:
+        reference = parse_trace_file(c_log, maps.get(reference_keymap or keymap))
+        candidate = parse_trace_file(py_log, maps.get(candidate_keymap or keymap))
         return compare_logs(reference, candidate, tolerance)
     except DuplicateRecordError as exc:
         raise Failure(str(exc), exitcodes.STRUCTURAL) from None
@@ -176,6 +185,23 @@ def make_tolerance(rtol, atol, tol_items, nan_equal) -> Tolerance:
                      nan_equal, rtol_given=rtol is not None)
 
 
+keymap_options = [
+    click.option("--keymap", type=click.Path(dir_okay=False),
+                 help="A TOML key map (printed name -> contract key, unit factor, component, "
+                      "placement) for both logs, over the built-in aliases."),
+    click.option("--reference-keymap", type=click.Path(dir_okay=False),
+                 help="A key map for the reference log only (instead of --keymap)."),
+    click.option("--candidate-keymap", type=click.Path(dir_okay=False),
+                 help="A key map for the candidate log only (instead of --keymap)."),
+]
+
+
+def with_keymaps(func):
+    for option in reversed(keymap_options):
+        func = option(func)
+    return func
+
+
 # --------------------------------------------------------------------------- diff
 
 @cli.command("diff")
@@ -190,12 +216,16 @@ def make_tolerance(rtol, atol, tol_items, nan_equal) -> Tolerance:
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--force", is_flag=True, help="Replace an existing --output file.")
-@click.option("--strict", is_flag=True, help="A key missing on one side is a structural error.")
+@click.option("--strict", is_flag=True, help="A key missing on one side, a TRACE line a reader "
+                                            "skipped or an ambiguous record is a structural "
+                                            "error (exit 3).")
+@with_keymaps
 def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, failed_only,
-                 fmt, output, force, strict):
+                 fmt, output, force, strict, keymap, reference_keymap, candidate_keymap):
     """Align C_LOG (reference) and PY_LOG (candidate) per pixel and per φ/mosaic step and
     report every quantity: values, abs and rel error, status; missing records listed."""
-    comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal))
+    comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal),
+                                 keymap, reference_keymap, candidate_keymap)
     rows = report.select(comparison, _split_multi(keys), stages, failed_only)
     write_output(report.render(comparison, rows, fmt), output, force)
     sys.exit(comparison.exit_code(strict))
@@ -207,14 +237,19 @@ def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, 
 @with_tolerance
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fmt):
+@click.option("--strict", is_flag=True, help="As for diff: missing keys, skipped TRACE lines "
+                                            "and ambiguous records exit 3.")
+@with_keymaps
+def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fmt, strict,
+                             keymap, reference_keymap, candidate_keymap):
     """The first failing record in pipeline order, the last agreeing one before it, how many
     later failures it likely caused, and a diagnosis when a known signature fits."""
     from nbparity.divergence import first_divergences
 
-    comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal))
+    comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal),
+                                 keymap, reference_keymap, candidate_keymap)
     click.echo(report.render_divergences(first_divergences(comparison), fmt), nl=False)
-    sys.exit(comparison.exit_code())
+    sys.exit(comparison.exit_code(strict))
 
 
 # --------------------------------------------------------------------------- cases & trace

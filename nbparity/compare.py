@@ -8,8 +8,12 @@ and a status:
 - ``pass`` / ``fail``: the contract's test, scalar ``|x - r| <= atol + rtol |r|``, vector
   ``||x - r|| <= atol + rtol ||r||``; integers and words compare exactly;
 - ``precision-limited``: a log printed fewer digits than the tolerance needs, and the values
-  agree within what was printed (half a unit in the last printed digit of each side);
-- ``both-nan``: NaN on both sides (a failure unless ``nan_equal``);
+  agree within what was printed (half a unit in the last printed digit of each side, as the
+  reader inferred each log's precision) and within ``PRECISION_LIMITED_MAX_REL``;
+- ``both-nan``: NaN on both sides (a failure unless ``nan_equal``); numbers only: words
+  (``MOSFLM``, ``CUSTOM``) compare as text, equal or not, whatever ``nan_equal`` says;
+- ``ambiguous``: the values agree, but a log printed the record more than once with
+  different values (its first is compared); not a failure, never a plain pass;
 - ``missing-candidate`` / ``missing-reference``: the record is on one side only;
 - ``not-comparable``: a stock printout's last-iteration values, where the candidate's trace
   cannot say which step was last (several sub-pixels, sources or layers).
@@ -30,7 +34,13 @@ import pandas as pd
 
 from nbparity import exitcodes, schema
 from nbparity.parse import INDEX_TOKENS, TraceLog
-from nbparity.tolerance import FAILING, MISSING, Tolerance
+from nbparity.tolerance import (
+    AMBIGUOUS,
+    FAILING,
+    MISSING,
+    PRECISION_LIMITED_MAX_REL,
+    Tolerance,
+)
 
 RECORD_COLUMNS = ["slow", "fast", "stage", *INDEX_TOKENS, "key"]
 
@@ -67,10 +77,17 @@ class Comparison:
             return None
         return self.compared.loc[rel.idxmax()]
 
+    @property
+    def ambiguous(self) -> pd.DataFrame:
+        return self.records[self.records.status == AMBIGUOUS]
+
     def exit_code(self, strict: bool = False) -> int:
+        """0 parity, 1 a failure; with ``strict``, 3 for a key on one side only, a TRACE line
+        either reader skipped, or an ambiguous (repeated, differing) record."""
         if not self.failed.empty:
             return exitcodes.DIVERGED
-        if strict and not self.missing.empty:
+        if strict and (not self.missing.empty or self.reference.skipped
+                       or self.candidate.skipped or not self.ambiguous.empty):
             return exitcodes.STRUCTURAL
         return exitcodes.PARITY
 
@@ -291,8 +308,9 @@ def _positions(ordered: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.n
 # --------------------------------------------------------------------------- compare
 
 STATUSES = ("pass", "fail", "precision-limited", "both-nan", "missing-candidate",
-            "missing-reference", "not-comparable")
-_PASS, _FAIL, _LIMITED, _BOTH_NAN, _MISSING_X, _MISSING_R, _NOT_COMPARED = range(len(STATUSES))
+            "missing-reference", "not-comparable", AMBIGUOUS)
+(_PASS, _FAIL, _LIMITED, _BOTH_NAN, _MISSING_X, _MISSING_R, _NOT_COMPARED,
+ _AMBIGUOUS) = range(len(STATUSES))
 
 
 def compare_logs(reference: TraceLog, candidate: TraceLog,
@@ -337,17 +355,24 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     nan_r, nan_x = errors.nan_r, errors.nan_x
     allowed = atol + rtol * ref_norm
     status = np.where(abs_err <= allowed, _PASS, _FAIL)
-    status[(res > allowed) & (abs_err <= allowed + res)] = _LIMITED
-    words, ints = kinds == "word", kinds == "int"
+    status[(res > allowed) & (abs_err <= allowed + res)
+           & (abs_err <= allowed + PRECISION_LIMITED_MAX_REL * ref_norm)] = _LIMITED
+    # a record either side printed as words compares as text (a word's value is NaN: the NaN
+    # rules below are for numbers)
+    words = (kinds == "word") | (cand.take_strings("kind", at_x, None).to_numpy() == "word")
+    ints = (kinds == "int") & ~words
+    status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
+    numbers = ~words
+    both_nan = nan_r & nan_x & numbers
+    status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
+    status[(nan_r ^ nan_x) & numbers] = _FAIL
+    # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
+    status[errors.inf_mismatch & ~(nan_r | nan_x) & numbers] = _FAIL
     if words.any():
         equal = text_r[words].to_numpy() == text_x[words].to_numpy()
         status[words] = np.where(equal, _PASS, _FAIL)
-    status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
-    both_nan = nan_r & nan_x
-    status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
-    status[nan_r ^ nan_x] = _FAIL
-    # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
-    status[errors.inf_mismatch & ~(nan_r | nan_x)] = _FAIL
+    ambiguous = _rows_in(at_r, ref.log.ambiguous) | _rows_in(at_x, cand.log.ambiguous)
+    status[ambiguous & np.isin(status, (_PASS, _LIMITED))] = _AMBIGUOUS
     status[~present_x] = _MISSING_X
     status[~present_r] = _MISSING_R
 
@@ -369,6 +394,13 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     frame = pd.DataFrame(records, copy=False)
     frame.attrs["width"] = width
     return frame
+
+
+def _rows_in(at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of the record positions ``at`` (-1: absent) are among ``rows``."""
+    if rows.size == 0:
+        return np.zeros(at.size, dtype=bool)
+    return np.isin(at, rows) & (at >= 0)
 
 
 class _Errors:

@@ -1,12 +1,15 @@
 """Trace readers: every trace grammar the toolkit accepts, into one tidy pandas frame.
 
-One parser per format, all in this module:
+One parser per format:
 
 - the contract grammar (version 1): ``TRACE_<E>: key v...`` and
-  ``TRACE_<E>_PHI: phi_tic=i mos_tic=j [idx=n ...] key v...``;
-- legacy instrumented logs: ``TRACE_C:key=v1 v2 v3``, ``TRACE_C: key v...`` repeated per
-  sub-pixel (first occurrence kept, repetitions counted), ``TRACE_C_PHI phi_tic=0 k=v k=v``;
-- the stock nanoBragg ``-printout_pixel`` block (``parse_printout_text``).
+  ``TRACE_<E>_PHI: phi_tic=i mos_tic=j [idx=n ...] key v...`` (here: the vectorised fast path
+  for its step lines; ``nbparity.legacy``: the line reader for every other line);
+- legacy and ad-hoc instrumented logs (``nbparity.legacy``: the tolerant line reader; lines it
+  cannot read are skipped and reported, never fatal);
+- the stock nanoBragg ``-printout_pixel`` block (``parse_printout_text``, here).
+
+Names are translated by key maps (``nbparity.keymap``), applied by the line reader only.
 
 The frame has one row per value component::
 
@@ -15,8 +18,9 @@ The frame has one row per value component::
 
 ``value`` is float (NaN for words), ``text`` the printed token. Index columns hold -1 where
 the record has no such index. ``resolution`` is half a unit in the last printed digit (0 when the
-value was printed round-trip exact with ``%.17g``), so the comparison can tell precision-limited
-records from real failures. Errors raise ``TraceFormatError`` naming ``file:line``.
+value was printed round-trip exact with ``%.17g``), with the digits inferred per log from how it
+prints (``TraceLog.precision``), so the comparison can tell precision-limited records from real
+failures. Errors raise ``TraceFormatError`` naming ``file:line``.
 
 Speed: a contract log is nearly all plain step lines. ``_parse_contract_fast`` finds them with
 array operations on the log's bytes (line heads compared as 8-byte words, no Python object per
@@ -38,11 +42,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from nbparity import schema
+
+if TYPE_CHECKING:
+    from nbparity.keymap import KeyMap
 
 COLUMNS = (
     "engine", "slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "thick",
@@ -51,24 +59,11 @@ COLUMNS = (
 INDEX_TOKENS = ("phi_tic", "mos_tic", "sub", "src", "thick")
 NO_INDEX = -1
 
-_PREFIX_RE = re.compile(r"^TRACE_([A-Z][A-Z0-9]*)(_PHI)?(:?)(.*)$")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _REAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _SPECIAL = {"nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf,
             "-inf": -math.inf, "infinity": math.inf, "-infinity": -math.inf}
-
-#: Legacy key names → (contract key, component or None for all components).
-LEGACY_KEYS: dict[str, tuple[str, int | None]] = {
-    "I_before_scaling_pre_polar": ("I_before_scaling", None),
-    "F_cell_nearest": ("F_cell", None),
-    "h_frac": ("hkl_frac", 0),
-    "k_frac": ("hkl_frac", 1),
-    "l_frac": ("hkl_frac", 2),
-    "h0": ("hkl_rounded", 0),
-    "k0": ("hkl_rounded", 1),
-    "l0": ("hkl_rounded", 2),
-}
 
 
 class TraceFormatError(ValueError):
@@ -85,6 +80,11 @@ class TraceLog:
 
     ``records`` has one row per record (components in columns v0, v1, ...; ``mask`` says which
     are present); ``frame`` is the tidy one-row-per-component view of the same data.
+    ``skipped``: TRACE lines the reader could not read, one dict per shape (``shape``,
+    ``count``, ``example``, ``line`` = the first); ``notes``: repeated keys and alias clashes
+    (``kind``, ``key``, ``lines``, ``text``); ``ambiguous``: rows of ``records`` printed more
+    than once with different values (the first is kept; the comparison never passes them
+    silently).
     """
 
     source: str
@@ -92,6 +92,10 @@ class TraceLog:
     grammar: str  # "contract", "legacy" or "printout"
     repeated: dict[str, int] = field(default_factory=dict)  # legacy repetitions, per key
     ignored_lines: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+    ambiguous: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    inferred_precision: tuple[str, int] | None = None  # legacy/printout: (label, digits)
 
     @cached_property
     def frame(self) -> pd.DataFrame:
@@ -101,6 +105,28 @@ class TraceLog:
         """The first value of a meta key (e.g. ``dtype``), as printed; None if absent."""
         rows = self.records[self.records.key == key]
         return None if rows.empty else str(rows.text.iloc[0])
+
+    @cached_property
+    def _precision(self) -> tuple[str, int]:
+        if self.inferred_precision is not None:
+            return self.inferred_precision
+        # a contract log prints %.17g: exact for its dtype
+        return ("float32", 7) if self.meta("dtype") == "float32" else ("float64", 17)
+
+    @property
+    def precision(self) -> str:
+        """How the log prints its reals: "float64" (round-trip or >= 15 significant digits),
+        "float32" (float32 values), "%.Ng" (N significant digits) or "%.Nf" (N decimals)."""
+        return self._precision[0]
+
+    @property
+    def precision_digits(self) -> int:
+        """The significant digits the log's reals carry (inferred for legacy logs)."""
+        return self._precision[1]
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(item["count"] for item in self.skipped)
 
     @property
     def engines(self) -> list[str]:
@@ -161,21 +187,69 @@ class _RecordBuilder:
     """Collects records column-wise; numbers are converted once, vectorised, at the end.
 
     A record is a key at a pixel and loop indices; its tokens are kept per component (None
-    where a legacy log gave only some components of a vector).
+    where a legacy log gave only some components of a vector). Also collects what the line
+    reader skipped (``skip``) and noticed (``note``); ``keymap`` is the user key map the line
+    reader applies, ``reserved_names`` the keys the fast path read (for alias clashes).
     """
 
-    def __init__(self, source: str, on_duplicate: str):
+    def __init__(self, source: str, on_duplicate: str, keymap: KeyMap | None = None):
         self.source = source
         self.on_duplicate = on_duplicate  # "error" | "first"
+        self.keymap = keymap
+        self.reserved_names: frozenset[str] = frozenset()
         self.cols: dict[str, list] = {c: [] for c in
                                       ("engine", *RECORD_ID, "kind", "line", "digits")}
         self.tokens: list[list[str | None]] = []
+        self.factors: dict[int, float] = {}  # record -> unit factor of a key map
         self.seen: dict[tuple, int] = {}
         self.repeated: Counter[str] = Counter()
+        self.skipped: dict[str, list] = {}  # shape -> [count, example, first line]
+        self.notes: dict[tuple[str, str], dict] = {}
+        self.ambiguous: set[int] = set()
+        self.precision: tuple[str, int] | None = None
+
+    def skip(self, shape: str, lineno: int, text: str) -> None:
+        """A line (or part of one) not read, grouped by ``shape``."""
+        entry = self.skipped.get(shape)
+        if entry is None:
+            self.skipped[shape] = [1, text.strip()[:200], lineno]
+        else:
+            entry[0] += 1
+
+    def note(self, kind: str, key: str, lines: list[int], text: str) -> None:
+        self.notes.setdefault((kind, key), {"kind": kind, "key": key, "lines": lines,
+                                            "text": text})
+
+    def skipped_list(self) -> list[dict]:
+        return [{"shape": shape, "count": count, "example": example, "line": line}
+                for shape, (count, example, line) in sorted(self.skipped.items(),
+                                                             key=lambda item: item[1][2])]
+
+    def notes_list(self) -> list[dict]:
+        out = []
+        for note in sorted(self.notes.values(), key=lambda note: note["lines"][0]):
+            if note["kind"] == "repeated key":
+                first, again = note["lines"]
+                if note["differ"]:
+                    kept, other = note["values"]
+                    text = (f"{note['key']}: line {again} repeats line {first} with a "
+                            f"different value ({other} vs {kept}); the first is compared and "
+                            f"marked ambiguous")
+                else:
+                    text = f"{note['key']}: line {again} repeats line {first} with the same value"
+                if note["count"] > 1:
+                    text += f" ({note['count']} repetitions)"
+                note = {"kind": note["kind"], "key": note["key"], "lines": note["lines"],
+                        "count": note["count"], "differ": note["differ"], "text": text}
+            out.append(note)
+        return out
 
     def add(self, lineno: int, engine: str, pixel: tuple[int, int], stage: str,
             indices: tuple[int, int, int, int, int], key: str, tokens: list[str],
-            components: list[int] | None = None, digits: int | None = None) -> None:
+            components: list[int] | None = None, digits: int | None = None,
+            factor: float = 1.0, kind: str | None = None) -> None:
+        """One record's tokens; ``kind`` overrides the kind guessed for a key outside the
+        catalogue."""
         known = schema.by_name(key) if key in _KNOWN else None
         if known is not None and components is None and len(tokens) != known.arity:
             raise TraceFormatError(f"{self.source}:{lineno}: key {key} takes {known.arity} "
@@ -201,17 +275,40 @@ class _RecordBuilder:
                 raise DuplicateRecordError(
                     f"{self.source}:{lineno}: duplicate record {key} for pixel {pixel[0]} "
                     f"{pixel[1]}" + (f" {where}" if where else ""))
-            self.repeated[key] += 1
+            self._repeat(at, lineno, key, slots, factor)
             return
         self.seen[record] = len(self.tokens)
         cols = self.cols
         cols["engine"].append(engine)
         for name, value in zip(RECORD_ID, record):
             cols[name].append(value)
-        cols["kind"].append(known.kind if known is not None else _guess_kind(tokens))
+        cols["kind"].append(known.kind if known is not None else kind or _guess_kind(tokens))
         cols["line"].append(lineno)
         cols["digits"].append(digits)
+        if factor != 1.0:
+            self.factors[len(self.tokens)] = factor
         self.tokens.append(slots)
+
+    def _repeat(self, at: int, lineno: int, key: str, slots: list, factor: float) -> None:
+        """A key printed again for the same record: the first is kept (the contract's first
+        evaluation: sub-pixel 0, source 0, layer 0), the repetition noted with both lines, and
+        a record whose repetitions differ is marked ambiguous."""
+        self.repeated[key] += 1
+        first = self.tokens[at]
+        same = (len(first) == len(slots) and factor == self.factors.get(at, 1.0)
+                and all(_same_token(a, b) for a, b in zip(first, slots)))
+        note = self.notes.get(("repeated key", key))
+        if note is None:
+            note = self.notes[("repeated key", key)] = {
+                "kind": "repeated key", "key": key, "lines": [self.cols["line"][at], lineno],
+                "count": 0, "differ": False, "values": None}
+        note["count"] += 1
+        if not same:
+            self.ambiguous.add(at)
+            if not note["differ"]:
+                note.update(differ=True, lines=[self.cols["line"][at], lineno],
+                            values=[" ".join(t or "-" for t in first),
+                                    " ".join(t or "-" for t in slots)])
 
     def records(self, exact: bool) -> pd.DataFrame:
         """One row per record: ids, kind, arity, mask, v0..v{w-1}, text, resolution, line."""
@@ -234,11 +331,15 @@ class _RecordBuilder:
         frame = pd.DataFrame({name: self.cols[name] for name in ("engine", *RECORD_ID, "kind")})
         frame["arity"] = [len(t) for t in self.tokens]
         frame["mask"] = mask
+        resolution = np.zeros(n) if exact else self._resolutions(values)
+        for i, factor in self.factors.items():  # a key map's unit factor: values and their
+            values[i] *= factor                   # resolution scale, the printed text stays
+            resolution[i] *= abs(factor)
         for j in range(width):
             frame[f"v{j}"] = values[:, j]
         frame["text"] = [" ".join(t if t is not None else "-" for t in slots)
                          for slots in self.tokens]
-        frame["resolution"] = 0.0 if exact else self._resolutions(values, width)
+        frame["resolution"] = resolution
         frame["line"] = self.cols["line"]
         frame.attrs["width"] = width
         return frame.astype({c: "int64" for c in ("slow", "fast", *INDEX_TOKENS, "line")})
@@ -270,16 +371,97 @@ class _RecordBuilder:
                         f"{self.source}:{self.cols['line'][i]}: key {self.cols['key'][i]} "
                         f"expects integers, found {token!r}")
 
-    def _resolutions(self, values: np.ndarray, width: int) -> list[float]:
-        out = []
-        for i, slots in enumerate(self.tokens):
-            if self.cols["kind"][i] != "real":
-                out.append(0.0)
-                continue
-            digits = self.cols["digits"][i]
-            out.append(max((_resolution(t, values[i, j], False, digits)
-                            for j, t in enumerate(slots) if t is not None), default=0.0))
+    def _resolutions(self, values: np.ndarray) -> np.ndarray:
+        """Half a unit in the last digit each real was printed with, under the log's inferred
+        precision (``infer_precision``); records with a known format's digits use those."""
+        real = [(i, j, t) for i, slots in enumerate(self.tokens)
+                if self.cols["kind"][i] == "real" and self.cols["digits"][i] is None
+                for j, t in enumerate(slots) if t is not None and t.lower() not in _SPECIAL]
+        self.precision, rule = infer_precision([t for _, _, t in real],
+                                               np.array([values[i, j] for i, j, _ in real]))
+        out = np.zeros(len(self.tokens))
+        for (i, j, token), res in zip(real, rule):
+            out[i] = max(out[i], res)
+        for i, digits in enumerate(self.cols["digits"]):
+            if digits is not None and self.cols["kind"][i] == "real":
+                out[i] = max((_resolution(t, values[i, j], False, digits)
+                              for j, t in enumerate(self.tokens[i]) if t is not None),
+                             default=0.0)
         return out
+
+
+def _same_token(a: str | None, b: str | None) -> bool:
+    """Two printed values are the same value (``1.0`` and ``1`` are)."""
+    if a == b:
+        return True
+    if a is None or b is None:
+        return False
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return x == y or (math.isnan(x) and math.isnan(y))
+
+
+#: From this many significant digits on, a log prints full precision (%.15g, %.17g): its
+#: shorter tokens had trailing zeros dropped, they are not low-precision values.
+FULL_DIGITS = 15
+#: From this many digits on (C's %g prints 6), shorter tokens are taken at the log's digits too.
+G_DIGITS = 6
+#: Values printed with at least this many digits can show float32's rounding.
+_F32_SHOWN = 9
+
+
+def infer_precision(tokens: list[str], values: np.ndarray
+                    ) -> tuple[tuple[str, int], np.ndarray]:
+    """The log's print precision ``(label, significant digits)`` from its real tokens, and each
+    token's resolution (half a unit in the last digit it carries) under it:
+
+    - every token at least as long as float32 shows (9 digits) reads back from float32 (at
+      least 3 such): "float32", 7 digits, half a float32 ulp;
+    - >= 15 significant digits somewhere: "float64" (0 at 17 digits, else at the log's digits);
+    - every token without exponent has the same N >= 1 decimals: fixed "%.Nf", per token;
+    - otherwise "%.Dg" with D the most digits printed: at D digits when D >= 6 (C's %g drops
+      trailing zeros), else per token (half a unit in its last printed digit).
+    """
+    if not tokens:
+        return ("float64", 17), np.zeros(0)
+    digits = np.array([_significant_digits(t) for t in tokens])
+    most = int(digits.max())
+    finite = np.isfinite(values)
+    scale = np.zeros(len(tokens))
+    nonzero = finite & (values != 0)
+    scale[nonzero] = np.floor(np.log10(np.abs(values[nonzero])))
+    long = digits >= _F32_SHOWN
+    if long.sum() >= 3 and _float32_printed(values[long], digits[long]):
+        half_ulp = np.spacing(np.abs(values.astype(np.float32))).astype(np.float64) / 2
+        return ("float32", 7), np.where(finite, half_ulp, 0.0)
+    if most >= FULL_DIGITS:
+        if most >= 17:
+            return ("float64", most), np.zeros(len(tokens))
+        return ("float64", most), np.where(finite, 0.5 * 10.0 ** (scale - most + 1), 0.0)
+    plain = [t for t in tokens if "e" not in t.lower()]
+    decimals = {len(t.split(".")[1]) if "." in t else 0 for t in plain}
+    if len(plain) == len(tokens) and len(decimals) == 1 and decimals != {0}:
+        label = f"%.{decimals.pop()}f"
+        return (label, most), np.array([_resolution(t, v, False) for t, v in zip(tokens, values)])
+    if most >= G_DIGITS:
+        return (f"%.{most}g", most), np.where(finite, 0.5 * 10.0 ** (scale - most + 1), 0.0)
+    return (f"%.{most}g", most), np.array([_resolution(t, v, False)
+                                           for t, v in zip(tokens, values)])
+
+
+def _float32_printed(values: np.ndarray, digits: np.ndarray) -> bool:
+    """Whether every value is a float32 printed with its digits (a float64 log's 9+-digit
+    values almost never are)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        single = values.astype(np.float32).astype(np.float64)
+    for value, back, n in zip(values.tolist(), single.tolist(), digits.tolist()):
+        if not math.isfinite(value):
+            continue
+        if float(format(back, f".{max(n, 1)}g")) != value:
+            return False
+    return True
 
 
 _KNOWN = frozenset(key.name for key in schema.CATALOGUE)
@@ -321,18 +503,23 @@ def _stage_of(key: str, step_line: bool) -> str:
 
 # --------------------------------------------------------------------------- contract + legacy
 
-def parse_trace_text(text: str, source: str = "<string>") -> TraceLog:
-    """Parse a trace log in the contract grammar or a legacy instrumented form.
+def parse_trace_text(text: str, source: str = "<string>", keymap: KeyMap | None = None
+                     ) -> TraceLog:
+    """Parse a trace log in the contract grammar, a legacy instrumented form or a stock
+    printout.
 
     The grammar is decided by the log itself: a log holding ``trace_pixel`` records is a
-    contract log (duplicates are structural errors); otherwise it is legacy (repetitions of a
-    key, printed once per sub-pixel by old builds, keep the first occurrence and are counted).
+    contract log (its grammar lines are strict, duplicates are structural errors); otherwise
+    it is legacy (read tolerantly: lines that cannot be read are skipped and listed in
+    ``TraceLog.skipped``; a key printed again for the same record keeps the first and is
+    noted). ``keymap``: a user key map (``nbparity.keymap.load_keymap``) applied to every
+    line, over the built-in aliases (which apply to lines outside the contract grammar).
     Contract logs take a vectorised path for their step lines (the bulk of a log); anything
     unusual falls back to the line-by-line reader, which names the offending line.
     """
     if "\x00" in text:
         raise TraceFormatError(f"{source}:1: binary data, not a trace log")
-    return _parse_log(_LogText(text, None), source)
+    return _parse_log(_LogText(text, None), source, keymap)
 
 
 class _LogText:
@@ -364,59 +551,40 @@ class _LogText:
         return self.data
 
 
-def _parse_log(log: _LogText, source: str) -> TraceLog:
+def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> TraceLog:
     contract = _TRACE_PIXEL_RE.search(log.data) is not None
     if not contract and _looks_like_printout(log.text):
         return parse_printout_log(log.text, source)
     if contract:
-        fast = _parse_contract_fast(log.newline_separated(), source)
+        fast = _parse_contract_fast(log.newline_separated(), source, keymap)
         if fast is not None:
             return fast
-    builder = _RecordBuilder(source, on_duplicate="error" if contract else "first")
+    builder = _RecordBuilder(source, on_duplicate="error" if contract else "first",
+                             keymap=keymap)
     ignored = _parse_lines(builder, enumerate(log.text.splitlines(), start=1), contract)
     if not builder.tokens:
+        if builder.skipped:
+            first = builder.skipped_list()[0]
+            raise TraceFormatError(f"{source}:{first['line']}: no TRACE_ line could be read "
+                                   f"({sum(c for c, _, _ in builder.skipped.values())} skipped; first: "
+                                   f"{first['shape']})")
         raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
     # Contract logs print values with %.17g: exact for doubles, no resolution limit.
-    return TraceLog(source, builder.records(exact=contract),
-                    "contract" if contract else "legacy", dict(builder.repeated), ignored)
+    records = builder.records(exact=contract)
+    return TraceLog(source, records, "contract" if contract else "legacy",
+                    dict(builder.repeated), ignored, builder.skipped_list(),
+                    builder.notes_list(), np.array(sorted(builder.ambiguous), np.int64),
+                    None if contract else builder.precision)
 
 
 _TRACE_PIXEL_RE = re.compile(rb"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
 
 
 def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:
-    """The line-by-line reader; returns how many lines it ignored."""
-    source = builder.source
-    pixel = (NO_INDEX, NO_INDEX)
-    ignored = 0
-    for lineno, line in numbered_lines:
-        if not line.startswith("TRACE_"):
-            ignored += 1
-            continue
-        match = _PREFIX_RE.match(line)
-        if not match:
-            ignored += 1
-            continue
-        engine, phi_suffix, colon, rest = match.groups()
-        if phi_suffix:
-            _parse_step_line(builder, lineno, engine, pixel, rest, legacy=not colon)
-            continue
-        if not colon:
-            raise TraceFormatError(f"{source}:{lineno}: expected ':' after TRACE_{engine}")
-        key, tokens = _split_pixel_line(rest, source, lineno)
-        if key == "trace_pixel":
-            if len(tokens) != 2 or not all(_INT_RE.match(t) for t in tokens):
-                raise TraceFormatError(f"{source}:{lineno}: trace_pixel needs two integers: "
-                                       f"slow fast")
-            pixel = (_small_int(tokens[0], f"{source}:{lineno}", "trace_pixel"),
-                     _small_int(tokens[1], f"{source}:{lineno}", "trace_pixel"))
-        components = None
-        if key in LEGACY_KEYS and not contract:
-            key, comp = LEGACY_KEYS[key]
-            components = [comp] if comp is not None else None
-        builder.add(lineno, engine, pixel, _stage_of(key, False), _NO_INDICES, key, tokens,
-                    components)
-    return ignored
+    """The line-by-line reader (``nbparity.legacy``); returns how many lines it ignored."""
+    from nbparity import legacy  # (imports this module: loaded once this one is)
+
+    return legacy.read_lines(builder, numbered_lines, contract)
 
 
 # --------------------------------------------------------------------------- contract fast path
@@ -652,18 +820,23 @@ def _read_values_by_token(raw: bytes, counts: np.ndarray, width: int) -> np.ndar
     return values
 
 
-def _parse_contract_fast(data: bytes | bytearray, source: str) -> TraceLog | None:
+def _parse_contract_fast(data: bytes | bytearray, source: str, keymap: KeyMap | None = None
+                         ) -> TraceLog | None:
     """Vectorised reading of a contract log (UTF-8, "\\n" line breaks; a bytearray is marked
     in place for a moment); None when the log needs the line-by-line reader."""
     raw = _Bytes(data)
     starts, ends = _line_bounds(raw.bytes)
     steps = _find_step_lines(raw, starts, ends)
+    if keymap and (keymap.names | keymap.targets) & set(steps.key_names):
+        return None  # a key map renames step keys: the line reader applies it
     texts, others = _split_values(data, steps, len(starts))
-    builder = _RecordBuilder(source, on_duplicate="error")
+    builder = _RecordBuilder(source, on_duplicate="error", keymap=keymap)
+    builder.reserved_names = frozenset(steps.key_names)
     ignored = _parse_lines(builder, others, contract=True)
     slow_records = builder.records(exact=True)
+    read = (ignored, builder.skipped_list(), builder.notes_list())
     if steps.line.size == 0:
-        return TraceLog(source, slow_records, "contract", {}, ignored)
+        return TraceLog(source, slow_records, "contract", {}, *read)
     kinds = np.array([_KIND_OF.get(k) for k in steps.key_names], dtype=object)
     used_kinds = set(kinds[np.bincount(steps.key, minlength=len(kinds)) > 0])
     if None in used_kinds or "word" in used_kinds:
@@ -681,8 +854,8 @@ def _parse_contract_fast(data: bytes | bytearray, source: str) -> TraceLog | Non
     width = max(values.shape[1], slow_records.attrs.get("width", 1))
     columns = _step_columns(steps, kinds, texts, values, width, pixel_rows, owner)
     if _has_duplicate_steps(owner, steps) or (slow_records.phi_tic != NO_INDEX).any():
-        return _merge_checked(source, slow_records, columns, width, ignored)
-    return TraceLog(source, _interleave(slow_records, columns, width), "contract", {}, ignored)
+        return _merge_checked(source, slow_records, columns, width, read)
+    return TraceLog(source, _interleave(slow_records, columns, width), "contract", {}, *read)
 
 
 def _check_arity(source: str, steps: _StepLines) -> None:
@@ -790,7 +963,7 @@ def _interleave(slow_records: pd.DataFrame, columns: dict, width: int) -> pd.Dat
 
 
 def _merge_checked(source: str, slow_records: pd.DataFrame, columns: dict, width: int,
-                   ignored: int) -> TraceLog:
+                   read: tuple) -> TraceLog:
     """The general assembly (pandas concat, sort, duplicate check with its error message)."""
     for j in range(slow_records.attrs.get("width", 1), width):
         slow_records[f"v{j}"] = np.nan
@@ -805,7 +978,7 @@ def _merge_checked(source: str, slow_records: pd.DataFrame, columns: dict, width
         raise DuplicateRecordError(f"{source}:{r.line}: duplicate record {r.key} for pixel "
                                    f"{r.slow} {r.fast}" + (f" {where}" if where else ""))
     records.attrs["width"] = width
-    return TraceLog(source, records, "contract", {}, ignored)
+    return TraceLog(source, records, "contract", {}, *read)
 
 
 _KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
@@ -814,24 +987,6 @@ _STAGE_OF = {key.name: key.stage for key in schema.CATALOGUE}
 
 
 _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
-
-
-def _split_pixel_line(rest: str, source: str, lineno: int) -> tuple[str, list[str]]:
-    where = f"{source}:{lineno}"
-    body = rest.strip()
-    if not body:
-        raise TraceFormatError(f"{where}: trace line without a key")
-    if "=" in body.split()[0]:  # legacy TRACE_C:key=v1 v2 v3
-        key, _, values = body.partition("=")
-        key, tokens = key.strip(), values.split()
-    else:
-        parts = body.split()
-        key, tokens = parts[0], parts[1:]
-    if not _KEY_RE.match(key):
-        raise TraceFormatError(f"{where}: {key!r} is not a valid key")
-    if not tokens:
-        raise TraceFormatError(f"{where}: key {key} has no value")
-    return key, tokens
 
 
 #: pixel coordinates and loop indices must fit the records' int64 columns (with room to spare)
@@ -845,47 +1000,9 @@ def _small_int(text: str, where: str, what: str) -> int:
     return value
 
 
-def _parse_step_line(builder: _RecordBuilder, lineno: int, engine: str,
-                     pixel: tuple[int, int], rest: str, legacy: bool) -> None:
-    where = f"{builder.source}:{lineno}"
-    parts = rest.split()
-    indices: dict[str, int] = {}
-    pos = 0
-    while pos < len(parts) and "=" in parts[pos] and parts[pos].split("=")[0] in INDEX_TOKENS:
-        name, _, value = parts[pos].partition("=")
-        if not _INT_RE.match(value):
-            raise TraceFormatError(f"{where}: index {name} needs an integer, found {value!r}")
-        indices[name] = _small_int(value, where, f"index {name}")
-        pos += 1
-    if "phi_tic" not in indices:
-        raise TraceFormatError(f"{where}: step line without phi_tic=")
-    indices.setdefault("mos_tic", 0)
-    index_tuple = tuple(indices.get(name, NO_INDEX) for name in INDEX_TOKENS)
-    rest_tokens = parts[pos:]
-    if not rest_tokens:
-        raise TraceFormatError(f"{where}: step line without a key")
-    if legacy or "=" in rest_tokens[0]:
-        # Legacy: one line of key=value fields.
-        for field_token in rest_tokens:
-            key, sep, value = field_token.partition("=")
-            if not sep or not _KEY_RE.match(key):
-                raise TraceFormatError(f"{where}: expected key=value, found {field_token!r}")
-            components = None
-            if key in LEGACY_KEYS:
-                key, comp = LEGACY_KEYS[key]
-                components = [comp] if comp is not None else None
-            builder.add(lineno, engine, pixel, "phi", index_tuple, key, [value], components)
-        return
-    key, tokens = rest_tokens[0], rest_tokens[1:]
-    if not _KEY_RE.match(key):
-        raise TraceFormatError(f"{where}: {key!r} is not a valid key")
-    if not tokens:
-        raise TraceFormatError(f"{where}: key {key} has no value")
-    builder.add(lineno, engine, pixel, _stage_of(key, True), index_tuple, key, tokens)
-
-
-def parse_trace_file(path: str | Path) -> TraceLog:
-    """Read and parse a log file; unreadable files raise TraceFormatError naming the file."""
+def parse_trace_file(path: str | Path, keymap: KeyMap | None = None) -> TraceLog:
+    """Read and parse a log file (``keymap`` as for ``parse_trace_text``); unreadable files
+    raise TraceFormatError naming the file."""
     path = Path(path)
     try:
         data = _read_file(path)
@@ -894,13 +1011,13 @@ def parse_trace_file(path: str | Path) -> TraceLog:
     if b"\x00" in data:
         raise TraceFormatError(f"{path}:1: binary data, not a trace log")
     if data.isascii():  # the common case: no need to decode (the fast path reads bytes)
-        return _parse_log(_LogText(None, data), str(path))
+        return _parse_log(_LogText(None, data), str(path), keymap)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise TraceFormatError(f"{path}:{line}: not UTF-8 text") from None
-    return parse_trace_text(text, str(path))
+    return parse_trace_text(text, str(path), keymap)
 
 
 def _read_file(path: Path) -> bytearray:
@@ -1086,4 +1203,5 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
         for c, key in enumerate(("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms")):
             builder.add(b.line, "PRINTOUT", pixel, "phi", last, key,
                         [cell[c], cell[3 + c], cell[6 + c]])
-    return TraceLog(source, builder.records(exact=False), "printout")
+    # upstream prints %g (6 digits) and %15.10g; the fewer digits bound the comparison
+    return TraceLog(source, builder.records(exact=False), "printout", inferred_precision=("%g", 6))

@@ -16,6 +16,13 @@ DEFAULT_ATOL = 0.0
 #: statuses that fail a comparison, and those of a record held by one log only
 FAILING = frozenset({"fail", "both-nan"})
 MISSING = frozenset({"missing-candidate", "missing-reference"})
+#: a record a log printed more than once with different values: never a silent pass
+AMBIGUOUS = "ambiguous"
+
+#: Printed precision widens the test by each side's resolution, but a relative difference above
+#: this is a failure however few digits a log printed (a 1-digit "5" against 5.5 is no
+#: precision limit: 10% is a divergence).
+PRECISION_LIMITED_MAX_REL = 1e-3
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def test_legacy_forms_are_read_and_repetitions_counted():
     assert frame[frame.key == "I_before_scaling"].value.tolist() == [12.5]
     k = frame[frame.key == "hkl_frac"]
     assert k.component.tolist() == [1] and k.value.tolist() == [-0.25]
-    assert frame[frame.key == "pix0_vector"].value.tolist() == [0.1, 0.02, -0.03]
+    # the built-in key map (nbparity.keymap) gives nanoBragg's pix0_vector its contract name
+    assert frame[frame.key == "pix0_vector_meters"].value.tolist() == [0.1, 0.02, -0.03]
     # Legacy values were printed with few digits: the reader records their resolution.
     assert frame[frame.key == "F_latt"].resolution.iloc[0] == pytest.approx(0.05)
 

@@ -1,0 +1,406 @@
+"""The line-by-line trace reader: the contract lines the fast path leaves, and every legacy shape.
+
+Contract-grammar lines (``TRACE_<E>: key v...`` and ``TRACE_<E>_PHI: phi_tic=i ... key v...``
+in a log holding ``trace_pixel`` lines) are held to the grammar: a malformed one is an error
+naming ``file:line``. Every other line is read tolerantly, in any log:
+
+- a head ``TRACE[_<E>][_<TAG>...][:]``: ``<E>`` an engine (C, PY, C2, ... or an engine the
+  log prints plain lines for), ``PHI`` the step stream, any other tag a sub-stream whose keys
+  are kept as ``<TAG>.<key>`` (``TRACE_PY_ROTSTAR phi_tic=0 ap_y=1`` → step key
+  ``ROTSTAR.ap_y``); a bare ``TRACE:`` is free text;
+- loop indices (``phi_tic=``, ``mos_tic=``, ``sub=``, ``src=``, ``thick=``) anywhere in the
+  line make its records step records (a missing phi_tic or mos_tic is 0);
+- a body with ``name=value`` (or ``name = value``) fields gives one record per field; otherwise
+  ``key v v v``. A value is numbers (``[1 0 0; 0 1 0; 0 0 1]`` and ``[a, b, c]`` brackets
+  allowed), words (compared as text), or a ``name:value`` list (one record ``key.name`` each);
+- a line naming the traced pixel (``tracing pixel (spixel=685, fpixel=1039)``) sets the pixel
+  of the records that follow it (and of those before the first such line);
+- a contract key's values must fit the catalogue (count, numbers, integers: an integral float
+  such as ``-8.000000000000000e+00`` is the integer -8).
+
+A line that cannot be read this way is skipped and reported (``_RecordBuilder.skip``: grouped
+by shape, with a count, an example and its first line number); lines not starting with
+``TRACE`` are engine output, counted as ignored. Key maps (``nbparity.keymap``) are applied
+here and only here, after the whole log is read, so that an alias whose target the log also
+prints is reported as a clash instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from nbparity import schema
+from nbparity.keymap import BUILTIN, Alias, KeyMap
+from nbparity.parse import (
+    _INT_RE,
+    _KEY_RE,
+    _REAL_RE,
+    _SPECIAL,
+    INDEX_TOKENS,
+    NO_INDEX,
+    TraceFormatError,
+    _RecordBuilder,
+    _small_int,
+)
+
+_NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
+#: more values than this on one line are not a trace record (and would not fit the mask bits)
+MAX_VALUES = 48
+
+_HEAD_RE = re.compile(r"^TRACE((?:_[A-Za-z0-9]+)*)(?=[:\s]|$)\s*(:?)(.*)$")
+_CONTRACT_HEAD_RE = re.compile(r"^_([A-Z][A-Z0-9]*)(_PHI)?$")
+_ENGINE_LIKE_RE = re.compile(r"^(C|PY)[0-9]*$")
+_INDEX_RE = re.compile(r"(?<!\S)(phi_tic|mos_tic|sub|src|thick)\s*=\s*(\S*)")
+_FIELD_RE = re.compile(r"(?:(?<=\s)|^)([^\s=]+)\s*=(?!=)")
+_NAMED_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):(\S+)$")
+_SPLIT_RE = re.compile(r"[\s,;\[\]()]+")
+_DECLARATIONS = (
+    (re.compile(r"\b(?:spixel|slow_?pixel|slow)\s*[=:]\s*(\d+)\b.*?"
+                r"\b(?:fpixel|fast_?pixel|fast)\s*[=:]\s*(\d+)\b"), False),
+    (re.compile(r"\b(?:fpixel|fast_?pixel|fast)\s*[=:]\s*(\d+)\b.*?"
+                r"\b(?:spixel|slow_?pixel|slow)\s*[=:]\s*(\d+)\b"), True),
+)
+
+
+@dataclass
+class _Entry:
+    """One value read from a line, before the key map: the record it will become."""
+
+    line: int
+    engine: str
+    pixel: tuple[int, int]
+    indices: tuple[int, ...]
+    key: str
+    tokens: list[str]
+    components: list[int] | None = None
+    strict: bool = False  # a contract-grammar line: the catalogue's rules raise
+    head: str = ""  # the line's head, for skip shapes
+    text: str = ""  # the whole line, for the skip summary
+
+
+def read_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:
+    """Read ``(line number, text)`` pairs into ``builder``; returns how many lines were not
+    TRACE lines. ``contract``: the log holds ``trace_pixel`` lines (its grammar lines are
+    strict). The builder's ``keymap`` (a user key map) applies to every line, the built-in
+    aliases to lines outside the contract grammar."""
+    lines = numbered_lines if isinstance(numbered_lines, list) else list(numbered_lines)
+    reader = _Reader(builder, contract, lines)
+    entries = reader.read(lines)
+    _add_mapped(builder, entries, builder.keymap)
+    return reader.ignored
+
+
+class _Reader:
+    def __init__(self, builder: _RecordBuilder, contract: bool, lines: list):
+        self.builder = builder
+        self.source = builder.source
+        self.contract = contract
+        self.ignored = 0
+        heads = [match.groups() for _, text in lines if text.startswith("TRACE")
+                 for match in [_HEAD_RE.match(text)] if match]
+        plain = [comps.split("_")[1] for comps, _, _ in heads
+                 if comps and (comps.count("_") == 1 or comps.endswith("_PHI")
+                               and comps.count("_") == 2)]
+        self.engines = {"C", "PY", *plain}
+        self.default_engine = max(set(plain), key=plain.count) if plain else "TRACE"
+        self.pixel = (NO_INDEX, NO_INDEX)
+        if not contract:  # records before the first pixel line belong to that pixel
+            for _, text in lines:
+                found = _declared_pixel(text) if text.startswith("TRACE") else None
+                if found is not None:
+                    self.pixel = found
+                    break
+
+    def read(self, lines: list) -> list[_Entry]:
+        entries: list[_Entry] = []
+        for lineno, text in lines:
+            if not text.startswith("TRACE") or text[5:6].isalnum():  # TRACEBACK is not a head
+                self.ignored += 1
+                continue
+            match = _HEAD_RE.match(text)
+            if match is None:
+                self.builder.skip("TRACE... line without a TRACE_<NAME> head", lineno, text)
+                continue
+            comps, colon, rest = match.groups()
+            head = f"TRACE{comps}{colon}"
+            strict = self.contract and colon == ":" and _CONTRACT_HEAD_RE.match(comps)
+            if strict:
+                entries += self._contract_line(lineno, strict.group(1),
+                                               strict.group(2) is not None, rest, head)
+                continue
+            declared = _declared_pixel(text)
+            if declared is not None:
+                if self.contract:
+                    self.builder.skip(f"{head} pixel declaration (trace_pixel decides in a "
+                                      f"contract log)", lineno, text)
+                else:
+                    self.pixel = declared
+                continue
+            engine, tag, step = self._stream(comps)
+            entries += self._body(lineno, text, engine, tag, step, rest, head)
+        return entries
+
+    def _stream(self, comps: str) -> tuple[str, str, bool]:
+        """(engine, sub-stream tag, whether it is the PHI stream) of a head's components."""
+        parts = comps.split("_")[1:]
+        if not parts:
+            return self.default_engine, "", False
+        if parts[0] in self.engines or _ENGINE_LIKE_RE.match(parts[0]):
+            engine, parts = parts[0], parts[1:]
+        else:
+            engine = self.default_engine
+        if parts == ["PHI"]:
+            return engine, "", True
+        return engine, "_".join(parts), False
+
+    # ----------------------------------------------------------------- contract lines
+
+    def _contract_line(self, lineno, engine, step, rest, head) -> list[_Entry]:
+        where = f"{self.source}:{lineno}"
+        if step:
+            return self._contract_step(lineno, engine, rest, head)
+        key, tokens = split_pixel_line(rest, where)
+        if key == "trace_pixel":
+            if len(tokens) != 2 or not all(_INT_RE.match(t) for t in tokens):
+                raise TraceFormatError(f"{where}: trace_pixel needs two integers: slow fast")
+            self.pixel = (_small_int(tokens[0], where, "trace_pixel"),
+                          _small_int(tokens[1], where, "trace_pixel"))
+        return [_Entry(lineno, engine, self.pixel, _NO_INDICES, key, tokens, None, True, head,
+                       f"{head} {rest.strip()}")]
+
+    def _contract_step(self, lineno, engine, rest, head) -> list[_Entry]:
+        where = f"{self.source}:{lineno}"
+        parts = rest.split()
+        indices: dict[str, int] = {}
+        pos = 0
+        while pos < len(parts) and "=" in parts[pos] and parts[pos].split("=")[0] in INDEX_TOKENS:
+            name, _, value = parts[pos].partition("=")
+            if not _INT_RE.match(value):
+                raise TraceFormatError(f"{where}: index {name} needs an integer, found "
+                                       f"{value!r}")
+            indices[name] = _small_int(value, where, f"index {name}")
+            pos += 1
+        if "phi_tic" not in indices:
+            raise TraceFormatError(f"{where}: step line without phi_tic=")
+        indices.setdefault("mos_tic", 0)
+        index_tuple = tuple(indices.get(name, NO_INDEX) for name in INDEX_TOKENS)
+        rest_tokens = parts[pos:]
+        if not rest_tokens:
+            raise TraceFormatError(f"{where}: step line without a key")
+        if "=" in rest_tokens[0]:  # a line of key=value fields: a legacy shape, read as such
+            return self._fields(lineno, engine, "", index_tuple, " ".join(rest_tokens), head,
+                                f"{head} {rest.strip()}")
+        key, tokens = rest_tokens[0], rest_tokens[1:]
+        if not _KEY_RE.match(key):
+            raise TraceFormatError(f"{where}: {key!r} is not a valid key")
+        if not tokens:
+            raise TraceFormatError(f"{where}: key {key} has no value")
+        return [_Entry(lineno, engine, self.pixel, index_tuple, key, tokens, None, True, head,
+                       f"{head} {rest.strip()}")]
+
+    # ----------------------------------------------------------------- tolerant lines
+
+    def _body(self, lineno, text, engine, tag, step, rest, head) -> list[_Entry]:
+        indices: dict[str, int] = {}
+        for match in _INDEX_RE.finditer(rest):
+            name, value = match.groups()
+            if not _INT_RE.match(value) or abs(int(value)) >= 2**62:
+                self.builder.skip(f"{head} index {name}= without an integer", lineno, text)
+                return []
+            indices[name] = int(value)
+        body = _INDEX_RE.sub(" ", rest).strip()
+        if step and "phi_tic" not in indices and "mos_tic" not in indices:
+            self.builder.skip(f"{head} step line without phi_tic=", lineno, text)
+            return []
+        if indices:
+            indices.setdefault("phi_tic", 0)
+            indices.setdefault("mos_tic", 0)
+        index_tuple = tuple(indices.get(name, NO_INDEX) for name in INDEX_TOKENS)
+        if not body:
+            self.builder.skip(f"{head} line without a key", lineno, text)
+            return []
+        if _FIELD_RE.search(body):
+            return self._fields(lineno, engine, tag, index_tuple, body, head, text)
+        key, _, values = body.partition(" ")
+        key = key.rstrip(":")
+        if not _is_key(key):
+            self.builder.skip(f"{head} text without a key", lineno, text)
+            return []
+        return self._values(lineno, engine, tag, index_tuple, key, values, head, text)
+
+    def _fields(self, lineno, engine, tag, indices, body, head, text=None) -> list[_Entry]:
+        """``name=value`` fields (anything before the first is a label, not a value)."""
+        text = body if text is None else text
+        fields = list(_FIELD_RE.finditer(body))
+        out: list[_Entry] = []
+        for i, match in enumerate(fields):
+            end = fields[i + 1].start() if i + 1 < len(fields) else len(body)
+            key = match.group(1)
+            if not _is_key(key):
+                self.builder.skip(f"{head} field without a key name", lineno, text)
+                continue
+            out += self._values(lineno, engine, tag, indices, key, body[match.end():end], head,
+                                text)
+        return out
+
+    def _values(self, lineno, engine, tag, indices, key, values, head, text) -> list[_Entry]:
+        name = f"{tag}.{key}" if tag else key
+        parsed = parse_values(values)
+        if isinstance(parsed, str):
+            self.builder.skip(f"{head} {parsed}", lineno, text)
+            return []
+        kind, items = parsed
+        if kind == "named":
+            return [_Entry(lineno, engine, self.pixel, indices, f"{name}.{sub}", [token],
+                           None, False, head, text) for sub, token in items]
+        return [_Entry(lineno, engine, self.pixel, indices, name, items, None, False, head,
+                       text)]
+
+
+def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
+    """A contract pixel line's key and values (``key v...``, or the legacy ``key=v v v``)."""
+    body = rest.strip()
+    if not body:
+        raise TraceFormatError(f"{where}: trace line without a key")
+    if "=" in body.split()[0]:  # legacy TRACE_C:key=v1 v2 v3
+        key, _, values = body.partition("=")
+        key, tokens = key.strip(), values.split()
+    else:
+        parts = body.split()
+        key, tokens = parts[0], parts[1:]
+    if not _KEY_RE.match(key):
+        raise TraceFormatError(f"{where}: {key!r} is not a valid key")
+    if not tokens:
+        raise TraceFormatError(f"{where}: key {key} has no value")
+    return key, tokens
+
+
+def _declared_pixel(text: str) -> tuple[int, int] | None:
+    if "pixel" not in text.lower():
+        return None
+    for pattern, fast_first in _DECLARATIONS:
+        match = pattern.search(text)
+        if match:
+            a, b = int(match.group(1)), int(match.group(2))
+            if max(a, b) < 2**62:
+                return (b, a) if fast_first else (a, b)
+    return None
+
+
+def is_number(token: str) -> bool:
+    return bool(_REAL_RE.match(token) or _INT_RE.match(token)) or token.lower() in _SPECIAL
+
+
+def _is_key(name: str) -> bool:
+    """A printed name: has a letter or digit and is not itself a number (``----`` and ``0.5``
+    are not keys; ``|a_star|``, ``[0,1,2]`` and ``-Fbeam*fdet_vector[1]`` are)."""
+    return bool(name) and any(ch.isalnum() for ch in name) and not is_number(name)
+
+
+def parse_values(text: str):
+    """("named", [(name, token)]) for a ``name:value`` list, ("values", tokens) for numbers
+    (brackets, commas and semicolons separate) or words; a skip reason (str) otherwise."""
+    stripped = text.strip().rstrip(",;").strip()
+    if not stripped:
+        return "key without a value"
+    words = stripped.split()
+    if all(_NAMED_RE.match(w) for w in words):
+        items = [_NAMED_RE.match(w).groups() for w in words]
+        if len({name for name, _ in items}) != len(items):
+            return "name:value list naming a component twice"
+        return "named", items
+    if not _balanced(stripped):
+        return "value with unbalanced brackets"
+    numbers = [t for t in _SPLIT_RE.split(stripped) if t]
+    if numbers and all(is_number(t) for t in numbers):
+        tokens = numbers
+    else:
+        tokens = words
+    if len(tokens) > MAX_VALUES:
+        return f"more than {MAX_VALUES} values"
+    return "values", tokens
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+# --------------------------------------------------------------------------- key map
+
+def _add_mapped(builder: _RecordBuilder, entries: list[_Entry], user: KeyMap | None) -> None:
+    """Apply the key maps and hand the entries to the builder (the one place aliases apply)."""
+    printed = {e.key for e in entries} | builder.reserved_names
+    clashes: dict[str, tuple[_Entry, Alias]] = {}
+    for entry in entries:
+        alias = user.get(entry.key) if user else None
+        if alias is None and not entry.strict:
+            alias = BUILTIN.get(entry.key)
+        key, components, factor, indices = entry.key, entry.components, 1.0, entry.indices
+        if alias is not None and alias.target in printed and alias.target != entry.key:
+            clashes.setdefault(entry.key, (entry, alias))
+            alias = None
+        if alias is not None:
+            if alias.component is not None:
+                if len(entry.tokens) != 1:
+                    builder.skip(f"{entry.head} {entry.key}: {len(entry.tokens)} values for "
+                                 f"one component of {alias.target}", entry.line, entry.text)
+                    continue
+                components = [alias.component]
+            key, factor = alias.target, alias.factor
+            if alias.placement == "pixel":
+                indices = _NO_INDICES
+            elif alias.placement == "step" and indices == _NO_INDICES:
+                indices = (0, 0, *_NO_INDICES[2:])
+        tokens = entry.tokens
+        if not entry.strict and schema.is_known(key):
+            checked = _fit_catalogue(key, tokens, components)
+            if isinstance(checked, str):
+                builder.skip(f"{entry.head} {key}: {checked}", entry.line, entry.text)
+                continue
+            tokens = checked
+        step = indices != _NO_INDICES
+        stage = schema.by_name(key).stage if schema.is_known(key) else ("phi" if step
+                                                                         else "extra")
+        # a number outside the catalogue compares under the tolerance even when it printed
+        # as an integer (a %g log's "1" may be 1.0000001 in the other log)
+        kind = None if entry.strict or schema.is_known(key) else (
+            "real" if all(is_number(t) for t in tokens) else "word")
+        builder.add(entry.line, entry.engine, entry.pixel, stage, indices, key, tokens,
+                    components, factor=factor, kind=kind)
+    for name, (entry, alias) in clashes.items():
+        builder.note("alias clash", name, [entry.line],
+                     f"{name} (line {entry.line}) would map onto {alias.target}, which the log "
+                     f"also prints: kept as {name}")
+
+
+def _fit_catalogue(key: str, tokens: list[str], components: list[int] | None):
+    """The tokens as the catalogue key takes them, or why they do not fit (a str)."""
+    spec = schema.by_name(key)
+    if components is None and len(tokens) != spec.arity:
+        return f"{len(tokens)} value(s), the contract's key takes {spec.arity}"
+    if spec.kind == "word":
+        return tokens
+    if not all(is_number(t) for t in tokens):
+        return f"a value that is not a number for a {spec.kind} key"
+    if spec.kind == "real":
+        return tokens
+    out = []
+    for token in tokens:
+        if _INT_RE.match(token):
+            out.append(token)
+            continue
+        value = float(token)
+        if not math.isfinite(value) or value != math.floor(value) or abs(value) >= 2**53:
+            return "a value that is not an integer for an integer key"
+        out.append(str(int(value)))  # an integral float, as printed by %e or %g
+    return out
