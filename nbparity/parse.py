@@ -339,6 +339,8 @@ class _RecordBuilder:
             frame[f"v{j}"] = values[:, j]
         frame["text"] = [" ".join(t if t is not None else "-" for t in slots)
                          for slots in self.tokens]
+        for i, factor in self.factors.items():  # the printed value, marked as scaled
+            frame.at[i, "text"] += f" (x{factor:g})"
         frame["resolution"] = resolution
         frame["line"] = self.cols["line"]
         frame.attrs["width"] = width

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # (pandas is loaded by the comparison these functions receive
 FORMATS = ("table", "json", "csv", "markdown", "junit")
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "both-nan": "red",
                 "precision-limited": "yellow", "missing-candidate": "magenta",
-                "missing-reference": "magenta", "not-comparable": "dim"}
+                "missing-reference": "magenta", "not-comparable": "dim", "ambiguous": "yellow"}
 REPORT_COLUMNS = ["slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "thick", "key",
                   "ref", "cand", "abs_err", "rel_err", "max_component_diff", "status"]
 
@@ -71,6 +71,9 @@ def summary(comparison: Comparison) -> dict:
         "precision_limited": int((records.status == "precision-limited").sum()),
         "missing": int(len(comparison.missing)),
         "not_comparable": int((records.status == "not-comparable").sum()),
+        "ambiguous": int((records.status == "ambiguous").sum()),
+        "skipped_lines": {"reference": comparison.reference.skipped_lines,
+                          "candidate": comparison.candidate.skipped_lines},
         "rtol": comparison.tolerance.rtol,
         "atol": comparison.tolerance.atol,
         "worst": None if worst is None else {
@@ -90,8 +93,38 @@ def summary_line(comparison: Comparison) -> str:
         where = (f"; worst rel error {_fmt(worst['rel_err'])} at {worst['key']} pixel "
                  f"({worst['pixel'][0]}, {worst['pixel'][1]}){step}")
     extra = f", {s['precision_limited']} precision-limited" if s["precision_limited"] else ""
+    extra += f", {s['ambiguous']} ambiguous" if s["ambiguous"] else ""
     return (f"{s['compared']} records compared, {s['failed']} failed{extra}, "
             f"{s['missing']} missing on one side{where}")
+
+
+def log_summary(log) -> dict:
+    """What the reader made of one log: grammar, inferred precision, skipped TRACE lines
+    (grouped by shape) and notes (repeated keys, alias clashes)."""
+    return {"source": log.source, "grammar": log.grammar, "precision": log.precision,
+            "precision_digits": log.precision_digits, "ignored_lines": log.ignored_lines,
+            "skipped": log.skipped, "notes": [dict(note) for note in log.notes]}
+
+
+def reader_lines(comparison: Comparison, max_items: int = 8) -> list[str]:
+    """A short section per log: its grammar and precision, then what its reader skipped."""
+    lines = []
+    for role, log in (("reference", comparison.reference), ("candidate", comparison.candidate)):
+        skipped = log.skipped_lines
+        head = f"{role} {log.source}: {log.grammar}, precision {log.precision} " \
+               f"({log.precision_digits} digits)"
+        if skipped:
+            head += f"; {skipped} TRACE line(s) skipped in {len(log.skipped)} shape(s)"
+        lines.append(head)
+        for item in log.skipped[:max_items]:
+            lines.append(f"  skipped {item['count']}x {item['shape']} (first at line "
+                         f"{item['line']}): {item['example']}")
+        for note in log.notes[:max_items]:
+            lines.append(f"  note: {note['text']}")
+        hidden = max(len(log.skipped) - max_items, 0) + max(len(log.notes) - max_items, 0)
+        if hidden:
+            lines.append(f"  ... {hidden} more (--format json lists all)")
+    return lines
 
 
 def _num(v):
@@ -137,6 +170,8 @@ def render_table(comparison: Comparison, rows: pd.DataFrame, width: int = 160) -
                       _fmt(r.rel_err), f"[{style}]{r.status}[/]" if style else r.status)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    for line in reader_lines(comparison):
+        console.print(line, highlight=False, markup=False, overflow="fold")
     console.print(table)
     console.print(summary_line(comparison))
     return buffer.getvalue()
@@ -152,7 +187,10 @@ def render_json(comparison: Comparison, rows: pd.DataFrame,
         for k in ("slow", "fast", "phi_tic", "mos_tic", "sub", "src", "thick"):
             item[k] = int(item[k])
         records.append(item)
-    payload = {"summary": summary(comparison), "records": records}
+    payload = {"summary": summary(comparison),
+               "logs": {"reference": log_summary(comparison.reference),
+                        "candidate": log_summary(comparison.candidate)},
+               "records": records}
     if divergences is not None:
         payload["first_divergences"] = [divergence_dict(d) for d in divergences]
     return json.dumps(payload, indent=2)
