@@ -217,7 +217,7 @@ def _checked(alias: Alias, name: str, where: str) -> Alias:
 
 def _line_of(text: str, name: str) -> int:
     """The line of a TOML key (bare or quoted); 1 when not found."""
-    pattern = re.compile(r"^\s*(?:" + re.escape(name) + r"|\"" + re.escape(name) + r"\"|'"
-                         + re.escape(name) + r"')\s*=", re.M)
+    pattern = re.compile(r"^[ \t]*(?:" + re.escape(name) + r"|\"" + re.escape(name) + r"\"|'"
+                         + re.escape(name) + r"')[ \t]*[=.]", re.M)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else 1
