@@ -207,6 +207,9 @@ class _RecordBuilder:
         self.notes: dict[tuple[str, str], dict] = {}
         self.ambiguous: set[int] = set()
         self.precision: tuple[str, int] | None = None
+        # False where the formats are known field by field (a stock printout's %f fields):
+        # each token then counts as printed
+        self.infer = True
 
     def skip(self, shape: str, lineno: int, text: str) -> None:
         """A line (or part of one) not read, grouped by ``shape``."""
@@ -379,8 +382,11 @@ class _RecordBuilder:
         real = [(i, j, t) for i, slots in enumerate(self.tokens)
                 if self.cols["kind"][i] == "real" and self.cols["digits"][i] is None
                 for j, t in enumerate(slots) if t is not None and t.lower() not in _SPECIAL]
-        self.precision, rule = infer_precision([t for _, _, t in real],
-                                               np.array([values[i, j] for i, j, _ in real]))
+        tokens, reals = [t for _, _, t in real], np.array([values[i, j] for i, j, _ in real])
+        if self.infer:
+            self.precision, rule = infer_precision(tokens, reals)
+        else:
+            rule = [_resolution(t, v, False) for t, v in zip(tokens, reals)]
         out = np.zeros(len(self.tokens))
         for (i, j, token), res in zip(real, rule):
             out[i] = max(out[i], res)
@@ -1179,6 +1185,7 @@ def parse_printout_log(text: str, source: str = "<string>") -> TraceLog:
                "capfrac": "capture_fraction_last_computed"}
     flag_of = {"polar": "polar", "omega": "omega", "capfrac": "thick"}
     builder = _RecordBuilder(source, on_duplicate="error")
+    builder.infer = False
     none = _NO_INDICES
     last = (-2, -2, NO_INDEX, NO_INDEX, NO_INDEX)  # phi_tic = mos_tic = -2: "last iteration"
     for b in blocks:
