@@ -27,6 +27,7 @@ from nbparity.runner import (
     default_engines,
     gate_cases,
     gate_exit_code,
+    gate_pairings,
     select_cases,
     trace_case,
     write_golden,
@@ -462,8 +463,9 @@ KEY_SUMMARY = ("pix0_vector_meters", "pixel_pos_meters", "scattering_vec_A_inv",
 @click.option("-k", "pattern", help="Only cases whose name contains (or globs) PATTERN.")
 @click.option("--mode", "modes", type=click.Choice(GATE_MODES), multiple=True,
               help="Carry-over pairings to run (default both): c-parity = default C vs torch "
-                   "c-parity; spec = C spec vs torch spec. Engines without carry-over modes "
-                   "(stock builds, profiles) run once.")
+                   "c-parity; spec = C spec vs torch spec. With one engine without modes (a "
+                   "stock build, a profile), the default is c-parity only (a serial "
+                   "nanoBragg's behaviour); with two, the case runs once.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report.")
 @click.option("--determinism/--no-determinism", default=True, show_default=True,
               help="Run each engine twice per case and refuse to compare one whose traces "
@@ -481,9 +483,7 @@ def gate_command(cases_file, pattern, modes, junit, determinism, reference_spec,
         raise Failure(f"-k {pattern}: no case matches", exitcodes.USAGE)
     options = EngineOptions(c_bin, None, "spec", None, device, dtype, timeout_s)
     reference, candidate = _engines(reference_spec, candidate_spec, "both", options)
-    pairings = modes or GATE_MODES
-    if not (reference.mode_aware or candidate.mode_aware):
-        pairings = ("as-is",)
+    pairings = modes or gate_pairings(reference, candidate)
     with progress_bar(len(cases) * len(pairings)) as on_case:
         results = gate_cases(cases, pairings, make_tolerance(rtol, atol, tol_items, nan_equal),
                              c_bin, device, dtype, timeout_s, progress=on_case,

@@ -316,6 +316,7 @@ def render_gate(results) -> str:
             detail = r.message
         lines.append(f"{verdicts.get(r.exit_code, r.exit_code):13} {r.case} [{r.mode}] "
                      f"({r.seconds:.1f} s): {detail}")
+        lines.extend(f"{'':13} warning: {w}" for w in getattr(r, "warnings", []))
     failing = [r for r in results if r.divergences]
     for r in failing:
         lines.append("")

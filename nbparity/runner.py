@@ -204,6 +204,15 @@ class GateResult:
     comparison: Comparison | None = None
     divergences: list[Divergence] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def gate_pairings(reference: Engine, candidate: Engine) -> tuple[str, ...]:
+    """The carry-over pairings a gate runs by default: both when both engines have modes;
+    c-parity alone when one has none (a stock serial nanoBragg carries over, and a port's
+    profile is compared with the C reference as it is); once ("as-is") when neither has."""
+    aware = reference.mode_aware + candidate.mode_aware
+    return GATE_MODES if aware == 2 else ("c-parity",) if aware == 1 else ("as-is",)
 
 
 def select_cases(cases: list[Case], pattern: str | None) -> list[Case]:
@@ -234,7 +243,7 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
         default_ref, default_cand = default_engines(options)
         reference, candidate = reference or default_ref, candidate or default_cand
     if not (reference.mode_aware or candidate.mode_aware):
-        modes = ("as-is",)
+        modes = ("as-is",)  # a pairing would change neither engine
     results = []
     for case in cases:
         for mode in modes:
@@ -262,7 +271,7 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
             except ValueError as exc:
                 comparison, divergences, code, message = None, [], exitcodes.USAGE, str(exc)
             results.append(GateResult(case.name, mode, code, message, comparison, divergences,
-                                      time.perf_counter() - start))
+                                      time.perf_counter() - start, request_warnings(request)))
     if progress:
         progress("done", len(results))
     return results

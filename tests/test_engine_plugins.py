@@ -232,3 +232,15 @@ def _tolerance():
     from nbparity.tolerance import Tolerance
 
     return Tolerance()
+
+
+def test_gate_runs_a_stock_reference_once_per_case_and_warns(stock_nb, tmp_path):
+    cases = tmp_path / "cases.toml"
+    cases.write_text('[[case]]\nname = "tiny"\nargs = "' + " ".join(ARGS)
+                     + ' -twotheta_axis 0 1 0"\npixels = [[5, 6]]\n')
+    result = _run("gate", cases, "--reference", f"nanobragg:{stock_nb}", "--candidate",
+                  "nbsim", "--no-determinism")
+    # the stock build has no carry-over modes: nbsim runs in c-parity, like a serial build
+    assert result.exit_code == 0, result.output
+    assert "tiny [c-parity]" in result.output and "tiny [spec]" not in result.output
+    assert "warning: upstream nanoBragg reads '-twotheta_axis 0 ...' also as" in result.output
