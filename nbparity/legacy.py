@@ -49,6 +49,7 @@ _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
 #: more values than this on one line are not a trace record (and would not fit the mask bits)
 MAX_VALUES = 48
 
+_AFTER_TRACE = ("_", ":", " ", "\t", "")  # what may follow "TRACE" in a trace line's head
 _HEAD_RE = re.compile(r"^TRACE((?:_[A-Za-z0-9]+)*)(?=[:\s]|$)\s*(:?)(.*)$")
 _CONTRACT_HEAD_RE = re.compile(r"^_([A-Z][A-Z0-9]*)(_PHI)?$")
 _ENGINE_LIKE_RE = re.compile(r"^(C|PY)[0-9]*$")
@@ -98,7 +99,8 @@ class _Reader:
         self.source = builder.source
         self.contract = contract
         self.ignored = 0
-        heads = [match.groups() for _, text in lines if text.startswith("TRACE")
+        heads = [match.groups() for _, text in lines
+                 if text.startswith("TRACE") and text[5:6] in _AFTER_TRACE
                  for match in [_HEAD_RE.match(text)] if match]
         plain = [comps.split("_")[1] for comps, _, _ in heads
                  if comps and (comps.count("_") == 1 or comps.endswith("_PHI")
@@ -116,7 +118,7 @@ class _Reader:
     def read(self, lines: list) -> list[_Entry]:
         entries: list[_Entry] = []
         for lineno, text in lines:
-            if not text.startswith("TRACE") or text[5:6].isalnum():  # TRACEBACK is not a head
+            if not text.startswith("TRACE") or text[5:6] not in _AFTER_TRACE:  # not TRACEBACK
                 self.ignored += 1
                 continue
             match = _HEAD_RE.match(text)
