@@ -426,7 +426,7 @@ def infer_precision(tokens: list[str], values: np.ndarray
     token's resolution (half a unit in the last digit it carries) under it:
 
     - every token at least as long as float32 shows (9 digits) reads back from float32 (at
-      least 3 such): "float32", 7 digits, half a float32 ulp;
+      least 3 of them needing more than 7 digits): "float32", 7 digits, half a float32 ulp;
     - >= 15 significant digits somewhere: "float64" (0 at 17 digits, else at the log's digits);
     - every token without exponent has the same N >= 1 decimals: fixed "%.Nf", per token;
     - otherwise "%.Dg" with D the most digits printed: at D digits when D >= 6 (C's %g drops
@@ -441,7 +441,10 @@ def infer_precision(tokens: list[str], values: np.ndarray
     nonzero = finite & (values != 0)
     scale[nonzero] = np.floor(np.log10(np.abs(values[nonzero])))
     long = digits >= _F32_SHOWN
-    if long.sum() >= 3 and _float32_printed(values[long], digits[long]):
+    # values with a short decimal form (1.000000000, 0.5) are float32 in any log: they do not tell
+    revealing = np.array([math.isfinite(v) and float(format(v, ".7g")) != v
+                          for v in values[long].tolist()], dtype=bool)
+    if revealing.sum() >= 3 and _float32_printed(values[long], digits[long]):
         half_ulp = np.spacing(np.abs(values.astype(np.float32))).astype(np.float64) / 2
         return ("float32", 7), np.where(finite, half_ulp, 0.0)
     if most >= FULL_DIGITS:

@@ -386,3 +386,9 @@ def test_contract_logs_with_odd_lines_keep_the_fast_path(monkeypatch, make_log):
     assert seen and max(seen) < 20  # the pixel lines and the odd ones, not 400 step lines
     assert len(log.records) > 400 and "TAP5.weight" in set(log.records.key)
     assert [item["line"] for item in log.skipped] == [text.count("\n") - 1, text.count("\n")]
+
+
+def test_a_float64_log_of_short_decimals_is_not_taken_for_float32():
+    text = ("TRACE_C: fdet_vec 1.00000000000000 0.500000000000000 0.250000000000000\n"
+            "TRACE_C: polar 0.750000000000000\nTRACE_C: F_cell 12.5000000000000\n")
+    assert parse_trace_text(text, "c.log").precision == "float64"
