@@ -36,8 +36,6 @@ from nbparity.keymap import BUILTIN, Alias, KeyMap
 from nbparity.parse import (
     _INT_RE,
     _KEY_RE,
-    _REAL_RE,
-    _SPECIAL,
     INDEX_TOKENS,
     NO_INDEX,
     TraceFormatError,
@@ -57,6 +55,8 @@ _INDEX_RE = re.compile(r"(?<!\S)(phi_tic|mos_tic|sub|src|thick)\s*=\s*(\S*)")
 _FIELD_RE = re.compile(r"(?:(?<=\s)|^)([^\s=]+)\s*=(?!=)")
 _NAMED_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):(\S+)$")
 _SPLIT_RE = re.compile(r"[\s,;\[\]()]+")
+_NUMBER_RE = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+                        r"|[+-]?inf|-?infinity|-?nan)\Z", re.I)
 _DECLARATIONS = (
     (re.compile(r"\b(?:spixel|slow_?pixel|slow)\s*[=:]\s*(\d+)\b.*?"
                 r"\b(?:fpixel|fast_?pixel|fast)\s*[=:]\s*(\d+)\b"), False),
@@ -79,6 +79,7 @@ class _Entry:
     strict: bool = False  # a contract-grammar line: the catalogue's rules raise
     head: str = ""  # the line's head, for skip shapes
     text: str = ""  # the whole line, for the skip summary
+    numeric: bool | None = None  # all tokens are numbers (None: not yet known)
 
 
 def read_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:
@@ -256,9 +257,9 @@ class _Reader:
         kind, items = parsed
         if kind == "named":
             return [_Entry(lineno, engine, self.pixel, indices, f"{name}.{sub}", [token],
-                           None, False, head, text) for sub, token in items]
+                           None, False, head, text, is_number(token)) for sub, token in items]
         return [_Entry(lineno, engine, self.pixel, indices, name, items, None, False, head,
-                       text)]
+                       text, kind == "numbers")]
 
 
 def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
@@ -292,7 +293,9 @@ def _declared_pixel(text: str) -> tuple[int, int] | None:
 
 
 def is_number(token: str) -> bool:
-    return bool(_REAL_RE.match(token) or _INT_RE.match(token)) or token.lower() in _SPECIAL
+    """A token the readers take as a number (the contract's forms: _REAL_RE, _INT_RE, the
+    spellings of _SPECIAL), in one match."""
+    return _NUMBER_RE.match(token) is not None
 
 
 def _is_key(name: str) -> bool:
@@ -302,13 +305,13 @@ def _is_key(name: str) -> bool:
 
 
 def parse_values(text: str):
-    """("named", [(name, token)]) for a ``name:value`` list, ("values", tokens) for numbers
-    (brackets, commas and semicolons separate) or words; a skip reason (str) otherwise."""
+    """("named", [(name, token)]) for a ``name:value`` list, ("numbers", tokens) (brackets,
+    commas and semicolons separate) or ("words", tokens); a skip reason (str) otherwise."""
     stripped = text.strip().rstrip(",;").strip()
     if not stripped:
         return "key without a value"
     words = stripped.split()
-    if all(_NAMED_RE.match(w) for w in words):
+    if ":" in stripped and all(_NAMED_RE.match(w) for w in words):
         items = [_NAMED_RE.match(w).groups() for w in words]
         if len({name for name, _ in items}) != len(items):
             return "name:value list naming a component twice"
@@ -316,16 +319,17 @@ def parse_values(text: str):
     if not _balanced(stripped):
         return "value with unbalanced brackets"
     numbers = [t for t in _SPLIT_RE.split(stripped) if t]
-    if numbers and all(is_number(t) for t in numbers):
-        tokens = numbers
-    else:
-        tokens = words
+    kind, tokens = "numbers", numbers
+    if not (numbers and all(is_number(t) for t in numbers)):
+        kind, tokens = "words", words
     if len(tokens) > MAX_VALUES:
         return f"more than {MAX_VALUES} values"
-    return "values", tokens
+    return kind, tokens
 
 
 def _balanced(text: str) -> bool:
+    if not any(ch in text for ch in "[]()"):
+        return True
     depth = 0
     for ch in text:
         if ch in "[(":
@@ -364,8 +368,9 @@ def _add_mapped(builder: _RecordBuilder, entries: list[_Entry], user: KeyMap | N
             elif alias.placement == "step" and indices == _NO_INDICES:
                 indices = (0, 0, *_NO_INDICES[2:])
         tokens = entry.tokens
+        numeric = entry.numeric if entry.numeric is not None else all(map(is_number, tokens))
         if not entry.strict and schema.is_known(key):
-            checked = _fit_catalogue(key, tokens, components)
+            checked = _fit_catalogue(key, tokens, components, numeric)
             if isinstance(checked, str):
                 builder.skip(f"{entry.head} {key}: {checked}", entry.line, entry.text)
                 continue
@@ -376,7 +381,7 @@ def _add_mapped(builder: _RecordBuilder, entries: list[_Entry], user: KeyMap | N
         # a number outside the catalogue compares under the tolerance even when it printed
         # as an integer (a %g log's "1" may be 1.0000001 in the other log)
         kind = None if entry.strict or schema.is_known(key) else (
-            "real" if all(is_number(t) for t in tokens) else "word")
+            "real" if numeric else "word")
         builder.add(entry.line, entry.engine, entry.pixel, stage, indices, key, tokens,
                     components, factor=factor, kind=kind)
     for name, (entry, alias) in clashes.items():
@@ -385,14 +390,15 @@ def _add_mapped(builder: _RecordBuilder, entries: list[_Entry], user: KeyMap | N
                      f"also prints: kept as {name}")
 
 
-def _fit_catalogue(key: str, tokens: list[str], components: list[int] | None):
-    """The tokens as the catalogue key takes them, or why they do not fit (a str)."""
+def _fit_catalogue(key: str, tokens: list[str], components: list[int] | None, numeric: bool):
+    """The tokens as the catalogue key takes them, or why they do not fit (a str);
+    ``numeric``: every token is a number."""
     spec = schema.by_name(key)
     if components is None and len(tokens) != spec.arity:
         return f"{len(tokens)} value(s), the contract's key takes {spec.arity}"
     if spec.kind == "word":
         return tokens
-    if not all(is_number(t) for t in tokens):
+    if not numeric:
         return f"a value that is not a number for a {spec.kind} key"
     if spec.kind == "real":
         return tokens

@@ -388,7 +388,7 @@ class _RecordBuilder:
         else:
             rule = [_resolution(t, v, False) for t, v in zip(tokens, reals)]
         out = np.zeros(len(self.tokens))
-        for (i, j, token), res in zip(real, rule):
+        for (i, _, _), res in zip(real, rule):  # a record's: its coarsest component's
             out[i] = max(out[i], res)
         for i, digits in enumerate(self.cols["digits"]):
             if digits is not None and self.cols["kind"][i] == "real":
@@ -576,9 +576,9 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> Trac
     if not builder.tokens:
         if builder.skipped:
             first = builder.skipped_list()[0]
+            count = sum(c for c, _, _ in builder.skipped.values())
             raise TraceFormatError(f"{source}:{first['line']}: no TRACE_ line could be read "
-                                   f"({sum(c for c, _, _ in builder.skipped.values())} skipped; first: "
-                                   f"{first['shape']})")
+                                   f"({count} skipped; first: {first['shape']})")
         raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
     # Contract logs print values with %.17g: exact for doubles, no resolution limit.
     records = builder.records(exact=contract)
@@ -1088,6 +1088,8 @@ class PrintoutBlock:
 
 
 def _looks_like_printout(text: str) -> bool:
+    if " : stol = " not in text:  # (the block header's fixed text: most logs end here)
+        return False
     return any(_PRINTOUT_HEAD.search(line) for line in text.splitlines()[:100000])
 
 
