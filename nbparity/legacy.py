@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from nbparity import schema
@@ -107,7 +108,8 @@ class _Reader:
                  if comps and (comps.count("_") == 1 or comps.endswith("_PHI")
                                and comps.count("_") == 2)]
         self.engines = {"C", "PY", *plain}
-        self.default_engine = max(set(plain), key=plain.count) if plain else "TRACE"
+        # the label of free-text and tag-only lines: the log's most printed engine (first on ties)
+        self.default_engine = Counter(plain).most_common(1)[0][0] if plain else "TRACE"
         self.pixel = (NO_INDEX, NO_INDEX)
         if not contract:  # records before the first pixel line belong to that pixel
             for _, text in lines:

@@ -116,7 +116,8 @@ class TraceLog:
     @property
     def precision(self) -> str:
         """How the log prints its reals: "float64" (round-trip or >= 15 significant digits),
-        "float32" (float32 values), "%.Ng" (N significant digits) or "%.Nf" (N decimals)."""
+        "float32" (float32 values), "%.Ng" (N significant digits), "%.Nf" (N decimals), "%g"
+        (a stock printout) or "none" (a legacy log without real values)."""
         return self._precision[0]
 
     @property
@@ -433,7 +434,7 @@ def infer_precision(tokens: list[str], values: np.ndarray
       trailing zeros), else per token (half a unit in its last printed digit).
     """
     if not tokens:
-        return ("float64", 17), np.zeros(0)
+        return ("none", 0), np.zeros(0)  # no real values: nothing to infer
     digits = np.array([_significant_digits(t) for t in tokens])
     most = int(digits.max())
     finite = np.isfinite(values)
