@@ -32,7 +32,13 @@ from nbparity.runner import (
     trace_case,
     write_golden,
 )
-from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_RTOL, Tolerance
+from nbparity.tolerance import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    FLOAT32_RTOL,
+    Tolerance,
+    for_precision,
+)
 
 # The readers, the alignment and the diagnoses load pandas (~0.25 s): the commands that compare
 # logs import them when they run, so that a one-engine `nbparity trace` starts without them.
@@ -123,6 +129,9 @@ def load_comparison(c_log: str, py_log: str, tolerance: Tolerance, keymap: str |
     try:
         reference = parse_trace_file(c_log, maps.get(reference_keymap or keymap))
         candidate = parse_trace_file(py_log, maps.get(candidate_keymap or keymap))
+        # a log that prints float32 values is compared as float32 (unless --rtol says otherwise)
+        if "float32" in (reference.precision, candidate.precision):
+            tolerance = for_precision(tolerance, "float32")
         return compare_logs(reference, candidate, tolerance)
     except DuplicateRecordError as exc:
         raise Failure(str(exc), exitcodes.STRUCTURAL) from None

@@ -421,3 +421,18 @@ def test_generated_trace_lines_read_or_fail_in_one_line_and_agree_with_themselve
     # a log agrees with itself; only a number printed as nan is its own outcome (both-nan)
     assert set(result.records.status) <= {"pass", "precision-limited", "ambiguous", "both-nan"}
     assert result.exit_code() == 0 or set(result.failed.status) == {"both-nan"}
+
+
+def test_diff_compares_an_inferred_float32_log_as_float32(tmp_path):
+    import numpy as np
+
+    keys = ("polar", "F_cell", "F_latt", "omega_pixel_sr", "capture_fraction")
+    values = [0.1234567891, 12.34567891, 2.0 / 3, 1e-3 / 3, 0.987654321]
+    c, p = tmp_path / "c.log", tmp_path / "py.log"
+    c.write_text("".join(f"TRACE_C: {k} {v * (1 + 3e-5):.17g}\n" for k, v in zip(keys, values)))
+    p.write_text("".join(f"TRACE_PY: {k} {np.float32(v):.9g}\n" for k, v in zip(keys, values)))
+    result = _run("diff", c, p, "--format", "json")
+    data = json.loads(result.output)
+    assert data["logs"]["candidate"]["precision"] == "float32"
+    assert result.exit_code == 0 and data["summary"]["rtol"] == 1e-4
+    assert _run("diff", c, p, "--rtol", "1e-6").exit_code == 1
