@@ -371,10 +371,13 @@ def _add_mapped(builder: _RecordBuilder, entries: list[_Entry], user: KeyMap | N
                 indices = (0, 0, *_NO_INDICES[2:])
         tokens = entry.tokens
         numeric = entry.numeric if entry.numeric is not None else all(map(is_number, tokens))
-        if not entry.strict and schema.is_known(key):
+        # the catalogue's rules raise for the contract's own lines; a line outside the grammar,
+        # or a name a key map translated, that does not fit is skipped and reported
+        if (not entry.strict or key != entry.key) and schema.is_known(key):
             checked = _fit_catalogue(key, tokens, components, numeric)
             if isinstance(checked, str):
-                builder.skip(f"{entry.head} {key}: {checked}", entry.line, entry.text)
+                mapped = f" (as {entry.key})" if key != entry.key else ""
+                builder.skip(f"{entry.head} {key}{mapped}: {checked}", entry.line, entry.text)
                 continue
             tokens = checked
         step = indices != _NO_INDICES

@@ -184,3 +184,12 @@ def test_keys_table_and_parse_trace_file_keymap(tmp_path):
     assert log.records.key.tolist() == ["lambda_angstroms"]
     assert log.records.v0.tolist() == [pytest.approx(1.0)]
     assert keymap.KeyMap().over(BUILTIN).get("k_frac") == BUILTIN.get("k_frac")
+
+
+def test_a_mapped_name_whose_values_do_not_fit_is_skipped_not_fatal(make_log):
+    kmap = parse_keymap_text('wl = "pix0_vector_meters"\n', "m.toml")
+    text = make_log("PY", {(1, 2): {"pixel": {"polar": 0.5, "wl": 1.0}}})
+    log = parse_trace_text(text, "py.log", keymap=kmap)
+    assert [item["shape"] for item in log.skipped] == [
+        "TRACE_PY: pix0_vector_meters (as wl): 1 value(s), the contract's key takes 3"]
+    assert "polar" in set(log.records.key)
