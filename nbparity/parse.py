@@ -439,6 +439,7 @@ def infer_precision(tokens: list[str], values: np.ndarray
     most = int(digits.max())
     finite = np.isfinite(values)
     scale = np.zeros(len(tokens))
+    # %g and %e print 0 only for an exact zero (a tiny value shows its exponent): exact
     nonzero = finite & (values != 0)
     scale[nonzero] = np.floor(np.log10(np.abs(values[nonzero])))
     long = digits >= _F32_SHOWN
@@ -447,18 +448,18 @@ def infer_precision(tokens: list[str], values: np.ndarray
                           for v in values[long].tolist()], dtype=bool)
     if revealing.sum() >= 3 and _float32_printed(values[long], digits[long]):
         half_ulp = np.spacing(np.abs(values.astype(np.float32))).astype(np.float64) / 2
-        return ("float32", 7), np.where(finite, half_ulp, 0.0)
+        return ("float32", 7), np.where(nonzero, half_ulp, 0.0)
     if most >= FULL_DIGITS:
         if most >= 17:
             return ("float64", most), np.zeros(len(tokens))
-        return ("float64", most), np.where(finite, 0.5 * 10.0 ** (scale - most + 1), 0.0)
+        return ("float64", most), np.where(nonzero, 0.5 * 10.0 ** (scale - most + 1), 0.0)
     plain = [t for t in tokens if "e" not in t.lower()]
     decimals = {len(t.split(".")[1]) if "." in t else 0 for t in plain}
     if len(plain) == len(tokens) and len(decimals) == 1 and decimals != {0}:
         label = f"%.{decimals.pop()}f"
         return (label, most), np.array([_resolution(t, v, False) for t, v in zip(tokens, values)])
     if most >= G_DIGITS:
-        return (f"%.{most}g", most), np.where(finite, 0.5 * 10.0 ** (scale - most + 1), 0.0)
+        return (f"%.{most}g", most), np.where(nonzero, 0.5 * 10.0 ** (scale - most + 1), 0.0)
     return (f"%.{most}g", most), np.array([_resolution(t, v, False)
                                            for t, v in zip(tokens, values)])
 

@@ -193,3 +193,28 @@ def test_a_mapped_name_whose_values_do_not_fit_is_skipped_not_fatal(make_log):
     assert [item["shape"] for item in log.skipped] == [
         "TRACE_PY: pix0_vector_meters (as wl): 1 value(s), the contract's key takes 3"]
     assert "polar" in set(log.records.key)
+
+
+LEGACY = __import__("pathlib").Path(__file__).parent / "data" / "legacy"
+
+
+def test_an_instrumented_c_log_against_a_ports_log_through_the_builtin_map():
+    """Fixtures: a C build printing nanoBragg's names and units, a port printing the contract's
+    names in its own shapes; the built-in table lines them up."""
+    c, p = LEGACY / "c_instrumented.log", LEGACY / "py_port.log"
+    result = _run("diff", c, p, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    statuses = {(r["key"], r["phi_tic"]): r["status"] for r in data["records"]}
+    for key in ("pix0_vector_meters", "distance_meters", "lambda_angstroms", "omega_pixel_sr",
+                "r_e_sqr_m2", "I_before_scaling", "detector_convention", "angles_rad.rotx",
+                "a_star"):
+        assert statuses[(key, -1)] == "pass", key
+    for key in ("phi_deg", "hkl_frac", "F_latt"):
+        assert statuses[(key, 0)] == statuses[(key, 1)] == "pass", key
+    assert statuses[("hkl_rounded", 0)] == "pass"
+    assert statuses[("TRICUBIC.[0,1,2]", -1)] == "missing-reference"
+    assert [s["line"] for s in data["logs"]["reference"]["skipped"]] == [16]
+    assert data["logs"]["candidate"]["skipped"] == []
+    assert _run("diff", c, p, "--strict").exit_code == 3
+    assert _run("first-divergence", c, p).exit_code == 0
