@@ -166,7 +166,13 @@ class _Reader:
         where = f"{self.source}:{lineno}"
         if step:
             return self._contract_step(lineno, engine, rest, head)
+        if not rest.strip():
+            self.builder.skip(f"{head} line without a key", lineno, f"{head}{rest}")
+            return []
         key, tokens = split_pixel_line(rest, where)
+        if not tokens and not schema.is_known(key):  # a marker line, not a malformed record
+            self.builder.skip(f"{head} key without a value", lineno, f"{head} {rest.strip()}")
+            return []
         if key == "trace_pixel":
             if len(tokens) != 2 or not all(_INT_RE.match(t) for t in tokens):
                 raise TraceFormatError(f"{where}: trace_pixel needs two integers: slow fast")
@@ -201,6 +207,10 @@ class _Reader:
         if not _KEY_RE.match(key):
             raise TraceFormatError(f"{where}: {key!r} is not a valid key")
         if not tokens:
+            if not schema.is_known(key):  # a marker line, not a malformed record
+                self.builder.skip(f"{head} key without a value", lineno,
+                                  f"{head} {rest.strip()}")
+                return []
             raise TraceFormatError(f"{where}: key {key} has no value")
         return [_Entry(lineno, engine, self.pixel, index_tuple, key, tokens, None, True, head,
                        f"{head} {rest.strip()}")]
@@ -265,10 +275,9 @@ class _Reader:
 
 
 def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
-    """A contract pixel line's key and values (``key v...``, or the legacy ``key=v v v``)."""
+    """A contract pixel line's key and values (``key v...``, or the legacy ``key=v v v``);
+    a key the grammar does not allow is an error, a catalogue key without values too."""
     body = rest.strip()
-    if not body:
-        raise TraceFormatError(f"{where}: trace line without a key")
     if "=" in body.split()[0]:  # legacy TRACE_C:key=v1 v2 v3
         key, _, values = body.partition("=")
         key, tokens = key.strip(), values.split()
@@ -277,7 +286,7 @@ def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
         key, tokens = parts[0], parts[1:]
     if not _KEY_RE.match(key):
         raise TraceFormatError(f"{where}: {key!r} is not a valid key")
-    if not tokens:
+    if not tokens and schema.is_known(key):
         raise TraceFormatError(f"{where}: key {key} has no value")
     return key, tokens
 

@@ -436,3 +436,12 @@ def test_diff_compares_an_inferred_float32_log_as_float32(tmp_path):
     assert data["logs"]["candidate"]["precision"] == "float32"
     assert result.exit_code == 0 and data["summary"]["rtol"] == 1e-4
     assert _run("diff", c, p, "--rtol", "1e-6").exit_code == 1
+
+
+def test_contract_logs_skip_marker_lines_of_keys_outside_the_catalogue():
+    text = CONTRACT + ("TRACE_C: begin_final_scaling\nTRACE_C_PHI: phi_tic=1 mos_tic=0 step_done\n"
+                       "TRACE_C:\n")
+    log = parse_trace_text(text, "c.log")
+    assert _skipped_lines(log) == [5, 6, 7]
+    with pytest.raises(TraceFormatError, match="c.log:5: key F_latt has no value"):
+        parse_trace_text(CONTRACT + "TRACE_C_PHI: phi_tic=2 mos_tic=0 F_latt\n", "c.log")
