@@ -218,7 +218,8 @@ def carryover(record: pd.Series, rows: pd.DataFrame, comparison: Comparison) -> 
         return None
     if not _differs_beyond_precision(rows, comparison, tol):
         return None
-    modes = f" (reference mode {ref_mode or '?'}, candidate mode {cand_mode or '?'})"
+    modes = (f" (reference mode {ref_mode or 'not printed'}, candidate mode "
+             f"{cand_mode or 'not printed'})")
     quirk = ("nanoBragg's serial build skips the spindle rotation at φ=0 and keeps the vectors "
              "of the last non-zero φ step it computed")
     if ref.shown:
