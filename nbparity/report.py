@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nbparity.tolerance import FAILING, MISSING
 
@@ -159,21 +160,23 @@ def render(comparison: Comparison, rows: pd.DataFrame, fmt: str,
 
 
 def render_table(comparison: Comparison, rows: pd.DataFrame, width: int = 160) -> str:
-    table = Table(title=f"{comparison.reference.source} (reference) vs "
-                        f"{comparison.candidate.source} (candidate)", show_lines=False)
+    table = Table(title=Text(f"{comparison.reference.source} (reference) vs "
+                             f"{comparison.candidate.source} (candidate)"), show_lines=False)
     for col in ("pixel", "step", "key", "reference", "candidate", "abs err", "rel err", "status"):
         table.add_column(col, overflow="fold")
     for r in rows.itertuples(index=False):
         step = "" if r.phi_tic < 0 else f"φ{r.phi_tic} m{r.mos_tic}"
         style = STATUS_STYLE.get(r.status, "")
-        table.add_row(f"{r.slow} {r.fast}", step, r.key, r.ref, r.cand, _fmt(r.abs_err),
-                      _fmt(r.rel_err), f"[{style}]{r.status}[/]" if style else r.status)
+        # printed names and values are text, never rich markup (a legacy log may print "[/]")
+        table.add_row(f"{r.slow} {r.fast}", step, Text(r.key), Text(r.ref), Text(r.cand),
+                      _fmt(r.abs_err), _fmt(r.rel_err),
+                      f"[{style}]{r.status}[/]" if style else r.status)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
     for line in reader_lines(comparison):
         console.print(line, highlight=False, markup=False, overflow="fold")
     console.print(table)
-    console.print(summary_line(comparison))
+    console.print(summary_line(comparison), markup=False)
     return buffer.getvalue()
 
 

@@ -72,6 +72,9 @@ SHAPES = {
         "TRACE_C: F_cell_nearest 101.25\n"
         "TRACE_C: F_cell_nearest 102.25\n",
         [], {"polar": "0.98", "F_cell": "101.25"}),
+    "names and values that look like terminal markup": (
+        "TRACE_C: x [/]\nTRACE_C: [/bold] 1\nTRACE_C: y [red]\n",
+        [], {"x": "[/]", "[/bold]": "1", "y": "[red]"}),
     "lines that cannot be read": (
         "TRACE_C: polar 0.98\n"
         "TRACE_C: ----\n"
