@@ -58,6 +58,8 @@ class Divergence:
     roots_in_pixel: int = 1
     precision: PrecisionNote | None = None  # the pixel's precision-level failures (first root)
     co_roots: list[str] = field(default_factory=list)  # sibling keys failing with it
+    also_at: list[tuple[int, int]] = field(default_factory=list)  # (phi_tic, mos_tic) steps
+    # where the same key fails for the same diagnosed reason (one cause, reported once)
 
 
     @property
@@ -161,16 +163,29 @@ def _divergences(pixel: tuple[int, int], outcome: PixelOutcome, comparison: Comp
         worst = max(precision, key=lambda i: _rel(rows.loc[i]))
         note = PrecisionNote(len(precision), rows.loc[worst], outcome.precision_reason[worst])
     groups = _sibling_groups(rows, roots)
-    out = []
-    for rank, (idx, siblings) in enumerate(groups.items(), start=1):
+    # the same key failing at several steps for the same diagnosed reason is one cause (the
+    # carry-over fails rot_a at φ step 0 of every mosaic domain): reported once, with its steps
+    causes: dict[tuple, dict] = {}
+    for idx, siblings in groups.items():
         record = rows.loc[idx]
-        members = {idx, *siblings}
+        findings = diagnose(record, rows, comparison, outcome)
+        signature = (record.key, record.stage, frozenset(f.signature for f in findings)
+                     if findings else idx)
+        cause = causes.setdefault(signature, {"leader": idx, "members": set(), "also": [],
+                                              "findings": findings,
+                                              "co_roots": [rows.loc[i].key for i in siblings]})
+        cause["members"] |= {idx, *siblings}
+        if cause["leader"] != idx:
+            cause["also"].append(_step(record)[:2])
+    out = []
+    for rank, cause in enumerate(causes.values(), start=1):
+        idx, members = cause["leader"], cause["members"]
         descendants = sum(1 for i, r in outcome.roots_of.items()
                           if i not in members and r & members)
-        findings = diagnose(record, rows, comparison, outcome)
-        out.append(Divergence(pixel, record, _last_agreeing(rows, idx), descendants, findings,
-                              rank, len(groups), note if rank == 1 else None,
-                              [rows.loc[i].key for i in siblings]))
+        out.append(Divergence(pixel, rows.loc[idx], _last_agreeing(rows, idx), descendants,
+                              cause["findings"], rank, len(causes),
+                              note if rank == 1 else None, cause["co_roots"],
+                              [(int(p), int(m)) for p, m in cause["also"]]))
     if not roots and precision:
         first = precision[0]
         record = rows.loc[first]

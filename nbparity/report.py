@@ -245,6 +245,7 @@ def divergence_dict(d: Divergence) -> dict:
         "rel_err": _num(r.rel_err), "status": r.status,
         "role": "root" if d.rank else "precision", "root": d.rank,
         "roots_in_pixel": d.roots_in_pixel, "co_roots": d.co_roots,
+        "also_at": [{"phi_tic": p, "mos_tic": m} for p, m in d.also_at],
         "last_agreeing": None if last is None else {
             "stage": last.stage, "key": last.key, "phi_tic": int(last.phi_tic),
             "mos_tic": int(last.mos_tic)},
@@ -284,6 +285,10 @@ def render_divergences(divergences: list[Divergence], fmt: str = "table") -> str
         out.append(f"  rel error {_fmt(r.rel_err)} ({r.status})")
         if d.co_roots:
             out.append(f"  failing with it at the same step: {', '.join(d.co_roots)}")
+        if d.also_at:
+            steps = ", ".join(f"phi_tic={p} mos_tic={m}" for p, m in d.also_at[:8])
+            more = f" and {len(d.also_at) - 8} more" if len(d.also_at) > 8 else ""
+            out.append(f"  the same failure, for the same reason, at: {steps}{more}")
         if d.last_agreeing is not None:
             last = d.last_agreeing
             out.append(f"  last agreeing record: {last.stage}/{last.key}{_step_text(last)}")

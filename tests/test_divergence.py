@@ -200,3 +200,20 @@ def test_subpixel_position_against_pixel_centre(make_log):
     half = _with(ref, "pixel_pos_meters", (base[0], base[1], base[2] + pixel / 2))
     assert not any(f.signature == "subpixel-position"
                    for f in _first(make_log("C", ref), make_log("PY", half)).findings)
+
+
+def test_one_cause_at_several_mosaic_domains_is_reported_once(make_log):
+    """The carry-over fails the rotated vectors at φ step 0 of every mosaic domain: one root,
+    with the other steps listed."""
+    def with_domain(block):
+        steps = block[PIXEL]["steps"]
+        for (phi_tic, _), keys in list(steps.items()):
+            steps[(phi_tic, 1)] = dict(keys)
+        return block
+
+    ref = make_log("C", with_domain(_block(rot_at_zero=ROT_LAST)), mode="c-parity")
+    cand = make_log("PY", with_domain(_block()), mode="spec")
+    found = first_divergences(compare_logs(parse_trace_text(ref, "c.log"),
+                                           parse_trace_text(cand, "py.log")))
+    assert len(found) == 1 and found[0].also_at == [(0, 1)]
+    assert any(f.signature == "carry-over" for f in found[0].findings)
