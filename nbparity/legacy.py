@@ -48,6 +48,7 @@ _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
 #: more values than this on one line are not a trace record (and would not fit the mask bits)
 MAX_VALUES = 48
 
+_UNDECODED_RE = re.compile("[\udc80-\udcff]")
 _AFTER_TRACE = ("_", ":", " ", "\t", "")  # what may follow "TRACE" in a trace line's head
 _HEAD_RE = re.compile(r"^TRACE((?:_[A-Za-z0-9]+)*)(?=[:\s]|$)\s*(:?)(.*)$")
 _CONTRACT_HEAD_RE = re.compile(r"^_([A-Z][A-Z0-9]*)(_PHI)?$")
@@ -110,6 +111,8 @@ class _Reader:
         self.engines = {"C", "PY", *plain}
         # the label of free-text and tag-only lines: the log's most printed engine (first on ties)
         self.default_engine = Counter(plain).most_common(1)[0][0] if plain else "TRACE"
+        # bytes a file held that are not UTF-8 arrive as lone surrogates (parse_trace_file)
+        self.undecoded = any(_UNDECODED_RE.search(text) for _, text in lines)
         self.pixel = (NO_INDEX, NO_INDEX)
         if not contract:  # records before the first pixel line belong to that pixel
             for _, text in lines:
@@ -123,6 +126,10 @@ class _Reader:
         for lineno, text in lines:
             if not text.startswith("TRACE") or text[5:6] not in _AFTER_TRACE:  # not TRACEBACK
                 self.ignored += 1
+                continue
+            if self.undecoded and _UNDECODED_RE.search(text):
+                self.builder.skip("TRACE line with bytes that are not UTF-8", lineno,
+                                  text.encode("utf-8", "surrogateescape").decode("latin-1"))
                 continue
             match = _HEAD_RE.match(text)
             if match is None:

@@ -1027,9 +1027,10 @@ def parse_trace_file(path: str | Path, keymap: KeyMap | None = None) -> TraceLog
         return _parse_log(_LogText(None, data), str(path), keymap)
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TraceFormatError(f"{path}:{line}: not UTF-8 text") from None
+    except UnicodeDecodeError:
+        # stray bytes (a banner in Latin-1) do not make a log unreadable: they are kept as lone
+        # surrogates, and the line reader skips and reports the TRACE lines that hold any
+        text = data.decode("utf-8", "surrogateescape")
     return parse_trace_text(text, str(path), keymap)
 
 

@@ -448,3 +448,17 @@ def test_contract_logs_skip_marker_lines_of_keys_outside_the_catalogue():
     assert _skipped_lines(log) == [5, 6, 7]
     with pytest.raises(TraceFormatError, match="c.log:5: key F_latt has no value"):
         parse_trace_text(CONTRACT + "TRACE_C_PHI: phi_tic=2 mos_tic=0 F_latt\n", "c.log")
+
+
+def test_bytes_that_are_not_utf8_skip_their_lines_only(tmp_path, make_log):
+    legacy = tmp_path / "l.log"
+    legacy.write_bytes(b"banner \xc5ngstr\xf6m\nTRACE_C: polar 0.5\nTRACE_C: x caf\xe9\n")
+    result = _run("diff", legacy, legacy, "--format", "json")
+    assert result.exit_code == 0, result.output
+    skipped = json.loads(result.output)["logs"]["reference"]["skipped"]
+    assert skipped == [{"shape": "TRACE line with bytes that are not UTF-8", "count": 1,
+                        "example": "TRACE_C: x caf\u00e9", "line": 3}]
+    contract = tmp_path / "c.log"
+    contract.write_bytes(b"r\xe9sum\xe9\n" + make_log("C", {(1, 2): {"pixel": {"polar": 0.5}}})
+                         .encode())
+    assert _run("diff", contract, contract).exit_code == 0
