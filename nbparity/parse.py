@@ -268,10 +268,14 @@ class _RecordBuilder:
             slots = list(tokens)
         at = self.seen.get(record)
         if at is not None:
+            held = self.tokens[at]
+            if components is not None and len(held) < len(slots):  # (a key outside the
+                held = self.tokens[at] = held + [None] * (len(slots) - len(held))  # catalogue)
+            slots += [None] * (len(held) - len(slots))
             if components is not None and all(
-                    new is None or old is None for old, new in zip(self.tokens[at], slots)):
+                    new is None or old is None for old, new in zip(held, slots)):
                 self.tokens[at] = [old if old is not None else new
-                                   for old, new in zip(self.tokens[at], slots)]
+                                   for old, new in zip(held, slots)]
                 return  # a legacy log giving another component of the same vector
             if self.on_duplicate == "error":
                 where = " ".join(f"{name}={value}" for name, value in zip(INDEX_TOKENS, indices)

@@ -218,3 +218,10 @@ def test_an_instrumented_c_log_against_a_ports_log_through_the_builtin_map():
     assert data["logs"]["candidate"]["skipped"] == []
     assert _run("diff", c, p, "--strict").exit_code == 3
     assert _run("first-divergence", c, p).exit_code == 0
+
+
+def test_component_picks_onto_a_key_outside_the_catalogue_merge():
+    kmap = parse_keymap_text('kk = "myvec[1]"\njj = "myvec[0]"\n')
+    log = parse_trace_text("TRACE_C: kk 2\nTRACE_C: jj 1\n", "c.log", keymap=kmap)
+    row = log.records.iloc[0]
+    assert (row.key, row.text, row.v0, row.v1) == ("myvec", "1 2", 1.0, 2.0)
