@@ -221,7 +221,10 @@ def with_keymaps(func):
 @click.option("--keys", multiple=True, help="Only these keys (comma-separated or repeated).")
 @click.option("--stage", "stages", multiple=True, type=click.Choice(schema.STAGES[1:]),
               help="Only these stages (repeatable).")
-@click.option("--failed-only", is_flag=True, help="Only records that do not pass.")
+@click.option("--failed-only", is_flag=True, help="Only value failures (fail, both-nan).")
+@click.option("--show-missing", is_flag=True,
+              help="List records present on one side only (the table and markdown formats "
+                   "otherwise summarise them in one line; json and csv always list them).")
 @click.option("--format", "fmt", type=click.Choice(report.FORMATS), default="table",
               show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
@@ -231,13 +234,20 @@ def with_keymaps(func):
                                             "error (exit 3).")
 @with_keymaps
 def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, failed_only,
-                 fmt, output, force, strict, keymap, reference_keymap, candidate_keymap):
+                 show_missing, fmt, output, force, strict, keymap, reference_keymap,
+                 candidate_keymap):
     """Align C_LOG (reference) and PY_LOG (candidate) per pixel and per φ/mosaic step and
-    report every quantity: values, abs and rel error, status; missing records listed."""
+    report every quantity: values, abs and rel error, status; records on one side only in one
+    line (--show-missing lists them)."""
     comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal),
                                  keymap, reference_keymap, candidate_keymap)
-    rows = report.select(comparison, _split_multi(keys), stages, failed_only)
-    write_output(report.render(comparison, rows, fmt), output, force)
+    for_people = fmt in ("table", "markdown")
+    rows = report.select(comparison, _split_multi(keys), stages, failed_only,
+                         show_missing=show_missing or not for_people)
+    text = report.render(comparison, rows, fmt)
+    if for_people and not show_missing and not failed_only:
+        text += report.missing_line(comparison)
+    write_output(text, output, force)
     sys.exit(comparison.exit_code(strict))
 
 

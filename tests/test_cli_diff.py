@@ -136,3 +136,21 @@ def test_first_divergence_names_root_and_propagation(logs):
 def test_first_divergence_of_equal_logs(logs):
     result = _run("first-divergence", *logs())
     assert result.exit_code == 0 and "no divergence" in result.output
+
+
+def test_missing_records_are_one_line_unless_asked_for(tmp_path, make_log):
+    ref = {(3, 7): {"pixel": {"distance_meters": 0.1, "R_distance_meters": 0.11},
+                    "steps": {(0, 0): {"F_latt": 2.0}}}}
+    cand = {(3, 7): {"pixel": {"distance_meters": 0.1},
+                     "steps": {(0, 0): {"F_latt": 2.5}}}}
+    c, p = tmp_path / "c.log", tmp_path / "p.log"
+    c.write_text(make_log("C", ref))
+    p.write_text(make_log("PY", cand))
+    table = _run("diff", c, p)
+    assert "missing-candidate" not in table.output
+    assert "records on one side only: 1 only in the reference (R_distance_meters)" in \
+        table.output
+    listed = _run("diff", c, p, "--show-missing")
+    assert "missing-candidate" in listed.output
+    failed = _run("diff", c, p, "--failed-only", "--format", "json")
+    assert [r["key"] for r in json.loads(failed.output)["records"]] == ["F_latt"]
