@@ -200,6 +200,7 @@ class _Aligned:
     key_code: np.ndarray
     key_names: list[str]
     not_comparable: np.ndarray  # stage "not-comparable" (reported as "phi")
+    key_rank: np.ndarray | None = None  # pipeline rank of each of key_names
 
 
 def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
@@ -212,7 +213,7 @@ def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
     # a not-comparable record is reported as a step record, in the place of one
     stage_rank = np.array([schema.stage_rank("phi" if s == _NOT_COMPARABLE else s)
                            for s in stages], np.int64)
-    key_rank = np.array([schema.key_rank(k) for k in key_names], np.int64)
+    key_rank = _key_ranks(key_names, ref, cand)
     packed = _pack([ids["slow"], ids["fast"], stage_rank[stage_code], ids["phi_tic"],
                     ids["mos_tic"], ids["thick"], ids["sub"], ids["src"], key_rank[key_code],
                     key_code, stage_code])
@@ -229,7 +230,25 @@ def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
                                           if s == _NOT_COMPARABLE])
     return _Aligned(_take(ref.rows, at_r, -1), _take(cand.rows, at_x, -1),
                     {name: aligned[name] for name in RECORD_COLUMNS}, key_code, key_names,
-                    not_comparable)
+                    not_comparable, key_rank)
+
+
+def _key_ranks(key_names: list[str], ref: _Side, cand: _Side) -> np.ndarray:
+    """Pipeline order of each key: the catalogue's, then keys outside it in the order the logs
+    first print them (the reference's lines first), never alphabetically."""
+    known = np.array([schema.key_rank(k) for k in key_names], np.int64)
+    unknown = [k for k in key_names if not schema.is_known(k)]
+    if not unknown:
+        return known
+    first: dict[str, tuple[int, int]] = {}
+    for side_rank, side in enumerate((ref, cand)):
+        records = side.log.records
+        extra = records[~records.key.isin(schema.NAMES)]
+        for key, line in extra.groupby("key", sort=False)["line"].min().items():
+            first.setdefault(key, (side_rank, int(line)))
+    order = sorted(unknown, key=lambda k: first.get(k, (2, 0)))
+    rank_of = {k: len(schema.CATALOGUE) + i for i, k in enumerate(order)}
+    return np.array([rank_of.get(k, r) for k, r in zip(key_names, known)], np.int64)
 
 
 def _names_at(names: list[str], codes: np.ndarray):
@@ -379,7 +398,7 @@ def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width:
     ids = aligned.ids
     status[aligned.not_comparable & ~(present_r & present_x)] = _NOT_COMPARED
     both_real = present_r & present_x & (kinds == "real")
-    key_rank = np.array([schema.key_rank(k) for k in aligned.key_names], np.int64)
+    key_rank = aligned.key_rank
     records = {**ids, "order": key_rank[aligned.key_code], "kind": kind, "mask": common,
                "ref": text_r, "cand": text_x}
     for j in range(width):

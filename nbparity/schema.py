@@ -198,6 +198,8 @@ CATALOGUE: tuple[Key, ...] = tuple(
 )
 
 _BY_NAME: dict[str, Key] = {key.name: key for key in CATALOGUE}
+#: every catalogue key's name
+NAMES: frozenset[str] = frozenset(_BY_NAME)
 
 #: Keys the catalogue marks as optional: printed for the square crystal shape only.
 SQUARE_SHAPE_ONLY: frozenset[str] = frozenset({"F_latt_a", "F_latt_b", "F_latt_c"})

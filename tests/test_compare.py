@@ -206,3 +206,16 @@ def test_command_line_tolerance_wins_over_the_case_file():
     assert merged.per_key == {"F_latt": (1e-3, 0.0), "I_pixel_final": (1e-6, 1.4e-45)}
     assert (merged.rtol, merged.atol, merged.nan_equal) == (2e-6, 1e-30, True)
     assert cli.per_key == {"F_latt": (1e-3, 0.0)}  # the command line's settings are not changed
+
+
+def test_keys_outside_the_catalogue_keep_their_log_order():
+    from nbparity.compare import compare_logs
+    from nbparity.parse import parse_trace_text
+
+    text = ("TRACE_C: zeta_extra 1\nTRACE_C: alpha_extra 2\nTRACE_C: I_pixel_final 3\n"
+            "TRACE_C: mid_extra 4\n")
+    log = parse_trace_text(text, "c.log")
+    keys = list(compare_logs(log, parse_trace_text(text.replace("TRACE_C", "TRACE_PY"),
+                                                   "py.log")).records.key)
+    extras = [k for k in keys if k.endswith("_extra")]
+    assert extras == ["zeta_extra", "alpha_extra", "mid_extra"]

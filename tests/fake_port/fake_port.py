@@ -3,9 +3,10 @@
 
 It is what the README's "Compare your own port" section profiles, and what the tests run end to
 end through ``--candidate fake_port.toml``. Like many real ports it has its own command line
-(``--pixel-xy FAST SLOW``: zero-based, fast before slow), computes in float32, writes its trace to a file of its own (``port_trace.log`` in its working folder) in
-an ad-hoc legacy style — its own key names, ``key=value`` step lines, a banner, a text value —
-and prints only a banner on stdout.
+(``--pixel-xy FAST SLOW``: zero-based, fast before slow), computes in float32, writes its trace
+to a file of its own (``port_trace.log`` in its working folder) in an ad-hoc legacy style —
+its own key names, ``key=value`` step lines, a banner, a text value — and prints only a banner
+on stdout.
 
 The physics comes from this project's torch simulator run in float32 (a port of nanoBragg is what
 it imitates); every value it prints is re-labelled from the simulator's own trace, so the test
