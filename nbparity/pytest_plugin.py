@@ -23,20 +23,27 @@ from nbparity.parse import TraceLog, parse_trace_file, parse_trace_text
 from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
 
 
-def _as_log(source, name: str) -> TraceLog:
+def _as_log(source, name: str, keymap=None) -> TraceLog:
     if isinstance(source, TraceLog):
         return source
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
                                     and Path(source).is_file()):
-        return parse_trace_file(source)
-    return parse_trace_text(str(source), name)
+        return parse_trace_file(source, keymap=keymap)
+    return parse_trace_text(str(source), name, keymap=keymap)
 
 
 def assert_parity(reference, candidate, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
                   tol: dict[str, tuple[float, float]] | None = None,
-                  strict: bool = False) -> Comparison:
-    """Raise AssertionError naming the first divergence unless the logs are at parity."""
-    comparison = compare_logs(_as_log(reference, "reference"), _as_log(candidate, "candidate"),
+                  strict: bool = False, keymap: str | Path | None = None) -> Comparison:
+    """Raise AssertionError naming every root divergence (with its diagnoses and their fixes)
+    unless the logs are at parity. ``keymap``: a key map file for the candidate's names."""
+    mapping = None
+    if keymap is not None:
+        from nbparity.keymap import load_keymap
+
+        mapping = load_keymap(keymap)
+    comparison = compare_logs(_as_log(reference, "reference"),
+                              _as_log(candidate, "candidate", mapping),
                               Tolerance(rtol, atol, dict(tol or {})))
     code = comparison.exit_code(strict)
     if code != 0:

@@ -32,3 +32,15 @@ def test_strict_mode_fails_on_missing_keys(assert_parity, make_log):
     assert_parity(make_log("C", BLOCK), make_log("PY", fewer))
     with pytest.raises(AssertionError, match="keys missing on one side: F_latt"):
         assert_parity(make_log("C", BLOCK), make_log("PY", fewer), strict=True)
+
+
+def test_assert_parity_takes_a_key_map_and_shows_the_fix(tmp_path):
+    from nbparity.pytest_plugin import assert_parity
+
+    keymap = tmp_path / "k.toml"
+    keymap.write_text('my_distance = { to = "distance_meters", factor = 1e-3 }\n')
+    reference = "TRACE_C: trace_pixel 1 2\nTRACE_C: distance_meters 0.1\n"
+    assert_parity(reference, "TRACE_PY: trace_pixel 1 2\nTRACE_PY: my_distance 100\n",
+                  keymap=keymap)
+    with pytest.raises(AssertionError, match=r"unit factor.*Fix: .*\[certain\]"):
+        assert_parity(reference, "TRACE_PY: trace_pixel 1 2\nTRACE_PY: distance_meters 100\n")
