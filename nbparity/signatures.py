@@ -301,17 +301,22 @@ def omp_block_start(rows: pd.DataFrame, comparison: Comparison) -> Finding | Non
         "reference's thread count).")
 
 
-def omp_block_starts(rows: int, threads: int) -> list[int]:
-    """First slow row of each thread's block under OpenMP's static schedule (libgomp: the
-    first rows % threads threads take one row more)."""
+def omp_static_blocks(rows: int, threads: int) -> list[tuple[int, int]]:
+    """[first, end) slow rows of each thread under OpenMP's static schedule without a chunk
+    size, as libgomp splits them (the first rows % threads threads take one row more; threads
+    beyond the row count get an empty block). The engines' c-parity-omp mode follows the same
+    rule."""
     q, r = divmod(rows, threads)
-    starts, at = [], 0
-    for t in range(threads):
-        if at >= rows:
-            break
-        starts.append(at)
-        at += q + (1 if t < r else 0)
-    return starts
+    out = []
+    for i in range(threads):
+        first = i * (q + 1) if i < r else i * q + r
+        out.append((first, first + (q + 1 if i < r else q)))
+    return out
+
+
+def omp_block_starts(rows: int, threads: int) -> list[int]:
+    """First slow row of each thread's block (see omp_static_blocks)."""
+    return [first for first, end in omp_static_blocks(rows, threads) if end > first]
 
 
 # --------------------------------------------------------------------------- values

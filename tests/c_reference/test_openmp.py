@@ -9,6 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from nbparity.signatures import omp_static_blocks as static_blocks
+
 from .conftest import C_DIR, CASES, strip_outputs
 
 OMP_BIN = C_DIR / "build" / "nanobragg-ref-omp"
@@ -61,16 +63,6 @@ OMP_VARIANTS = {
     "dmin": "-dmin 20",
 }
 OMP_THREADS = (1, 2, 3, 4, 8)
-
-
-def static_blocks(n, threads):
-    """libgomp's static schedule (no chunk size): [first, end) rows of each thread."""
-    q, r = divmod(n, threads)
-    out = []
-    for i in range(threads):
-        first = i * (q + 1) if i < r else i * q + r
-        out.append((first, first + (q + 1 if i < r else q)))
-    return out
 
 
 def write_omp_mask(path):

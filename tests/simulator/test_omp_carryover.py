@@ -23,6 +23,7 @@ from nbsim_testlib import REPO_ROOT
 import simulator
 from nbparity.compare import compare_logs
 from nbparity.parse import parse_trace_text
+from nbparity.signatures import omp_static_blocks as static_blocks
 from simulator.cli import main
 
 C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
@@ -43,16 +44,6 @@ VARIANTS = {
     "dmin": "-dmin 20",
 }
 THREADS = (1, 2, 3, 4, 8)
-
-
-def static_blocks(n, threads):
-    """libgomp's static schedule without a chunk size: [first, end) rows of each thread."""
-    q, r = divmod(n, threads)
-    out = []
-    for i in range(threads):
-        first = i * (q + 1) if i < r else i * q + r
-        out.append((first, first + (q + 1 if i < r else q)))
-    return out
 
 
 def _mask():
