@@ -25,7 +25,7 @@ import pandas as pd
 
 from nbparity import schema
 from nbparity.compare import Comparison
-from nbparity.signatures import Finding, diagnose, precision_level
+from nbparity.signatures import Finding, PixelEvidence, diagnose, precision_level
 from nbparity.tolerance import FAILING
 
 ROLE_ROOT, ROLE_PROPAGATED, ROLE_PRECISION = "root", "propagated", "precision"
@@ -81,6 +81,7 @@ class PixelOutcome:
     roles: dict[int, str]
     roots_of: dict[int, set[int]]
     precision_reason: dict[int, str]
+    evidence: PixelEvidence  # what the pixel's records show, for the diagnoses
 
 
 def first_divergences(comparison: Comparison) -> list[Divergence]:
@@ -106,33 +107,44 @@ def first_divergences(comparison: Comparison) -> list[Divergence]:
 def classify(rows: pd.DataFrame, comparison: Comparison) -> PixelOutcome:
     """Roles of one pixel's failing records (rows in pipeline order)."""
     failing = rows[rows.status.isin(FAILING)]
+    evidence = PixelEvidence(rows, comparison)
     roles: dict[int, str] = {}
     roots_of: dict[int, set[int]] = {}
     reasons: dict[int, str] = {}
-    # real failures so far, by key: (stage, step) -> the roots they descend from
-    seen: dict[str, list[tuple[str, tuple, set[int]]]] = {}
+    # the roots that real failures of each key so far descend from: from records outside the
+    # φ loop (they feed everything after them), per step, and over all of them
+    outside: dict[str, set[int]] = {}
+    per_step: dict[str, dict[tuple, set[int]]] = {}
+    every: dict[str, set[int]] = {}
     earlier_roots: set[int] = set()
     for idx, rec in zip(failing.index, failing.itertuples(index=False)):
         explained: set[int] = set()
         if schema.is_known(rec.key):
+            step = _step(rec)
             for parent in schema.ancestors(rec.key):
-                for stage, step, roots in seen.get(parent, ()):
-                    if _feeds(stage, step, rec):
-                        explained |= roots
+                if rec.stage == "phi":  # a step feeds the same step of its children
+                    explained |= outside.get(parent, set())
+                    explained |= per_step.get(parent, {}).get(step, set())
+                else:  # ... and every final record
+                    explained |= every.get(parent, set())
         else:
             explained = set(earlier_roots)
         if explained:
             role = ROLE_PROPAGATED
         else:
-            reason = precision_level(rows.loc[idx], rows, comparison)
+            reason = precision_level(rows.loc[idx], evidence)
             if reason:
                 roles[idx], reasons[idx] = ROLE_PRECISION, reason
                 continue
             role, explained = ROLE_ROOT, {idx}
             earlier_roots.add(idx)
         roles[idx], roots_of[idx] = role, explained
-        seen.setdefault(rec.key, []).append((rec.stage, _step(rec), explained))
-    return PixelOutcome(rows, roles, roots_of, reasons)
+        if rec.stage == "phi":
+            per_step.setdefault(rec.key, {}).setdefault(_step(rec), set()).update(explained)
+        else:
+            outside.setdefault(rec.key, set()).update(explained)
+        every.setdefault(rec.key, set()).update(explained)
+    return PixelOutcome(rows, roles, roots_of, reasons, evidence)
 
 
 def _step(rec) -> tuple:
@@ -141,16 +153,6 @@ def _step(rec) -> tuple:
     if isinstance(rec, pd.Series):
         return tuple(int(rec[name]) for name in ("phi_tic", "mos_tic", "sub", "src", "thick"))
     return (rec.phi_tic, rec.mos_tic, rec.sub, rec.src, rec.thick)
-
-
-def _feeds(parent_stage: str, parent_step: tuple, child) -> bool:
-    """Whether a failing parent record can explain the child record: a step record feeds the
-    same step of its children and every final record; the other stages feed everything."""
-    if parent_stage != "phi":
-        return True
-    if child.stage == "phi":
-        return parent_step == _step(child)
-    return True
 
 
 def _divergences(pixel: tuple[int, int], outcome: PixelOutcome, comparison: Comparison
@@ -163,14 +165,14 @@ def _divergences(pixel: tuple[int, int], outcome: PixelOutcome, comparison: Comp
         worst = max(precision, key=lambda i: _rel(rows.loc[i]))
         note = PrecisionNote(len(precision), rows.loc[worst], outcome.precision_reason[worst])
     groups = _sibling_groups(rows, roots)
-    # the same key failing at several steps for the same diagnosed reason is one cause (the
-    # carry-over fails rot_a at φ step 0 of every mosaic domain): reported once, with its steps
+    # the same key failing at several steps for the same diagnosed reason (or for none known:
+    # the same computation, from inputs that agree) is one cause — the carry-over fails rot_a
+    # at φ step 0 of every mosaic domain — reported once, with its other steps
     causes: dict[tuple, dict] = {}
     for idx, siblings in groups.items():
         record = rows.loc[idx]
-        findings = diagnose(record, rows, comparison, outcome)
-        signature = (record.key, record.stage, frozenset(f.signature for f in findings)
-                     if findings else idx)
+        findings = diagnose(record, outcome.evidence, outcome)
+        signature = (record.key, record.stage, frozenset(f.signature for f in findings))
         cause = causes.setdefault(signature, {"leader": idx, "members": set(), "also": [],
                                               "findings": findings,
                                               "co_roots": [rows.loc[i].key for i in siblings]})
@@ -189,7 +191,7 @@ def _divergences(pixel: tuple[int, int], outcome: PixelOutcome, comparison: Comp
     if not roots and precision:
         first = precision[0]
         record = rows.loc[first]
-        findings = diagnose(record, rows, comparison, outcome)
+        findings = diagnose(record, outcome.evidence, outcome)
         out.append(Divergence(pixel, record, _last_agreeing(rows, first),
                               len(precision) - 1, findings, 0, 0, note))
     return out
@@ -200,18 +202,18 @@ def _sibling_groups(rows: pd.DataFrame, roots: list[int]) -> dict[int, list[int]
     φ step; the three F_latt factors) are one cause reported once: the first in pipeline order
     leads, the others are its co-roots."""
     groups: dict[int, list[int]] = {}
+    leaders_at: dict[tuple, list[tuple[int, set[str]]]] = {}  # (stage, step) → leaders
     for idx in roots:
         rec = rows.loc[idx]
+        place = (rec.stage, _step(rec) if rec.stage == "phi" else None)
         inputs = set(schema.INPUTS.get(rec.key, ()))
-        for leader, siblings in groups.items():
-            lead = rows.loc[leader]
-            same_place = lead.stage == rec.stage and (
-                rec.stage != "phi" or _step(lead) == _step(rec))
-            if same_place and inputs & set(schema.INPUTS.get(lead.key, ())):
-                siblings.append(idx)
+        for leader, leader_inputs in leaders_at.get(place, ()):
+            if inputs & leader_inputs:
+                groups[leader].append(idx)
                 break
         else:
             groups[idx] = []
+            leaders_at.setdefault(place, []).append((idx, inputs))
     return groups
 
 

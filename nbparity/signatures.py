@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,33 +97,85 @@ def _same(a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
     return a.size == b.size and a.size > 0 and float(np.linalg.norm(a - b)) <= rtol * scale
 
 
-def _equal_tolerance(comparison: Comparison) -> float:
-    """How closely two vectors of one log must agree to be called equal: float32 logs round."""
-    return 8 * FLOAT32_ULP if float32_sides(comparison) else FLOAT64_SAME
+class PixelEvidence:
+    """What one pixel's records show, worked out once per pixel: the signatures are asked about
+    every failing record, and the rotated vectors, the carry-over of each side and each key's
+    scale do not depend on the record (a pixel failing at a thousand steps stays linear)."""
+
+    def __init__(self, rows: pd.DataFrame, comparison: Comparison):
+        self.rows, self.comparison = rows, comparison
+        self._rotations: dict[str, dict[tuple[int, int], np.ndarray]] = {}
+        self._carries: dict[str, _Carry] = {}
+
+    @cached_property
+    def float32_sides(self) -> list[str]:
+        return float32_sides(self.comparison)
+
+    @cached_property
+    def equal_tolerance(self) -> float:
+        """How closely two vectors of one log must agree to be called equal: float32 logs
+        round."""
+        return 8 * FLOAT32_ULP if self.float32_sides else FLOAT64_SAME
+
+    @cached_property
+    def scales(self) -> dict[str, float]:
+        """Each key's largest finite reference norm in the pixel (its natural scale)."""
+        rows = self.rows
+        width = self.comparison.records.attrs.get("width", 1)
+        r = np.stack([rows[f"r{j}"].to_numpy(np.float64) for j in range(width)], axis=1)
+        used = ((rows["mask"].to_numpy()[:, None] >> np.arange(width)) & 1) == 1
+        with np.errstate(invalid="ignore", over="ignore"):
+            norms = np.sqrt(np.where(used, r * r, 0.0).sum(axis=1))
+        finite = np.isfinite(norms)
+        frame = pd.DataFrame({"key": rows.key.to_numpy()[finite], "norm": norms[finite]})
+        return frame.groupby("key")["norm"].max().to_dict()
+
+    def rotations(self, side: str) -> dict[tuple[int, int], np.ndarray]:
+        """(phi_tic, mos_tic) → the nine rotated cell components one side printed at that
+        step (steps where the side lacks one of the three vectors are left out)."""
+        if side not in self._rotations:
+            self._rotations[side] = _rotations(self.rows, side)
+        return self._rotations[side]
+
+    def carries(self, side: str) -> _Carry:
+        if side not in self._carries:
+            self._carries[side] = _carries(self, side)
+        return self._carries[side]
+
+    @cached_property
+    def differs_beyond_precision(self) -> bool:
+        """Whether the two sides' φ step 0 vectors differ by more than the logs' precision;
+        true when the candidate prints none (then the intensity's failure is the evidence)."""
+        ref, cand = self.rotations("r"), self.rotations("x")
+        common = [k for k in ref if k[0] == 0 and k in cand]
+        if not common:
+            return True
+        margin = max(self.equal_tolerance, FLOAT32_LEVEL if self.float32_sides else 1e-6)
+        return any(not _same(cand[k], ref[k], margin) for k in common)
+
+    @cached_property
+    def carry_finding(self) -> Finding | None:
+        return carryover(self)
+
+    @cached_property
+    def omp_finding(self) -> Finding | None:
+        return omp_block_start(self)
 
 
-def key_scale(rows: pd.DataFrame, key: str) -> float:
-    """The largest reference norm of ``key`` in the pixel's records (its natural scale)."""
-    same = rows[rows.key == key]
-    norms = [float(np.linalg.norm(values(r, "r"))) for _, r in same.iterrows()]
-    finite = [n for n in norms if math.isfinite(n)]
-    return max(finite, default=0.0)
-
-
-def precision_level(record: pd.Series, rows: pd.DataFrame, comparison: Comparison) -> str:
+def precision_level(record: pd.Series, evidence: PixelEvidence) -> str:
     """Why ``record``'s failure is within the logs' precision (a sentence), or "" if it is not.
 
     Only a float32 side excuses a difference: its error, against the key's scale in this pixel
     (so a value near a zero of its quantity is judged by the quantity's size), is at most
     FLOAT32_LEVEL.
     """
-    sides = float32_sides(comparison)
+    sides = evidence.float32_sides
     if not sides or record.kind != "real":
         return ""
     r, x = values(record, "r"), values(record, "x")
     if r.size == 0 or r.size != x.size or not (np.isfinite(r).all() and np.isfinite(x).all()):
         return ""
-    scale = key_scale(rows, record.key)
+    scale = evidence.scales.get(record.key, 0.0)
     diff = float(np.linalg.norm(x - r))
     if scale == 0.0 or diff > FLOAT32_LEVEL * scale:
         return ""
@@ -134,16 +187,11 @@ def precision_level(record: pd.Series, rows: pd.DataFrame, comparison: Compariso
 
 # --------------------------------------------------------------------------- entry point
 
-def diagnose(record: pd.Series, rows: pd.DataFrame, comparison: Comparison,
+def diagnose(record: pd.Series, evidence: PixelEvidence,
              outcome: PixelOutcome | None = None) -> list[Finding]:
     """Every signature that fits a root (or precision-level) failure, most specific first."""
-    found: list[Finding] = []
-    carry = carryover(record, rows, comparison)
-    if carry:
-        found.append(carry)
-    omp = omp_block_start(rows, comparison)
-    if omp:
-        found.append(omp)
+    rows, comparison = evidence.rows, evidence.comparison
+    found = [f for f in (evidence.carry_finding, evidence.omp_finding) if f is not None]
     r, x = values(record, "r"), values(record, "x")
     if r.size and r.size == x.size and np.all(np.isfinite(r)) and np.all(np.isfinite(x)):
         found.extend(_value_signatures(record, r, x, rows, comparison))
@@ -155,16 +203,19 @@ def diagnose(record: pd.Series, rows: pd.DataFrame, comparison: Comparison,
 # --------------------------------------------------------------------------- carry-over
 
 def _rotations(rows: pd.DataFrame, side: str) -> dict[tuple[int, int], np.ndarray]:
-    """(phi_tic, mos_tic) → the nine rotated cell components one side printed at that step
-    (steps where the side lacks one of the three vectors are left out)."""
+    """(phi_tic, mos_tic) → the nine rotated cell components ``side`` ("r" or "x") printed at
+    that step; steps where the side lacks one of the three vectors (or a component) are left
+    out. Read column-wise: a pixel may hold thousands of steps."""
     steps = rows[(rows.stage == "phi") & rows.key.isin(ROTATED_KEYS) & (rows.phi_tic >= 0)]
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for (phi_tic, mos_tic), group in steps.groupby(["phi_tic", "mos_tic"], sort=True):
-        parts = {r.key: values(r, side) for _, r in group.iterrows()}
-        if all(k in parts and parts[k].size == 3 and np.isfinite(parts[k]).all()
-               for k in ROTATED_KEYS):
-            out[(int(phi_tic), int(mos_tic))] = np.concatenate([parts[k] for k in ROTATED_KEYS])
-    return out
+    xyz = np.stack([steps[f"{side}{j}"].to_numpy(np.float64) for j in range(3)], axis=1)
+    whole = ((steps["mask"].to_numpy() & 7) == 7) & np.isfinite(xyz).all(axis=1)
+    parts: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for key, phi_tic, mos_tic, vector, ok in zip(steps.key.to_numpy(), steps.phi_tic.to_numpy(),
+                                                 steps.mos_tic.to_numpy(), xyz, whole):
+        if ok:
+            parts.setdefault((int(phi_tic), int(mos_tic)), {})[key] = vector
+    return {step: np.concatenate([got[k] for k in ROTATED_KEYS])
+            for step, got in sorted(parts.items()) if len(got) == len(ROTATED_KEYS)}
 
 
 def _phi_at(rows: pd.DataFrame, side: str, phi_tic: int) -> float | None:
@@ -186,8 +237,9 @@ class _Carry:
     last_tic: int = -1
 
 
-def _carries(rows: pd.DataFrame, side: str, tol: float) -> _Carry:
-    rot = _rotations(rows, side)
+def _carries(evidence: PixelEvidence, side: str) -> _Carry:
+    rows, tol = evidence.rows, evidence.equal_tolerance
+    rot = evidence.rotations(side)
     tics = sorted({t for t, _ in rot})
     if len(tics) < 2 or tics[0] != 0:
         return _Carry(False, False)
@@ -206,17 +258,17 @@ def _carries(rows: pd.DataFrame, side: str, tol: float) -> _Carry:
     return _Carry(all(_same(a, b, tol) for a, b in pairs), True, last)
 
 
-def carryover(record: pd.Series, rows: pd.DataFrame, comparison: Comparison) -> Finding | None:
+def carryover(evidence: PixelEvidence) -> Finding | None:
     """The φ=0 carry-over, from both logs where both print the rotated vectors, else from the
-    reference alone."""
-    tol = _equal_tolerance(comparison)
-    ref, cand = _carries(rows, "r", tol), _carries(rows, "x", tol)
+    reference alone (a property of the pixel, not of one record)."""
+    comparison = evidence.comparison
+    ref, cand = evidence.carries("r"), evidence.carries("x")
     ref_mode, cand_mode = _mode(comparison.reference), _mode(comparison.candidate)
     if ref.shown and cand.shown:
         return None  # both carry: the carry-over is not what differs
     if not ref.shown and not cand.shown:
         return None
-    if not _differs_beyond_precision(rows, comparison, tol):
+    if not evidence.differs_beyond_precision:
         return None
     modes = (f" (reference mode {ref_mode or 'not printed'}, candidate mode "
              f"{cand_mode or 'not printed'})")
@@ -254,32 +306,21 @@ def carryover(record: pd.Series, rows: pd.DataFrame, comparison: Comparison) -> 
                    "c-parity behaviour as the reference.")
 
 
-def _differs_beyond_precision(rows: pd.DataFrame, comparison: Comparison, tol: float) -> bool:
-    """Whether the two sides' φ step 0 vectors differ by more than the logs' precision; true
-    when the candidate prints none (then the intensity's failure is the evidence)."""
-    ref, cand = _rotations(rows, "r"), _rotations(rows, "x")
-    common = [k for k in ref if k[0] == 0 and k in cand]
-    if not common:
-        return True
-    margin = max(tol, FLOAT32_LEVEL if float32_sides(comparison) else 1e-6)
-    return any(not _same(cand[k], ref[k], margin) for k in common)
-
-
 def _mode(log) -> str | None:
     return log.meta("phi_carryover_mode")
 
 
-def omp_block_start(rows: pd.DataFrame, comparison: Comparison) -> Finding | None:
+def omp_block_start(evidence: PixelEvidence) -> Finding | None:
     """A c-parity reference that does not carry at this pixel while a serial c-parity
     candidate does: the first pixel of an OpenMP thread's block (or of the run)."""
-    tol = _equal_tolerance(comparison)
+    rows, comparison = evidence.rows, evidence.comparison
     ref_mode = _mode(comparison.reference)
     if ref_mode not in (None, "c-parity"):
         return None  # a reference that says spec (or already the OpenMP mode) is no OpenMP run
-    ref, cand = _carries(rows, "r", tol), _carries(rows, "x", tol)
+    ref, cand = evidence.carries("r"), evidence.carries("x")
     if not (cand.shown and ref.evidence and not ref.shown):
         return None
-    if not _differs_beyond_precision(rows, comparison, tol):
+    if not evidence.differs_beyond_precision:
         return None
     slow, fast = int(rows.slow.iloc[0]), int(rows.fast.iloc[0])
     rows_hint = comparison.records.attrs.get("detector_slow_pixels")
@@ -487,8 +528,7 @@ def _precision_findings(record, rows: pd.DataFrame, comparison: Comparison,
                         outcome.precision_reason[idx] + ".",
                         "compare a float32 port with a float32 tolerance (e.g. --rtol 1e-4) or "
                         "run it in float64.")]
-    sides = float32_sides(comparison)
-    if not sides:
+    if not outcome.evidence.float32_sides:
         return []
     parents = schema.ancestors(record.key)
     inputs_at_precision = [rows.loc[i].key for i, role in outcome.roles.items()

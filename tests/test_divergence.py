@@ -217,3 +217,19 @@ def test_one_cause_at_several_mosaic_domains_is_reported_once(make_log):
                                            parse_trace_text(cand, "py.log")))
     assert len(found) == 1 and found[0].also_at == [(0, 1)]
     assert any(f.signature == "carry-over" for f in found[0].findings)
+
+
+def test_a_key_failing_at_every_step_for_no_known_reason_is_one_cause(make_log):
+    """rot_a off at each of 50 steps, inputs agreeing: one root with 49 more steps, not 50
+    roots (the walk over a pixel's failures is linear: evidence is gathered once per pixel)."""
+    def block(shift):
+        steps = {(t, 0): {"phi_deg": 0.1 * t, "rot_a_angstroms": (100.0 + shift * t, 1.0, 0.0),
+                          "F_latt": 3.0 + shift * t} for t in range(50)}
+        return {PIXEL: {"pixel": {"fdet_vec": (0.0, 0.0, 1.0)}, "steps": steps,
+                        "final": {"I_pixel_final": 1.0 + shift}}}
+
+    found = first_divergences(compare_logs(parse_trace_text(make_log("C", block(0.0)), "c"),
+                                           parse_trace_text(make_log("PY", block(0.01)), "p")))
+    assert [(d.record.key, d.record.phi_tic) for d in found] == [("rot_a_angstroms", 1)]
+    assert len(found[0].also_at) == 48 and found[0].also_at[0] == (2, 0)
+    assert found[0].propagated == 49 + 1  # F_latt at each failing step, and I_pixel_final
