@@ -24,7 +24,6 @@ from nbparity.engines import GATE_MODES, MODES, EngineError, EngineOptions, reso
 from nbparity.images import compare_files, write_png_heatmap
 from nbparity.runner import (
     TraceRequest,
-    default_engines,
     gate_cases,
     gate_exit_code,
     gate_pairings,
@@ -358,19 +357,19 @@ def engine_options(func):
 
 
 def _engines(reference_spec, candidate_spec, which, options: EngineOptions):
-    """The two engines of a command: --reference/--candidate, else the --engine shorthand."""
+    """The engines of a command: --reference/--candidate, else the --engine shorthand's
+    defaults; only the roles that run are resolved (``--engine py`` needs no C build)."""
+    specs = {"c": reference_spec or "c-ref", "py": candidate_spec or "nbsim"}
+    names = {"c": "--reference" if reference_spec else "--c-bin",
+             "py": "--candidate" if candidate_spec else "--engine"}
+    roles = {"both": ("c", "py"), "c": ("c",), "py": ("py",)}[which]
     try:
-        default_ref, default_cand = default_engines(options, "both")
-        reference = (resolve_engine(reference_spec, options, "--reference") if reference_spec
-                     else default_ref)
-        candidate = (resolve_engine(candidate_spec, options, "--candidate") if candidate_spec
-                     else default_cand)
+        engines = {role: resolve_engine(specs[role], options, names[role]) for role in roles}
     except EngineError as exc:
         raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
     except ValueError as exc:
         raise Failure(str(exc), exitcodes.USAGE) from None
-    return (reference if which in ("both", "c") else None,
-            candidate if which in ("both", "py") else None)
+    return engines.get("c"), engines.get("py")
 
 
 def _check_omp(mode, c_mode, omp_threads) -> None:

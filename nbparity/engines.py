@@ -208,7 +208,6 @@ def c_binary_available(c_bin: str | None = None) -> bool:
 
 #: what a run's output must hold to count as a trace: a TRACE line or a printout block
 _TRACE_LINE = re.compile(r"^TRACE", re.M)
-_PRINTOUT_HEAD = re.compile(r"(-?\d+)\s+(-?\d+) : stol = ")
 NO_RECORD_HINT = ("a stock nanoBragg prints only -printout_pixel blocks: name it "
                   "--reference nanobragg:PATH; a port needs an engine profile that says how to "
                   "ask it for a pixel and where its trace goes (README, 'Compare your own port')")
@@ -329,6 +328,9 @@ class Engine:
             with _workdir(profile, workdir, case_dir) as cwd:
                 values = {"python": sys.executable, "profile_dir": profile.folder,
                           "case_dir": case_dir or cwd, "workdir": cwd}
+                if profile.one_run_per_pixel:  # {slow}/{fast} may name this run's trace file
+                    values.update(slow=batch[0][0] + profile.pixel_base,
+                                  fast=batch[0][1] + profile.pixel_base)
                 command = expand(profile, list(args), batch, values)
                 env = {**os.environ, **profile.env}
                 start = time.perf_counter()
@@ -345,8 +347,11 @@ class Engine:
 
 
 def _has_block(text: str, slow: int, fast: int) -> bool:
-    return any(int(m.group(1)) == fast and int(m.group(2)) == slow
-               for m in _PRINTOUT_HEAD.finditer(text))
+    # the printout reader's own header pattern (imported here: it loads pandas, which a
+    # one-engine trace of the C reference does without)
+    from nbparity.parse import printout_pixels
+
+    return (slow, fast) in printout_pixels(text)
 
 
 @contextlib.contextmanager
@@ -382,7 +387,11 @@ def _read_trace(engine: Engine, profile: Profile, values: dict,
 
 def _require_records(engine: Engine, run: EngineRun, pixels) -> None:
     """An engine whose output holds no trace record has failed, whatever its exit status."""
-    if _TRACE_LINE.search(run.log_text) or _PRINTOUT_HEAD.search(run.log_text):
+    if _TRACE_LINE.search(run.log_text):
+        return
+    from nbparity.parse import printout_pixels
+
+    if printout_pixels(run.log_text):
         return
     if engine.kind == "c-ref":
         hint = (f"{engine.binary or 'the C engine'} does not seem to know -trace_pixel; "

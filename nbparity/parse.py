@@ -1094,6 +1094,15 @@ class PrintoutBlock:
     line: int
 
 
+def printout_pixels(text: str) -> set[tuple[int, int]]:
+    """The (slow, fast) pixels of the stock printout blocks whose header ``text`` holds (an
+    engine's output is checked with it before it is read)."""
+    if " : stol = " not in text:
+        return set()
+    return {(int(m.group(2)), int(m.group(1))) for m in map(_PRINTOUT_HEAD.search,
+                                                            text.splitlines()) if m}
+
+
 def _looks_like_printout(text: str) -> bool:
     if " : stol = " not in text:  # (the block header's fixed text: most logs end here)
         return False

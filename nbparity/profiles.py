@@ -7,7 +7,8 @@ nbparity knows nothing about. Its keys (all but ``command`` optional)::
     command = ["{python}", "port.py", "{args}", "{pixels}"]
     pixel_args = ["--trace-pixel", "{slow}", "{fast}"]   # per traced pixel, the port's order
     one_run_per_pixel = false             # true: one run per pixel ({pixels} is that pixel)
-    pixel_base = 0                        # 1 when the port numbers pixels from one
+    pixel_base = 0                        # 1 when the port numbers pixels from one (on its
+                                          # command line and in its log)
     trace = "stdout"                      # stdout | stderr | a file, e.g. "{workdir}/trace.log"
     precision = "float64"                 # float64 | float32 (sets the comparison's rtol floor)
     keymap = "port.keymap.toml"           # renames/unit factors for its log (relative to this file)
@@ -86,13 +87,14 @@ def load_profile(path: str | Path) -> Profile:
                            f"{', '.join(sorted(KNOWN_KEYS))})")
     command = _strings(path, data, "command", required=True)
     pixel_args = _strings(path, data, "pixel_args") or Profile.pixel_args
-    for key, items in (("command", command), ("pixel_args", pixel_args)):
-        for item in items:
-            _check_placeholders(path, key, item)
+    one_run = _typed(path, data, "one_run_per_pixel", bool, False)
+    for item in command:
+        _check_placeholders(path, "command", item, PLACEHOLDERS)
+    for item in pixel_args:  # once per pixel: the arguments and pixel list are not there
+        _check_placeholders(path, "pixel_args", item, PLACEHOLDERS - {"args", "pixels"})
     if "{pixels}" in command and ("{slow}" in " ".join(command) or "{fast}" in " ".join(command)):
         raise ProfileError(f"{path}: command: give pixels either as {{pixels}} or as "
                            f"{{slow}}/{{fast}}, not both")
-    one_run = _typed(path, data, "one_run_per_pixel", bool, False)
     uses_pixels = "{pixels}" in command or any("{slow}" in c or "{fast}" in c for c in command)
     if not uses_pixels:
         raise ProfileError(f"{path}: command: no {{pixels}} (or {{slow}}/{{fast}}) element: "
@@ -101,8 +103,9 @@ def load_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: command: {{slow}}/{{fast}} need one_run_per_pixel = true "
                            f"(or use {{pixels}} with pixel_args)")
     trace = _typed(path, data, "trace", str, "stdout")
-    if trace not in ("stdout", "stderr"):
-        _check_placeholders(path, "trace", trace)
+    if trace not in ("stdout", "stderr"):  # a file: one per run, so a pixel only per pixel run
+        _check_placeholders(path, "trace", trace, PLACEHOLDERS - {"args", "pixels"}
+                            - (set() if one_run else {"slow", "fast"}))
     precision = _choice(path, data, "precision", PRECISIONS, "float64")
     workdir = _choice(path, data, "workdir", WORKDIRS, "temp")
     base = _typed(path, data, "pixel_base", int, 0)
@@ -152,15 +155,16 @@ def _choice(path: Path, data: dict, key: str, choices: tuple[str, ...], default:
     return value
 
 
-def _check_placeholders(path: Path, key: str, text: str) -> None:
+def _check_placeholders(path: Path, key: str, text: str, allowed: frozenset[str]) -> None:
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
         raise ProfileError(f"{path}: {key}: {text!r}: {exc}") from None
     for name in names:
-        if name not in PLACEHOLDERS:
-            raise ProfileError(f"{path}: {key}: unknown placeholder {{{name}}} in {text!r} "
-                               f"(known: {', '.join(sorted(PLACEHOLDERS))})")
+        if name not in allowed:
+            what = "unknown placeholder" if name not in PLACEHOLDERS else "placeholder"
+            raise ProfileError(f"{path}: {key}: {what} {{{name}}} in {text!r} cannot be used "
+                               f"here (allowed: {', '.join(sorted(allowed))})")
     if ("{args}" in text or "{pixels}" in text) and text not in ("{args}", "{pixels}"):
         raise ProfileError(f"{path}: {key}: {{args}} and {{pixels}} must be whole elements, "
                            f"not part of {text!r}")
@@ -193,6 +197,8 @@ def expand(profile: Profile, args: list[str], pixels: list[tuple[int, int]], val
     other placeholders substituted (``values``: python, case_dir, workdir, ...)."""
     base = profile.pixel_base
 
+    values = {**values, "profile_dir": profile.folder}
+
     def fill(text: str, extra: dict) -> str:
         return _BRACED.sub(lambda m: str({**values, **extra}[m.group(1)]), text)
 
@@ -207,7 +213,7 @@ def expand(profile: Profile, args: list[str], pixels: list[tuple[int, int]], val
                 out.extend(fill(a, {"slow": s + base, "fast": f + base})
                            for a in profile.pixel_args)
         else:
-            out.append(fill(item, {"profile_dir": profile.folder, **per_pixel}))
+            out.append(fill(item, per_pixel))
     return out
 
 

@@ -138,6 +138,12 @@ def _parse_run(run: EngineRun, name: str, engine: Engine | None):
            else parse_trace_text(run.log_text, name))
     if engine is not None:
         log.declared_precision = engine.precision
+        base = engine.profile.pixel_base if engine.profile is not None else 0
+        if base:  # a port counting pixels from one names them so in its log too
+            records = log.records
+            for axis in ("slow", "fast"):
+                counted = records[axis] >= base
+                records.loc[counted, axis] -= base
     return log
 
 

@@ -129,6 +129,9 @@ def test_profile_expansion_keeps_the_ports_pixel_order_and_base(tmp_path):
     ('command = ["port", "{slow}"]\n', "one_run_per_pixel"),
     ('command = "port {pixels}"\n', "list of strings"),
     ('command = [\n', "p.toml"),
+    ('command = ["port", "{pixels}"]\npixel_args = ["{args}"]\n', "cannot be used here"),
+    ('command = ["port", "{pixels}"]\ntrace = "{workdir}/t_{slow}.log"\n',
+     "placeholder {slow} in '{workdir}/t_{slow}.log' cannot be used here"),
 ])
 def test_bad_profiles_are_one_line_usage_errors(tmp_path, text, message):
     path = tmp_path / "p.toml"
@@ -147,6 +150,63 @@ def test_a_profile_whose_trace_file_is_missing_is_an_engine_failure(tmp_path):
                   tmp_path / "b", "--", *ARGS)
     assert result.exit_code == 4
     assert "trace file" in result.output and "cannot be read" in result.output
+
+
+def test_per_pixel_runs_name_their_trace_files_and_count_pixels_from_one(tmp_path):
+    """A port that traces one pixel per run, numbers pixels from one on its command line and in
+    its log, and writes t_<slow>_<fast>.log beside the profile's own helper file."""
+    port = _script(tmp_path / "port.sh", """\
+        echo "TRACE_PY: trace_pixel $1 $2" > "t_$1_$2.log"
+        echo "TRACE_PY: I_pixel_final 1.5" >> "t_$1_$2.log"
+        """)
+    profile = tmp_path / "p.toml"
+    profile.write_text('command = ["{profile_dir}/port.sh", "{slow}", "{fast}"]\n'
+                       'one_run_per_pixel = true\npixel_base = 1\n'
+                       'trace = "{workdir}/t_{slow}_{fast}.log"\n')
+    assert port.exists()
+    result = _run("trace", "--engine", "py", "--candidate", profile, "--pixel", 5, 6,
+                  "--pixel", 40, 2, "--out", tmp_path / "b", "--", *ARGS)
+    assert result.exit_code == 0, result.output
+    log = (tmp_path / "b" / "py.log").read_text()
+    assert "trace_pixel 6 7" in log and "trace_pixel 41 3" in log  # one-based, as printed
+    from nbparity.engines import EngineRun
+    from nbparity.runner import _parse_run
+
+    engine = resolve_engine(str(profile), EngineOptions(), "--candidate")
+    parsed = _parse_run(EngineRun("py", [], log, 0.0), "py.log", engine)
+    assert parsed.pixels == [(5, 6), (40, 2)]  # zero-based, as everywhere in nbparity
+
+
+def test_a_candidate_only_trace_needs_no_c_engine(tmp_path, monkeypatch):
+    monkeypatch.setenv("NB_C_BIN", str(tmp_path / "no-such-nanoBragg"))
+    result = _run("trace", "--engine", "py", "--pixel", 5, 6, "--out", tmp_path / "b", "--",
+                  *ARGS)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "b" / "c.log").exists()
+
+
+def test_upstream_printout_bytes_through_the_stock_engine(tmp_path, upstream_dir):
+    """The stock engine path on what upstream nanoBragg.c really printed: a stand-in build
+    that answers -printout_pixel F S with upstream's own stdout for that pixel."""
+    folder = upstream_dir / "matrix_file"
+    stock = _script(tmp_path / "nanoBragg", f"""\
+        while [ $# -gt 0 ]; do
+          if [ "$1" = "-printout_pixel" ]; then cat "{folder}/printout_$3_$2.txt"; fi
+          shift
+        done
+        """)
+    result = _run("trace", "--reference", f"nanobragg:{stock}", "--args-file",
+                  folder / "args.txt", "--pixel", 40, 40, "--pixel", 12, 70,
+                  "--phi-carryover-mode", "c-parity", "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    assert "stock, -printout_pixel" in result.output
+    diff = _run("diff", tmp_path / "b" / "c.log", tmp_path / "b" / "py.log", "--format",
+                "json")
+    records = json.loads(diff.output)["records"]
+    statuses = {(r["slow"], r["fast"], r["key"]): r["status"] for r in records}
+    for pixel in ((40, 40), (12, 70)):
+        for key in ("I_pixel_final", "omega_applied_sr", "polar_applied"):
+            assert statuses[(*pixel, key)] == "pass", (pixel, key)
 
 
 def test_resolve_engine_takes_an_executable_path(c_binary):
