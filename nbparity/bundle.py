@@ -37,8 +37,7 @@ class Bundle:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        if self.path.exists():
-            raise BundleError(f"--out: {self.path} exists; bundles are never overwritten")
+        _check_free(self.path, "")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.",
@@ -63,11 +62,30 @@ class Bundle:
         files = {p.name: sha256_of(p) for p in sorted(self.staging.iterdir()) if p.is_file()}
         manifest = {**manifest, "files_sha256": files}
         (self.staging / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        if self.path.exists():
+        try:
+            _check_free(self.path, " (it appeared while running)")
+            os.rename(self.staging, self.path)
+        except OSError as exc:
             shutil.rmtree(self.staging, ignore_errors=True)
-            raise BundleError(f"--out: {self.path} appeared while running; not overwritten")
-        os.rename(self.staging, self.path)
+            if isinstance(exc, BundleError):
+                raise
+            raise BundleError(f"--out: cannot create {self.path}: {exc.strerror or exc}"
+                              ) from None
         return self.path
+
+
+def _check_free(path: Path, when: str) -> None:
+    """Nothing at ``path``, not even a symbolic link (a dangling one included): a bundle is
+    never written through a link nor over anything."""
+    if path.is_symlink():
+        target = os.readlink(path)
+        state = "" if path.exists() else ", which does not exist"
+        raise BundleError(f"--out: {path} is a symbolic link (to {target}{state}){when}; "
+                          f"give a new folder")
+    if os.path.lexists(path):
+        kind = "a folder" if path.is_dir() else "a file"
+        raise BundleError(f"--out: {path} exists ({kind}){when}; bundles are never "
+                          f"overwritten")
 
 
 def git_commit() -> dict:

@@ -19,7 +19,7 @@ from rich.table import Table
 from nbparity import __version__, exitcodes, report, resources, schema
 from nbparity.atomic import atomic_write
 from nbparity.bundle import BundleError, default_bundle_dir
-from nbparity.cases import TRACES_DIR, Case, CaseFileError, detector_shape, load_cases
+from nbparity.cases import TRACES_DIR, Case, CaseFileError, case_from_args, load_cases
 from nbparity.engines import GATE_MODES, MODES, EngineError, EngineOptions, resolve_engine
 from nbparity.images import compare_files, write_png_heatmap
 from nbparity.runner import (
@@ -280,6 +280,13 @@ def _load_case_file(path: str | None) -> list:
         raise Failure(str(exc), exitcodes.USAGE) from None
 
 
+def _args_case(name, folder, args, source) -> Case:
+    try:
+        return case_from_args(name, folder, args, source)
+    except CaseFileError as exc:  # a detector option's bad value, a forbidden option
+        raise Failure(str(exc), exitcodes.USAGE) from None
+
+
 def _case_from_inputs(case_name, cases_file, args_file, extra_args) -> Case:
     chosen = sum(bool(x) for x in (case_name, args_file, extra_args))
     if chosen > 1:
@@ -295,9 +302,9 @@ def _case_from_inputs(case_name, cases_file, args_file, extra_args) -> Case:
             args = tuple(shlex.split(text, comments=True))
         except ValueError as exc:
             raise Failure(f"--args-file: {path}: {exc}", exitcodes.USAGE) from None
-        return Case(path.stem, path.resolve().parent, args, (), detector_shape(args))
+        return _args_case(path.stem, path.resolve().parent, args, f"--args-file {path}")
     if extra_args:
-        return Case("args", Path.cwd(), tuple(extra_args), (), detector_shape(extra_args))
+        return _args_case("args", Path.cwd(), extra_args, "-- ARGS")
     name = case_name or "default"
     for case in _load_case_file(cases_file):
         if case.name == name:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from nbparity import exitcodes
 from nbparity.bundle import Bundle, git_commit, versions
-from nbparity.cases import Case
+from nbparity.cases import Case, check_case, engine_args, input_warnings
 from nbparity.engines import (
     GATE_MODES,
     Engine,
@@ -24,7 +24,6 @@ from nbparity.engines import (
     EngineOptions,
     EngineRun,
     resolve_engine,
-    resolve_inputs,
     run_c,
 )
 from nbparity.tolerance import Tolerance, for_precision
@@ -73,6 +72,12 @@ class TraceOutcome:
 
 
 def _check_pixels(case: Case, pixels: list[tuple[int, int]]) -> None:
+    """The request's case and pixels, before anything runs (ValueError: exit 2): a plain case
+    name, no option the harness sets itself, confined output files, pixels on the detector."""
+    check_case(case)
+    if not pixels:
+        raise ValueError(f"case {case.name}: no pixels to trace (give the case pixels = "
+                         f"[[SLOW, FAST], ...], or --pixel)")
     slow_n, fast_n = case.shape
     for s, f in pixels:
         if not (0 <= s < slow_n and 0 <= f < fast_n):
@@ -81,8 +86,10 @@ def _check_pixels(case: Case, pixels: list[tuple[int, int]]) -> None:
 
 
 def run_engines(request: TraceRequest, workdir: Path) -> dict[str, EngineRun]:
-    args = resolve_inputs(request.case.args, request.case.folder)
-    return {name: engine.run(args, request.pixels, workdir, request.case.folder)
+    """Each engine on the case's arguments (``cases.engine_args``: inputs from the case's
+    folder, output files inside ``workdir`` as ``c-NAME`` / ``py-NAME``)."""
+    return {name: engine.run(engine_args(request.case, workdir, name), request.pixels, workdir,
+                             request.case.folder)
             for name, engine in request.engines.items()}
 
 
@@ -190,13 +197,15 @@ def trace_case(request: TraceRequest, out: Path) -> TraceOutcome:
 
 
 def request_warnings(request: TraceRequest) -> list[str]:
-    """Things the user should know before trusting the result: upstream's option-parsing side
-    effects when the reference is a stock nanoBragg (the project's engines parse exactly)."""
+    """Things the user should know before trusting the result: input files outside the
+    case's folder, and upstream's option-parsing side effects when the reference is a stock
+    nanoBragg (the project's engines parse exactly)."""
     from nbparity.signatures import command_line_warnings
 
+    warnings = input_warnings(request.case)
     if request.reference is not None and request.reference.kind == "nanobragg":
-        return command_line_warnings(request.case.args)
-    return []
+        warnings += command_line_warnings(request.case.args)
+    return warnings
 
 
 # --------------------------------------------------------------------------- gate
@@ -325,7 +334,7 @@ def c_trace_text(case: Case, mode: str, c_bin: str | None = None,
                  timeout_s: float = 300.0) -> str:
     """The C engine's trace lines (only) for a case's pixels in one carry-over mode."""
     with tempfile.TemporaryDirectory(prefix="nbparity-golden-") as work:
-        run = run_c(resolve_inputs(case.args, case.folder), list(case.pixels), Path(work),
+        run = run_c(engine_args(case, Path(work), "c"), list(case.pixels), Path(work),
                     c_bin, mode, timeout_s)
     return "".join(line + "\n" for line in run.log_text.splitlines()
                    if line.startswith("TRACE_"))
@@ -336,6 +345,8 @@ def write_golden(cases: list[Case], out_dir: Path, c_bin: str | None = None,
     """Regenerate the golden C logs of every case in both modes (one file per case and mode)."""
     from nbparity.atomic import atomic_write
 
+    for case in cases:  # a case name is a plain name: every log lands inside out_dir
+        check_case(case)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for i, case in enumerate(cases):
