@@ -26,6 +26,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -140,14 +141,38 @@ def mode_args(mode: str | None, omp_threads: int | None) -> list[str]:
 
 def _subprocess(command: list[str], workdir: Path, timeout_s: float, label: str,
                 env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run an engine to its end and capture its output. It runs in a process group of its own
+    (stdin empty), so that whatever it starts goes with it: on a time-out, and on any exception
+    while it runs (Ctrl-C, the SIGTERM of a cancelled CI job, see ``nbparity.signals``), the
+    whole group is killed and the engine waited for before the exception goes on."""
     try:
-        return subprocess.run(command, cwd=workdir, capture_output=True, text=True,
-                              timeout=timeout_s, env=env, errors="replace")
-    except subprocess.TimeoutExpired:
-        raise EngineError(f"{label} timed out after {timeout_s:g} s") from None
+        process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   errors="replace", env=env, process_group=0)
     except OSError as exc:
         raise EngineError(f"{label} {command[0]} could not start: {exc.strerror or exc}"
                           ) from None
+    with process:  # closes the pipes and waits for the engine, however this block is left
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            raise EngineError(f"{label} timed out after {timeout_s:g} s") from None
+        except BaseException:
+            _kill_group(process)
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the engine's process group, then wait for the engine. Only while the engine is
+    not reaped: its id then names that group and no other."""
+    if process.returncode is None:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            process.kill()
+    process.wait()
 
 
 def run_c(args: list[str], pixels: list[tuple[int, int]], workdir: Path,

@@ -1018,9 +1018,21 @@ def _small_int(text: str, where: str, what: str) -> int:
 
 
 def parse_trace_file(path: str | Path, keymap: KeyMap | None = None) -> TraceLog:
-    """Read and parse a log file (``keymap`` as for ``parse_trace_text``); unreadable files
-    raise TraceFormatError naming the file."""
+    """Read and parse a log file (``keymap`` as for ``parse_trace_text``); unreadable files,
+    and files too large for the memory left, raise TraceFormatError naming the file."""
     path = Path(path)
+    try:
+        return _parse_trace_file(path, keymap)
+    except MemoryError:
+        pass  # raised below, once this handler has let go of the frames that hold the buffers
+    try:
+        size = f" ({os.stat(path).st_size} bytes)"
+    except OSError:
+        size = ""
+    raise TraceFormatError(f"{path}:0: out of memory while reading this log{size}")
+
+
+def _parse_trace_file(path: Path, keymap: KeyMap | None) -> TraceLog:
     try:
         data = _read_file(path)
     except OSError as exc:
