@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import shlex
 import sys
@@ -97,8 +98,38 @@ class Failure(click.ClickException):
         self.exit_code = code
 
 
+class FiniteFloat(click.ParamType):
+    """A finite float at least ``minimum`` (``above``: strictly greater). A tolerance of -1 or
+    NaN would make every comparison fail or pass by accident, a time-out of 0 kill every
+    engine: usage errors (exit 2), never a run."""
+
+    name = "number"
+
+    def __init__(self, minimum: float = 0.0, above: bool = False):
+        self.minimum, self.above = minimum, above
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if number < self.minimum or (self.above and number == self.minimum):
+            relation = "greater than" if self.above else "at least"
+            self.fail(f"{value!r}: must be {relation} {self.minimum:g}", param, ctx)
+        return number
+
+
+TOLERANCE = FiniteFloat(0.0)
+SECONDS = FiniteFloat(0.0, above=True)
+
+
 def parse_tol_option(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-    """``KEY=RTOL[,ATOL]`` items → {key: (rtol, atol)}."""
+    """``KEY=RTOL[,ATOL]`` items → {key: (rtol, atol)}; each a finite number >= 0."""
     out = {}
     for item in values:
         key, sep, spec = item.partition("=")
@@ -106,10 +137,14 @@ def parse_tol_option(values: tuple[str, ...]) -> dict[str, tuple[float, float]]:
         try:
             if not sep or not key or not 1 <= len(parts) <= 2:
                 raise ValueError
-            out[key] = (float(parts[0]), float(parts[1]) if len(parts) == 2 else 0.0)
+            numbers = [float(part) for part in parts]
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected KEY=RTOL[,ATOL]",
                                      param_hint="--tol") from None
+        if not all(math.isfinite(n) and n >= 0 for n in numbers):
+            raise click.BadParameter(f"{item!r}: RTOL and ATOL must be finite numbers >= 0",
+                                     param_hint="--tol")
+        out[key] = (numbers[0], numbers[1] if len(numbers) == 2 else 0.0)
     return out
 
 
@@ -171,10 +206,10 @@ def _split_multi(values: tuple[str, ...]) -> list[str]:
 
 
 tolerance_options = [
-    click.option("--rtol", type=float, default=None,
+    click.option("--rtol", type=TOLERANCE, default=None,
                  help=f"Relative tolerance [default: {DEFAULT_RTOL:g}; {FLOAT32_RTOL:g} when an "
                       f"engine computes in float32]."),
-    click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
+    click.option("--atol", type=TOLERANCE, default=DEFAULT_ATOL, show_default=True,
                  help="Absolute tolerance."),
     click.option("--tol", "tol_items", multiple=True, metavar="KEY=RTOL[,ATOL]",
                  help="Per-key tolerance (repeatable)."),
@@ -193,6 +228,12 @@ def make_tolerance(rtol, atol, tol_items, nan_equal) -> Tolerance:
     may raise, see ``tolerance.for_precision``)."""
     return Tolerance(DEFAULT_RTOL if rtol is None else rtol, atol, parse_tol_option(tol_items),
                      nan_equal, rtol_given=rtol is not None)
+
+
+allow_missing_option = click.option(
+    "--allow-missing", is_flag=True,
+    help="Compare the records both logs hold, although one lacks records the other holds (a "
+         "pixel, or a key it prints elsewhere); without it they are a structural error (exit 3).")
 
 
 keymap_options = [
@@ -232,10 +273,11 @@ def with_keymaps(func):
 @click.option("--strict", is_flag=True, help="A key missing on one side, a TRACE line a reader "
                                             "skipped or an ambiguous record is a structural "
                                             "error (exit 3).")
+@allow_missing_option
 @with_keymaps
 def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, failed_only,
-                 show_missing, fmt, output, force, strict, keymap, reference_keymap,
-                 candidate_keymap):
+                 show_missing, fmt, output, force, strict, allow_missing, keymap,
+                 reference_keymap, candidate_keymap):
     """Align C_LOG (reference) and PY_LOG (candidate) per pixel and per φ/mosaic step and
     report every quantity: values, abs and rel error, status; records on one side only in one
     line (--show-missing lists them)."""
@@ -244,11 +286,16 @@ def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, 
     for_people = fmt in ("table", "markdown")
     rows = report.select(comparison, _split_multi(keys), stages, failed_only,
                          show_missing=show_missing or not for_people)
-    text = report.render(comparison, rows, fmt)
+    divergences = None
+    if fmt == "junit":  # each failure carries its pixel's first divergence and diagnosis
+        from nbparity.divergence import first_divergences
+
+        divergences = first_divergences(comparison)
+    text = report.render(comparison, rows, fmt, divergences)
     if for_people and not show_missing and not failed_only:
         text += report.missing_line(comparison)
     write_output(text, output, force)
-    sys.exit(comparison.exit_code(strict))
+    sys.exit(_comparison_exit(comparison, strict, allow_missing, "diff"))
 
 
 @cli.command("first-divergence")
@@ -259,9 +306,10 @@ def diff_command(c_log, py_log, rtol, atol, tol_items, nan_equal, keys, stages, 
               show_default=True)
 @click.option("--strict", is_flag=True, help="As for diff: missing keys, skipped TRACE lines "
                                             "and ambiguous records exit 3.")
+@allow_missing_option
 @with_keymaps
 def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fmt, strict,
-                             keymap, reference_keymap, candidate_keymap):
+                             allow_missing, keymap, reference_keymap, candidate_keymap):
     """The first failing record in pipeline order, the last agreeing one before it, how many
     later failures it likely caused, and a diagnosis when a known signature fits."""
     from nbparity.divergence import first_divergences
@@ -269,7 +317,16 @@ def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fm
     comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal),
                                  keymap, reference_keymap, candidate_keymap)
     click.echo(report.render_divergences(first_divergences(comparison), fmt), nl=False)
-    sys.exit(comparison.exit_code(strict))
+    sys.exit(_comparison_exit(comparison, strict, allow_missing, "first-divergence"))
+
+
+def _comparison_exit(comparison, strict: bool, allow_missing: bool, command: str) -> int:
+    """The comparison's exit code; lost records (exit 3) are also said in one line on stderr,
+    so that a report written to a file does not hide why the command failed."""
+    code = comparison.exit_code(strict, allow_missing)
+    if code == exitcodes.STRUCTURAL and not allow_missing and not comparison.incomplete.empty:
+        click.echo(f"nbparity {command}: structural: {comparison.incomplete_text()}", err=True)
+    return code
 
 
 # --------------------------------------------------------------------------- cases & trace
@@ -357,7 +414,7 @@ def engine_options(func):
                      show_default=True, help="nbsim's device."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
                      show_default=True, help="nbsim's arithmetic."),
-        click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
+        click.option("--timeout", "timeout_s", type=SECONDS, default=300.0, show_default=True,
                      help="Seconds before a subprocess engine is stopped."),
     ]):
         func = option(func)
@@ -582,7 +639,7 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
                                                                "square).")
 @click.option("--roi", type=(int, int, int, int), metavar="S0 S1 F0 F1",
               help="Only slow S0..S1 and fast F0..F1 (inclusive, zero-based).")
-@click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True)
+@click.option("--rtol", type=TOLERANCE, default=DEFAULT_RTOL, show_default=True)
 @click.option("--png", type=click.Path(dir_okay=False), help="Difference heat-map PNG.")
 def images_command(image_a, image_b, shape, roi, rtol, png):
     """Image-level parity of two float images (A is the reference): max rel error over pixels
@@ -593,8 +650,12 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
         raise Failure(str(exc), exitcodes.USAGE) from None
     click.echo(f"shape {parity.shape[0]} x {parity.shape[1]} (slow x fast); "
                f"{parity.compared_pixels} pixels above 1e-3 of the maximum")
-    click.echo(f"max rel error {parity.max_rel:.3e}; correlation {parity.correlation:.9f}; "
+    click.echo(f"max rel error {parity.max_rel:.3e}; dark pixels within "
+               f"{parity.max_dark_diff:.3e} of the peak; correlation {parity.correlation:.9f}; "
                f"sums {parity.sum_reference:.9g} vs {parity.sum_candidate:.9g}")
+    if parity.nonfinite_reference or parity.nonfinite_mismatch:
+        click.echo(f"NaN/inf pixels: {parity.nonfinite_reference} in the reference, "
+                   f"{parity.nonfinite_mismatch} not matched by the candidate")
     for s, f, r, x, rel in parity.worst:
         click.echo(f"  pixel ({s}, {f}): {r:.9g} vs {x:.9g}  rel {rel:.3e}")
     if png:
@@ -605,7 +666,12 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
         except OSError as exc:
             raise Failure(f"--png: cannot write {png}: {exc.strerror or exc}",
                           exitcodes.USAGE) from None
-    sys.exit(exitcodes.PARITY if parity.passes(rtol) else exitcodes.DIVERGED)
+    problems = parity.problems(rtol)
+    for problem in problems:
+        click.echo(f"nbparity images: {problem}", err=True)
+    if parity.compared_pixels == 0:  # nothing comparable: structural, whatever else differs
+        sys.exit(exitcodes.STRUCTURAL)
+    sys.exit(exitcodes.DIVERGED if problems else exitcodes.PARITY)
 
 
 # errors of a write whose stream has no file name: the standard output (full disk, quota, I/O

@@ -28,6 +28,7 @@ structural mismatch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -71,25 +72,82 @@ class Comparison:
         return self.records[~self.records.status.isin(MISSING | {"not-comparable"})]
 
     def worst(self) -> pd.Series | None:
-        """The compared record with the largest relative error (None if nothing compared)."""
-        rel = self.compared.rel_err.replace(np.nan, -1.0)
+        """The record a summary should name: when any record fails, the failing one with the
+        largest relative error (a failure without one, NaN against a number or text against
+        text, counts as the largest); else the compared record with the largest relative
+        error. None if nothing was compared."""
+        failed = self.failed
+        pool, undefined = (failed, np.inf) if not failed.empty else (self.compared, -1.0)
+        rel = pool.rel_err.replace(np.nan, undefined)
         if rel.empty:
             return None
-        return self.compared.loc[rel.idxmax()]
+        return pool.loc[rel.idxmax()]
 
     @property
     def ambiguous(self) -> pd.DataFrame:
         return self.records[self.records.status == AMBIGUOUS]
 
-    def exit_code(self, strict: bool = False) -> int:
-        """0 parity, 1 a failure; with ``strict``, 3 for a key on one side only, a TRACE line
-        either reader skipped, or an ambiguous (repeated, differing) record."""
+    @cached_property
+    def incomplete(self) -> pd.DataFrame:
+        """Records one log lacks although it should hold them: a pixel the other log traces
+        and it does not (a log cut short, a different pixel set), or a key it prints elsewhere
+        but not here (a log cut inside a pixel or a φ loop). A key a log never prints is a
+        difference of vocabulary (a stock printout has few keys), not a lost record; so are
+        the steps around a printout's one last-iteration value."""
+        missing = self.missing
+        if missing.empty:
+            return missing
+        lost = np.zeros(len(missing), dtype=bool)
+        for status, log in (("missing-candidate", self.candidate),
+                            ("missing-reference", self.reference)):
+            side = (missing.status == status).to_numpy()
+            if not side.any():
+                continue
+            held = self.records[self.records.status != status]
+            rows = missing[side]
+            no_pixel = ~np.isin(_pixel_codes(rows), _pixel_codes(held))
+            known_key = rows.key.isin(held.key.unique()).to_numpy()
+            if log.grammar == "printout":  # one value per pixel, put at the last step only
+                known_key = known_key & (rows.stage != "phi").to_numpy()
+            lost[np.flatnonzero(side)] = no_pixel | known_key
+        return missing[lost]
+
+    def incomplete_text(self) -> str:
+        """One line saying which records are lost and on which side (empty if none)."""
+        lost = self.incomplete
+        if lost.empty:
+            return ""
+        parts = []
+        for status, log, other in (("missing-candidate", self.candidate, self.reference),
+                                   ("missing-reference", self.reference, self.candidate)):
+            rows = lost[lost.status == status]
+            if rows.empty:
+                continue
+            pixels = list(dict.fromkeys(zip(rows.slow.tolist(), rows.fast.tolist())))
+            shown = ", ".join(f"({s}, {f})" for s, f in pixels[:4])
+            more = f" and {len(pixels) - 4} more pixels" if len(pixels) > 4 else ""
+            parts.append(f"{log.source} lacks {len(rows)} records that {other.source} holds "
+                         f"(keys it prints elsewhere, or whole pixels) at {shown}{more}")
+        return ("; ".join(parts) + " (a truncated log or a different pixel set; "
+                "--allow-missing compares what both hold)")
+
+    def exit_code(self, strict: bool = False, allow_missing: bool = False) -> int:
+        """0 parity, 1 a failure; 3 for lost records (``incomplete``) unless ``allow_missing``;
+        with ``strict``, also 3 for a key on one side only, a TRACE line either reader skipped,
+        or an ambiguous (repeated, differing) record."""
         if not self.failed.empty:
             return exitcodes.DIVERGED
+        if not allow_missing and not self.incomplete.empty:
+            return exitcodes.STRUCTURAL
         if strict and (not self.missing.empty or self.reference.skipped
                        or self.candidate.skipped or not self.ambiguous.empty):
             return exitcodes.STRUCTURAL
         return exitcodes.PARITY
+
+
+def _pixel_codes(records: pd.DataFrame) -> np.ndarray:
+    """One int64 per record naming its pixel (slow, fast)."""
+    return records.slow.to_numpy(np.int64) * (1 << 32) + records.fast.to_numpy(np.int64)
 
 
 # --------------------------------------------------------------------------- records
@@ -150,7 +208,15 @@ def _take(column: np.ndarray, at: np.ndarray, fill) -> np.ndarray:
 def _resolve_pixels(ref: _Side, cand: _Side) -> None:
     """Check both logs trace the same pixels; legacy logs with no pixel take the other's."""
     ref_pix, cand_pix = set(ref.log.pixels), set(cand.log.pixels)
-    unknown = (-1, -1)
+    unknown = (-1, -1)  # a legacy log that never says which pixel it traces
+    for side, pixels in ((ref, ref_pix), (cand, cand_pix)):
+        negative = sorted(p for p in pixels if min(p) < 0
+                          and (p != unknown or side.log.grammar == "contract"))
+        if negative:
+            s, f = negative[0]
+            at = side.log.records[(side.log.records.slow == s) & (side.log.records.fast == f)]
+            raise StructuralMismatch(f"{side.log.source}:{int(at.line.min())}: pixel ({s}, {f}) "
+                                     f"has a negative index; pixels are zero-based")
     if ref_pix == {unknown} and len(cand_pix) == 1:
         ref.ids["slow"][:], ref.ids["fast"][:] = next(iter(cand_pix))
         ref_pix = cand_pix

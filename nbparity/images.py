@@ -28,9 +28,38 @@ class ImageParity:
     sum_reference: float
     sum_candidate: float
     worst: list[tuple[int, int, float, float, float]]  # slow, fast, ref, cand, rel
+    #: pixels where the images disagree on NaN or infinity (a NaN against a number, +inf
+    #: against -inf or a number): never within any tolerance
+    nonfinite_mismatch: int = 0
+    nonfinite_reference: int = 0  # NaN or infinite pixels of the reference
+    #: the largest |candidate - reference| over the dark pixels (at or below the floor),
+    #: relative to the reference's peak: a spot the reference does not have
+    max_dark_diff: float = 0.0
 
     def passes(self, rtol: float) -> bool:
-        return self.max_rel <= rtol
+        return not self.problems(rtol)
+
+    def problems(self, rtol: float) -> list[str]:
+        """Why the images are not at parity under ``rtol`` (empty when they are)."""
+        out = []
+        if self.compared_pixels == 0:
+            out.append(self.nothing_to_compare())
+        if self.nonfinite_mismatch:
+            out.append(f"{self.nonfinite_mismatch} pixel(s) NaN or infinite in one image and "
+                       f"not the same in the other")
+        if self.max_rel > rtol:
+            out.append(f"max rel error {self.max_rel:.3e} above rtol {rtol:g}")
+        if self.max_dark_diff > rtol and self.compared_pixels:
+            out.append(f"a pixel at or below the floor differs by {self.max_dark_diff:.3e} of "
+                       f"the reference's peak (above rtol {rtol:g})")
+        return out
+
+    def nothing_to_compare(self) -> str:
+        pixels = self.shape[0] * self.shape[1]
+        what = ("is NaN or infinite everywhere" if self.nonfinite_reference == pixels
+                else "has no pixel above 1e-3 of its finite maximum (all zero, or NaN/inf "
+                     "elsewhere)")
+        return f"nothing to compare: the reference image {what}"
 
 
 def infer_shape(path: Path, shape: tuple[int, int] | None) -> tuple[int, int]:
@@ -45,7 +74,11 @@ def infer_shape(path: Path, shape: tuple[int, int] | None) -> tuple[int, int]:
 
 def compare_images(reference: np.ndarray, candidate: np.ndarray, floor: float = 1e-3,
                    roi: tuple[int, int, int, int] | None = None, n_worst: int = 5) -> ImageParity:
-    """``roi`` = (slow_min, slow_max, fast_min, fast_max), inclusive, zero-based."""
+    """``roi`` = (slow_min, slow_max, fast_min, fast_max), inclusive, zero-based.
+
+    Pixels above ``floor`` of the reference's largest finite |value| are compared by relative
+    error; the others (dark pixels) by their difference relative to that peak; NaN and
+    infinities must sit at the same pixels with the same values."""
     if reference.shape != candidate.shape:
         raise ValueError(f"images differ in shape: {reference.shape} vs {candidate.shape}")
     r = reference.astype(np.float64)
@@ -54,10 +87,18 @@ def compare_images(reference: np.ndarray, candidate: np.ndarray, floor: float = 
     if roi:
         s0, s1, f0, f1 = roi
         r, x, offset = r[s0:s1 + 1, f0:f1 + 1], x[s0:s1 + 1, f0:f1 + 1], (s0, f0)
-    peak = float(np.max(np.abs(r))) if r.size else 0.0
-    mask = np.abs(r) > floor * peak
+    finite = np.isfinite(r) & np.isfinite(x)
+    same_nonfinite = (np.isnan(r) & np.isnan(x)) | (~np.isnan(r) & (r == x))
+    nonfinite_mismatch = int((~finite & ~same_nonfinite).sum())
+    finite_r = np.abs(r[np.isfinite(r)])
+    peak = float(finite_r.max()) if finite_r.size else 0.0
+    mask = finite & (np.abs(r) > floor * peak) if peak > 0 else np.zeros(r.shape, bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(mask, np.abs(x - r) / np.abs(r), 0.0)
+        dark = np.where(finite & ~mask, np.abs(x - r), 0.0)
+    max_dark = float(dark.max()) / peak if peak > 0 and dark.size else 0.0
+    if peak == 0 and dark.size and dark.max() > 0:
+        max_dark = float("inf")  # a candidate lights a pixel of an all-zero reference
     order = np.argsort(rel, axis=None)[::-1][:n_worst]
     worst = []
     for flat in order:
@@ -65,12 +106,14 @@ def compare_images(reference: np.ndarray, candidate: np.ndarray, floor: float = 
         if rel[s, f] > 0:
             worst.append((int(s + offset[0]), int(f + offset[1]), float(r[s, f]),
                           float(x[s, f]), float(rel[s, f])))
-    if r.size > 1 and np.std(r) > 0 and np.std(x) > 0:
-        corr = float(np.corrcoef(r.ravel(), x.ravel())[0, 1])
+    rf, xf = r[finite], x[finite]
+    if rf.size > 1 and np.std(rf) > 0 and np.std(xf) > 0:
+        corr = float(np.corrcoef(rf, xf)[0, 1])
     else:
-        corr = 1.0 if np.array_equal(r, x) else float("nan")
-    return ImageParity(tuple(reference.shape), float(rel.max()) if rel.size else 0.0,
-                       int(mask.sum()), corr, float(r.sum()), float(x.sum()), worst)
+        corr = 1.0 if np.array_equal(rf, xf) and rf.size else float("nan")
+    return ImageParity(tuple(r.shape), float(rel.max()) if rel.size else 0.0,
+                       int(mask.sum()), corr, float(r.sum()), float(x.sum()), worst,
+                       nonfinite_mismatch, int((~np.isfinite(r)).sum()), max_dark)
 
 
 def compare_files(path_a: Path, path_b: Path, shape: tuple[int, int] | None = None,

@@ -151,6 +151,15 @@ def _significant_digits(token: str) -> int:
     return len(stripped) if stripped else 1
 
 
+def _prints_as_17g(token: str, value: float) -> bool:
+    """Whether ``token`` shows every significant digit %.17g prints for its value (``2.5``,
+    ``0.25``: exact), rather than a rounding of it (``0.065559``, whose double %.17g prints
+    as 0.065559000000000003)."""
+    if not math.isfinite(value):
+        return True
+    return _significant_digits(format(value, ".17g")) <= _significant_digits(token)
+
+
 def _resolution(token: str, value: float, exact: bool, digits: int | None = None) -> float:
     """Half a unit in the last printed digit of ``token`` (absolute).
 
@@ -211,6 +220,8 @@ class _RecordBuilder:
         # False where the formats are known field by field (a stock printout's %f fields):
         # each token then counts as printed
         self.infer = True
+        #: the log promises %.17g (the contract): a token that is what %.17g prints is exact
+        self.round_trip = False
 
     def skip(self, shape: str, lineno: int, text: str) -> None:
         """A line (or part of one) not read, grouped by ``shape``."""
@@ -392,6 +403,11 @@ class _RecordBuilder:
             self.precision, rule = infer_precision(tokens, reals)
         else:
             rule = [_resolution(t, v, False) for t, v in zip(tokens, reals)]
+        if self.round_trip:  # a contract log: a value printed as %.17g prints it is exact
+            exact = [_prints_as_17g(t, v) for t, v in zip(tokens, reals.tolist())]
+            rule = [0.0 if e else res for e, res in zip(exact, rule)]
+            if all(exact):
+                self.precision = None  # every value as %.17g prints it: the contract's
         out = np.zeros(len(self.tokens))
         for (i, _, _), res in zip(real, rule):  # a record's: its coarsest component's
             out[i] = max(out[i], res)
@@ -572,12 +588,16 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> Trac
     contract = _TRACE_PIXEL_RE.search(log.data) is not None
     if not contract and _looks_like_printout(log.text):
         return parse_printout_log(log.text, source)
-    if contract:
+    # A contract log is exact when it prints round-trip digits (%.17g); a contract-shaped log
+    # written by hand or by a port with %g or %.6f is read at the precision it prints.
+    exact = contract and _FULL_DIGITS_RE.search(log.data) is not None
+    if exact:
         fast = _parse_contract_fast(log.newline_separated(), source, keymap)
         if fast is not None:
             return fast
     builder = _RecordBuilder(source, on_duplicate="error" if contract else "first",
                              keymap=keymap)
+    builder.round_trip = contract
     ignored = _parse_lines(builder, enumerate(log.text.splitlines(), start=1), contract)
     if not builder.tokens:
         if builder.skipped:
@@ -587,14 +607,16 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> Trac
                                    f"({count} skipped; first: {first['shape']})")
         raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")
     # Contract logs print values with %.17g: exact for doubles, no resolution limit.
-    records = builder.records(exact=contract)
+    records = builder.records(exact=exact)
     return TraceLog(source, records, "contract" if contract else "legacy",
                     dict(builder.repeated), ignored, builder.skipped_list(),
                     builder.notes_list(), np.array(sorted(builder.ambiguous), np.int64),
-                    None if contract else builder.precision)
+                    None if exact else builder.precision)
 
 
 _TRACE_PIXEL_RE = re.compile(rb"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
+#: a number printed with at least FULL_DIGITS (15) significant digits (leading zeros aside)
+_FULL_DIGITS_RE = re.compile(rb"[1-9](?:\.?[0-9]){%d}" % (FULL_DIGITS - 1))
 
 
 def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int:

@@ -80,7 +80,8 @@ def summary(comparison: Comparison) -> dict:
         "worst": None if worst is None else {
             "key": worst.key, "pixel": [int(worst.slow), int(worst.fast)],
             "phi_tic": int(worst.phi_tic), "mos_tic": int(worst.mos_tic),
-            "rel_err": _num(worst.rel_err)},
+            "rel_err": _num(worst.rel_err), "status": worst.status,
+            "reference": str(worst.ref), "candidate": str(worst.cand)},
     }
 
 
@@ -91,8 +92,12 @@ def summary_line(comparison: Comparison) -> str:
     if worst:
         step = ("" if worst["phi_tic"] < 0
                 else f" phi_tic={worst['phi_tic']} mos_tic={worst['mos_tic']}")
-        where = (f"; worst rel error {_fmt(worst['rel_err'])} at {worst['key']} pixel "
-                 f"({worst['pixel'][0]}, {worst['pixel'][1]}){step}")
+        at = f"{worst['key']} pixel ({worst['pixel'][0]}, {worst['pixel'][1]}){step}"
+        if worst["rel_err"] is None:  # NaN against a number, or different words: no ratio
+            where = (f"; worst record {at}: {worst['reference']} vs {worst['candidate']} "
+                     f"({worst['status']})")
+        else:
+            where = f"; worst rel error {_fmt(worst['rel_err'])} at {at}"
     extra = f", {s['precision_limited']} precision-limited" if s["precision_limited"] else ""
     extra += f", {s['ambiguous']} ambiguous" if s["ambiguous"] else ""
     return (f"{s['compared']} records compared, {s['failed']} failed{extra}, "
@@ -155,7 +160,7 @@ def render(comparison: Comparison, rows: pd.DataFrame, fmt: str,
     if fmt == "markdown":
         return render_markdown(comparison, rows)
     if fmt == "junit":
-        return render_junit(comparison, rows)
+        return render_junit(comparison, rows, divergences=divergences)
     return render_table(comparison, rows)
 
 
@@ -211,9 +216,14 @@ def render_markdown(comparison: Comparison, rows: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbparity") -> str:
+def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbparity",
+                 divergences: list[Divergence] | None = None) -> str:
+    """One testcase per record; a failing record's <failure> holds its values, errors and
+    tolerance, then its pixel's first divergence with its values and diagnosis (what the
+    terminal shows), so a CI page needs no second run to say why."""
     from xml.sax.saxutils import escape, quoteattr  # (imports urllib: only for JUnit output)
 
+    roots = _divergences_by_pixel(divergences or [])
     cases = []
     failures = 0
     for r in rows.itertuples(index=False):
@@ -223,7 +233,14 @@ def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbpar
         if r.status in FAILING:
             failures += 1
             message = f"{r.key}: reference {r.ref} candidate {r.cand} rel {_fmt(r.rel_err)}"
-            body = f"<failure message={quoteattr(message)}>{escape(message)}</failure>"
+            details = [f"{name} ({r.status})", f"reference {r.ref}", f"candidate {r.cand}",
+                       f"abs error {_fmt(r.abs_err)}, rel error {_fmt(r.rel_err)} "
+                       f"(rtol {r.rtol:g}, atol {r.atol:g})"]
+            pixel_roots = roots.get((int(r.slow), int(r.fast)), [])
+            if pixel_roots:
+                details.append(render_divergences(pixel_roots).rstrip("\n"))
+            text = "\n".join(details)
+            body = f"<failure message={quoteattr(message)}>{escape(text)}</failure>"
         elif r.status != "pass":
             body = f"<skipped message={quoteattr(r.status)}/>"
         cases.append(f'  <testcase classname="{suite}.{r.stage}" name={quoteattr(name)}>{body}'
@@ -232,6 +249,13 @@ def render_junit(comparison: Comparison, rows: pd.DataFrame, suite: str = "nbpar
             f'errors="0">')
     lines = ['<?xml version="1.0" encoding="utf-8"?>', head, *cases, "</testsuite>"]
     return "\n".join(lines) + "\n"
+
+
+def _divergences_by_pixel(divergences: list[Divergence]) -> dict[tuple[int, int], list]:
+    out: dict[tuple[int, int], list] = {}
+    for d in divergences:
+        out.setdefault(tuple(int(v) for v in d.pixel), []).append(d)
+    return out
 
 
 # --------------------------------------------------------------------------- divergence

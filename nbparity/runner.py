@@ -128,7 +128,9 @@ def compare_runs(runs: dict[str, EngineRun], tolerance: Tolerance,
     except TraceFormatError as exc:
         # An engine printed something its reader cannot take: the engine is at fault.
         return None, [], exitcodes.ENGINE_FAILED, f"malformed engine output: {exc}"
-    return comparison, first_divergences(comparison), comparison.exit_code(), ""
+    code = comparison.exit_code()
+    message = comparison.incomplete_text() if code == exitcodes.STRUCTURAL else ""
+    return comparison, first_divergences(comparison), code, message
 
 
 def _parse_run(run: EngineRun, name: str, engine: Engine | None):

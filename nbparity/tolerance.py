@@ -6,6 +6,7 @@ that only need the settings, such as a one-engine ``nbparity trace``, start with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -34,6 +35,14 @@ class Tolerance:
     per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
     nan_equal: bool = False
     rtol_given: bool = False  # the user chose rtol: no engine's precision floor raises it
+
+    def __post_init__(self):
+        # a negative or NaN tolerance fails or passes everything by accident
+        for name, value in (("rtol", self.rtol), ("atol", self.atol),
+                            *((f"{key} rtol/atol", v) for key, pair in self.per_key.items()
+                              for v in pair)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
 
     def under_case(self, case_per_key: dict[str, tuple[float, float]]) -> Tolerance:
         """This tolerance over a case's own per-key overrides: a key given here (``--tol``)

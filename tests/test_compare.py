@@ -155,7 +155,9 @@ def test_precision_limited_printout_is_marked_not_failed(upstream_dir, make_log)
 
 
 def _steps_log(engine, order=None, drop=(), extra=()):
-    lines = [f"TRACE_{engine}: trace_pixel 3 7", f"TRACE_{engine}: distance_meters 0.1"]
+    # 0.1 as the contract's %.17g prints it (a bare "0.1" is a low-precision value)
+    lines = [f"TRACE_{engine}: trace_pixel 3 7",
+             f"TRACE_{engine}: distance_meters 0.10000000000000001"]
     steps = [f"TRACE_{engine}_PHI: phi_tic={i} mos_tic={j} {key} {value}"
              for i in range(3) for j in range(2)
              for key, value in (("F_latt_a", 2.5), ("phi_deg", i / 2), ("F_cell", 100 + j),
