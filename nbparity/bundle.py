@@ -54,14 +54,18 @@ class Bundle:
 
     def write(self, name: str, text: str) -> Path:
         target = self.staging / name
-        target.write_text(text)
+        try:
+            target.write_text(text)
+        except OSError as exc:  # a full disk, a quota: one line, and __exit__ cleans up
+            raise BundleError(f"--out: cannot write {self.path / name}: "
+                              f"{exc.strerror or exc}") from None
         return target
 
     def finish(self, manifest: dict) -> Path:
         """Write run.json (with checksums of every other file) and move the bundle in place."""
         files = {p.name: sha256_of(p) for p in sorted(self.staging.iterdir()) if p.is_file()}
         manifest = {**manifest, "files_sha256": files}
-        (self.staging / "run.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        self.write("run.json", json.dumps(manifest, indent=2, default=str) + "\n")
         try:
             _check_free(self.path, " (it appeared while running)")
             os.rename(self.staging, self.path)

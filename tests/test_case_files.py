@@ -409,3 +409,12 @@ def test_the_case_file_doc_covers_the_format():
     assert "docs/design/case-files.md" in nbparity.cases.__doc__
     contract = (REPO / "docs" / "design" / "trace-contract.md").read_text()
     assert "case-files.md" in contract
+
+
+def test_a_bundle_file_that_cannot_be_written_is_one_line_and_leaves_nothing(
+        tmp_path, fake_c, monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(self))
+    monkeypatch.setattr(Path, "write_text", full)
+    _one_line_usage_error(_trace_to(tmp_path / "b", fake_c), "--out", "No space left")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-nanobragg"]
