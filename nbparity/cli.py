@@ -352,9 +352,12 @@ def _case_from_inputs(case_name, cases_file, args_file, extra_args) -> Case:
     if args_file:
         path = Path(args_file)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise Failure(f"--args-file: cannot read {path}: {exc.strerror or exc}",
+                          exitcodes.USAGE) from None
+        except UnicodeDecodeError as exc:
+            raise Failure(f"--args-file: {path}: not UTF-8 text (byte {exc.start})",
                           exitcodes.USAGE) from None
         try:
             args = tuple(shlex.split(text, comments=True))

@@ -284,3 +284,11 @@ def test_the_fixture_reads_relative_paths_from_the_test_files_folder(pytester, m
     assert "file not found" in text and "relative paths are read from" in text
     assert "1 failed" in text and "first divergence" in text
     assert "pytest_plugin.py" not in text  # the plugin's own frames are hidden
+
+
+def test_an_args_file_that_is_not_utf8_is_one_line(tmp_path):
+    args = tmp_path / "bad.args"
+    args.write_bytes(b"-N 5 \xff\xfe\n")
+    result = _run("trace", "--engine", "py", "--args-file", args, "--pixel", "1", "1")
+    assert result.exit_code == 2
+    assert "not UTF-8 text" in result.output and len(result.output.strip().splitlines()) == 1
