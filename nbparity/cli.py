@@ -23,7 +23,7 @@ from nbparity.atomic import atomic_write
 from nbparity.bundle import BundleError, default_bundle_dir
 from nbparity.cases import TRACES_DIR, Case, CaseFileError, case_from_args, load_cases
 from nbparity.engines import GATE_MODES, MODES, EngineError, EngineOptions, resolve_engine
-from nbparity.images import compare_files, write_png_heatmap
+from nbparity.images import compare_files
 from nbparity.runner import (
     TraceRequest,
     gate_cases,
@@ -608,31 +608,69 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
 
 @cli.command("fuzz")
 @click.option("--n", "count", type=click.IntRange(1), default=50, show_default=True,
-              help="How many random configurations.")
+              help="How many random configurations (indices 0 .. n-1 of the seed).")
 @click.option("--seed", type=int, default=20261121, show_default=True)
 @engine_options
 @click.option("--output", type=click.Path(dir_okay=False),
-              help="Write the diverging cases as a TOML case file.")
+              help="Write the findings' minimal cases (one per class) as a TOML case file.")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="0: run in this process; N: a local Dask cluster of N single-threaded "
+                   "worker processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="The campaign folder (default: runs/campaign-SEED-N); running again with "
+                   "the same folder resumes (and a larger --n extends) the campaign.")
+@click.option("--level", type=click.Choice(["auto", "trace", "image"]), default="auto",
+              show_default=True, help="Judge configurations by their traces, their images, "
+                                      "or whatever suits each (auto).")
+@click.option("--no-shrink", is_flag=True, help="Report each class's first configuration as it "
+                                                "is (no shrinking to a minimal case).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True, help="What is printed on stdout (the folder "
+                                                       "always gets report.json and report.md).")
 def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dtype, timeout_s,
-                 output):
-    """Draw random valid configurations, run the reference and the candidate (default: the C
-    engine and the simulator), and print every diverging one as a ready-to-run case entry
-    (exit 1 if any diverged)."""
-    from nbparity.fuzz import fuzz
+                 output, workers, scheduler, out_dir, level, no_shrink, fmt):
+    """A parity campaign: draw random valid configurations, run the reference and the candidate
+    (default: the C engine and the simulator) in this process or on a Dask cluster, record one
+    row per configuration in the campaign folder, shrink each class of findings to a minimal
+    case and report it once (exit 1 if anything diverged)."""
+    from nbparity import campaign_report
+    from nbparity.campaign import CampaignError, CampaignSpec, ClusterError, run_campaign
 
     _check_device(device)
+    if scheduler and workers:
+        raise click.UsageError("--workers starts a local cluster, --scheduler names one: "
+                               "give one of them")
     options = EngineOptions(c_bin, None, "spec", None, device, dtype, timeout_s)
     reference, candidate = _engines(reference_spec, candidate_spec, "both", options)
-    with progress_bar(count) as on_case:
-        try:
-            runs, findings = fuzz(count, seed, c_bin, on_case, reference, candidate)
-        except EngineError as exc:
-            raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
-    text = "\n".join(f.toml() for f in findings)
-    if findings:
-        write_output(text, output, force=False) if output else click.echo(text)
-    click.echo(f"fuzz: {runs} random configurations (seed {seed}), {len(findings)} diverged")
-    sys.exit(exitcodes.DIVERGED if findings else exitcodes.PARITY)
+    folder = Path(out_dir) if out_dir else Path("runs") / f"campaign-{seed}-{count}"
+    spec = CampaignSpec(seed=seed, n=count, reference=reference, candidate=candidate,
+                        folder=folder, level=level, workers=workers, scheduler=scheduler,
+                        shrink=not no_shrink)
+    try:
+        with campaign_report.progress_line(count) as on_progress:
+            result = run_campaign(spec, on_progress)
+    except CampaignError as exc:
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    except ClusterError as exc:
+        raise Failure(str(exc), exitcodes.ENGINE_FAILED) from None
+    except OSError as exc:
+        raise Failure(f"--out: cannot write {folder}: {exc.strerror or exc}",
+                      exitcodes.USAGE) from None
+    if output and result.classes:
+        write_output(campaign_report.findings_toml(result), output, force=False)
+    if fmt == "json":
+        click.echo(campaign_report.report_json(result), nl=False)
+    elif fmt == "markdown":
+        click.echo(campaign_report.report_markdown(result), nl=False)
+    else:
+        if result.classes:
+            Console(width=200).print(campaign_report.table(result))
+        else:
+            click.echo(campaign_report.summary_line(result))
+        click.echo(f"report: {result.paths['markdown']} (rows: {folder / 'results'})")
+    sys.exit(result.exit_code)
 
 
 @cli.command("images")
@@ -643,7 +681,9 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
 @click.option("--roi", type=(int, int, int, int), metavar="S0 S1 F0 F1",
               help="Only slow S0..S1 and fast F0..F1 (inclusive, zero-based).")
 @click.option("--rtol", type=TOLERANCE, default=DEFAULT_RTOL, show_default=True)
-@click.option("--png", type=click.Path(dir_okay=False), help="Difference heat-map PNG.")
+@click.option("--png", type=click.Path(dir_okay=False),
+              help="Write a figure (PNG): both images on one log scale, their relative "
+                   "difference, the worst pixels marked.")
 def images_command(image_a, image_b, shape, roi, rtol, png):
     """Image-level parity of two float images (A is the reference): max rel error over pixels
     above 1e-3 of the maximum, correlation, sums, worst pixels."""
@@ -662,19 +702,91 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
     for s, f, r, x, rel in parity.worst:
         click.echo(f"  pixel ({s}, {f}): {r:.9g} vs {x:.9g}  rel {rel:.3e}")
     if png:
-        try:
-            write_png_heatmap(Path(png), a, b)
-        except FileExistsError:
-            raise Failure(f"--png: {png} exists", exitcodes.USAGE) from None
-        except OSError as exc:
-            raise Failure(f"--png: cannot write {png}: {exc.strerror or exc}",
-                          exitcodes.USAGE) from None
+        # with --roi, the worst pixels of the region compared are marked on the whole image
+        marks = [(s, f) for s, f, *_ in parity.worst] if roi else None
+        _write_figure(png, a, b, parity, f"{image_a} (reference) vs {image_b} (candidate)",
+                      marks)
     problems = parity.problems(rtol)
     for problem in problems:
         click.echo(f"nbparity images: {problem}", err=True)
     if parity.compared_pixels == 0:  # nothing comparable: structural, whatever else differs
         sys.exit(exitcodes.STRUCTURAL)
     sys.exit(exitcodes.DIVERGED if problems else exitcodes.PARITY)
+
+
+def _write_figure(png, reference, candidate, parity, title, marks=None) -> None:
+    """``images.write_figure`` for --png: an existing file or a folder is a one-line error."""
+    from nbparity.images import write_figure
+
+    try:
+        write_figure(Path(png), reference, candidate, parity, title, overwrite=False,
+                     marks=marks)
+    except FileExistsError:
+        raise Failure(f"--png: {png} exists", exitcodes.USAGE) from None
+    except OSError as exc:
+        raise Failure(f"--png: cannot write {png}: {exc.strerror or exc}",
+                      exitcodes.USAGE) from None
+
+
+@cli.command("explain", context_settings={"ignore_unknown_options": False})
+@click.option("--case", "case_name", help="A named case (default: the embedded 'default').")
+@click.option("--cases-file", type=click.Path(dir_okay=False), help="Where --case is looked up.")
+@click.option("--args-file", type=click.Path(dir_okay=False),
+              help="A file of nanoBragg arguments (inputs relative to its folder).")
+@engine_options
+@click.option("--mode", "--phi-carryover-mode", "mode", type=click.Choice(GATE_MODES),
+              default="c-parity", show_default=True,
+              help="The carry-over pairing, as in gate: c-parity = the C engine's default vs "
+                   "the simulator in c-parity; spec = both in spec.")
+@click.option("--pixels", "n_pixels", type=click.IntRange(1, 50), default=3, show_default=True,
+              metavar="N", help="How many of the worst pixels to trace when the images differ.")
+@click.option("--rtol", type=TOLERANCE, default=None,
+              help=f"Relative tolerance of the images and the traces [default: {DEFAULT_RTOL:g}; "
+                   f"{FLOAT32_RTOL:g} when an engine computes in float32].")
+@click.option("--png", type=click.Path(dir_okay=False),
+              help="Write a figure (PNG) of the two images, the traced pixels marked.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.argument("extra_args", nargs=-1, type=click.UNPROCESSED)
+def explain_command(case_name, cases_file, args_file, reference_spec, candidate_spec, c_bin,
+                    device, dtype, timeout_s, mode, n_pixels, rtol, png, fmt, extra_args):
+    """Render a case with the reference and the candidate (untraced), compare the images, and
+    when they differ trace the worst pixels with both engines and name the first divergence of
+    each, with its diagnosis. Exit code: the image comparison's (0 parity, 1 diverged, 3
+    nothing to compare, 4 an engine failed). Arguments after -- are a nanoBragg command
+    line."""
+    import json
+
+    from nbparity.explain import explain
+
+    case = _case_from_inputs(case_name, cases_file, args_file, extra_args)
+    _check_device(device)
+    if png and Path(png).exists() and not Path(png).is_dir():
+        raise Failure(f"--png: {png} exists", exitcodes.USAGE)
+    if png and Path(png).is_dir():
+        raise Failure(f"--png: {png} is a directory", exitcodes.USAGE)
+    options = EngineOptions(c_bin, None, "spec", None, device, dtype, timeout_s)
+    reference, candidate = _engines(reference_spec, candidate_spec, "both", options)
+    tolerance = make_tolerance(rtol, DEFAULT_ATOL, (), False)
+    image_rtol = rtol if rtol is not None else max(
+        for_precision(tolerance, engine.precision).rtol for engine in (reference, candidate))
+    try:
+        result = explain(case, reference, candidate, mode, n_pixels, image_rtol, tolerance)
+    except ValueError as exc:  # a case the runner refuses (CaseFileError is one)
+        raise Failure(str(exc), exitcodes.USAGE) from None
+    outcome = result.outcome
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(result.render(), nl=False)
+    if outcome.exit_code == exitcodes.ENGINE_FAILED:
+        click.echo(f"nbparity explain: error: {outcome.message}", err=True)
+    if png and outcome.parity is not None:
+        _write_figure(png, outcome.reference_image, outcome.candidate_image, outcome.parity,
+                      f"case {case.name} [{mode}]: {outcome.engines['reference']} (reference) "
+                      f"vs {outcome.engines['candidate']} (candidate)",
+                      marks=result.pixels or None)
+    sys.exit(outcome.exit_code)
 
 
 # errors of a write whose stream has no file name: the standard output (full disk, quota, I/O

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -35,7 +36,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nbparity.cases import REPO_ROOT
-from nbparity.profiles import Profile, ProfileError, expand, load_profile, trace_destination
+from nbparity.profiles import (
+    Profile,
+    ProfileError,
+    expand,
+    expand_image,
+    load_profile,
+    trace_destination,
+)
 
 DEFAULT_C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
 DEFAULT_TIMEOUT_S = 300.0
@@ -269,6 +277,11 @@ class Engine:
         return self.dtype if self.kind == "nbsim" else "float64"
 
     @property
+    def can_trace(self) -> bool:
+        """Whether it can trace a pixel (an image-only profile cannot)."""
+        return self.profile.can_trace if self.profile is not None else True
+
+    @property
     def keymap(self) -> Path | None:
         return self.profile.keymap if self.profile is not None else None
 
@@ -311,10 +324,110 @@ class Engine:
         elif self.kind == "nanobragg":
             run = self._run_stock(args, pixels)
         else:
+            if not self.can_trace:
+                raise EngineError(f"{self.name}: its profile {self.profile.path} asks for no "
+                                  f"pixels (an image-only engine): it cannot trace; compare "
+                                  f"its images (nbparity explain) or give its command "
+                                  f"{{pixels}}")
             run = self._run_profile(args, pixels, workdir, case_dir)
         run.details["engine"] = self.label()
         _require_records(self, run, pixels)
         return run
+
+    # ---- images: one untraced run that writes the float image
+
+    def render_image(self, args: list[str], workdir: Path, case_dir: Path | None = None):
+        """Run the engine as configured (mode, dtype, device) on a nanoBragg command line,
+        untraced, and return the float image it writes (``-floatfile``: little-endian float32)
+        as a (slow, fast) numpy array, shape from ``cases.detector_shape(args)``.
+
+        Inputs resolve from ``case_dir``; the output options of ``args`` are dropped (and a
+        ``-dump`` written with ``-hkl`` goes into ``workdir``), so nothing is written outside
+        ``workdir`` (a profile writes where its ``workdir`` and ``image`` say). EngineError
+        (exit 4) with the stderr tail on failure; a profile without ``image`` cannot."""
+        from nbparity.cases import CaseFileError, detector_shape
+
+        args = [str(a) for a in args]
+        try:
+            shape = detector_shape(args)
+        except CaseFileError as exc:
+            raise EngineError(f"{self.name}: {exc}") from None
+        workdir = Path(workdir).absolute()
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(f"{self.name}: cannot make its folder {workdir}: "
+                              f"{exc.strerror or exc}") from None
+        image = workdir / f"image-{self.kind}-{os.getpid()}-{next(_IMAGE_COUNTER)}.bin"
+        try:
+            if self.kind == "profile":
+                return self._render_profile(args, workdir, case_dir, shape)
+            run_args = image_run_args(args, workdir, case_dir)
+            if self.kind == "nbsim":
+                self._render_py(run_args + ["-floatfile", str(image)], workdir)
+            else:
+                self._render_c(run_args + ["-floatfile", str(image)], workdir)
+            return _read_image(self, image, shape, "")
+        finally:
+            with contextlib.suppress(OSError):
+                image.unlink()
+
+    def _render_c(self, argv: list[str], workdir: Path) -> None:
+        if self.kind == "nanobragg":  # upstream also writes a noise image unless told not to
+            binary, extra, label = self.binary or find_c_binary(None), ["-nonoise"], self.name
+        else:
+            binary = find_c_binary(str(self.binary) if self.binary else None)
+            extra, label = mode_args(self.mode, self.omp_threads), "C engine"
+        proc = _subprocess([str(binary), *argv, *extra], workdir, self.timeout_s, label)
+        if proc.returncode != 0:
+            raise EngineError(f"{label} exited with status {proc.returncode}: "
+                              f"{_tail(proc.stderr or proc.stdout)}")
+
+    def _render_py(self, argv: list[str], workdir: Path) -> None:
+        """The simulator's own run path (``run_argv``): the file it writes is its -floatfile."""
+        try:
+            from simulator.cli import InputError, UsageError, run_argv
+            from simulator.io import OutputError
+        except ImportError as exc:
+            raise EngineError(f"torch engine unavailable: {exc}") from None
+        argv = [*argv, *mode_args(self.mode or "spec", self.omp_threads), "-device",
+                self.device, "-dtype", self.dtype]
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                run_argv(argv, cwd=workdir, stdout=out)
+        except (UsageError, InputError) as exc:
+            raise EngineError(f"torch engine rejected its input: {exc}") from None
+        except OutputError as exc:
+            raise EngineError(f"torch engine could not write its image: {exc}") from None
+        except SystemExit as exc:
+            raise EngineError(f"torch engine exited with status {exc.code}") from None
+        except Exception as exc:  # an engine crash is reported, not re-raised as a traceback
+            raise EngineError(f"torch engine crashed: {type(exc).__name__}: {exc}") from None
+
+    def _render_profile(self, args: list[str], workdir: Path, case_dir: Path | None,
+                        shape: tuple[int, int]):
+        profile = self.profile
+        if profile.image is None:
+            raise EngineError(f"{self.name}: image-level comparison needs 'image' (where its "
+                              f"float image lands, e.g. image = \"{{workdir}}/image.bin\") and, "
+                              f"unless it is -floatfile {{image}}, 'image_args' in "
+                              f"{profile.path}")
+        run_args = image_run_args(args, workdir, case_dir, keep_dump=False)
+        with _workdir(profile, workdir, case_dir) as cwd:
+            values = {"python": sys.executable, "profile_dir": profile.folder,
+                      "case_dir": case_dir or cwd, "workdir": cwd}
+            command, image = expand_image(profile, run_args, values)
+            with contextlib.suppress(OSError):  # a stale image of an earlier run is no answer
+                if image.is_file():
+                    image.unlink()
+            proc = _subprocess(command, cwd, profile.timeout_s, self.name,
+                               {**os.environ, **profile.env})
+            if proc.returncode != 0:
+                raise EngineError(f"{self.name} exited with status {proc.returncode}: "
+                                  f"{_tail(proc.stderr or proc.stdout)}")
+            return _read_image(self, image, shape,
+                               f"; check 'image' and 'image_args' in {profile.path}")
 
     # ---- a stock nanoBragg: one run per pixel, printout blocks
 
@@ -369,6 +482,61 @@ class Engine:
         return EngineRun("py", commands[0], "".join(texts), seconds,
                          {"profile": str(profile.path), "runs": len(commands),
                           "all_commands": commands})
+
+
+_IMAGE_COUNTER = itertools.count()
+
+
+def image_run_args(args: list[str], workdir: Path, case_dir: Path | None,
+                   keep_dump: bool = True) -> list[str]:
+    """A command line for an image run: input files absolute (from ``case_dir``), the image
+    outputs (-floatfile, -intfile, -noisefile, -pgmfile and their -...image spellings) dropped;
+    a ``-dump`` that is written (with ``-hkl``) goes into ``workdir`` under its own name
+    (``keep_dump`` False: dropped), one that is read (without ``-hkl``) is an input."""
+    from nbparity.cases import INPUT_FILE_OPTIONS as CASE_INPUTS
+    from nbparity.cases import OUTPUT_FILE_OPTIONS as CASE_OUTPUTS
+
+    args = [str(a) for a in args]
+    writes_dump = "-hkl" in args[:-1]
+    out, i = [], 0
+    while i < len(args):
+        token = args[i]
+        value = args[i + 1] if i + 1 < len(args) else None
+        if value is None:
+            out.append(token)
+        elif token == "-dump" and writes_dump:
+            if keep_dump:
+                out += [token, str(Path(workdir) / (Path(value).name or "Fdump.bin"))]
+            i += 2
+            continue
+        elif token in CASE_OUTPUTS and token != "-dump":
+            i += 2
+            continue
+        elif token in (*CASE_INPUTS, "-dump") and case_dir is not None \
+                and not os.path.isabs(value):
+            out += [token, str((Path(case_dir) / value).resolve())]
+            i += 2
+            continue
+        else:
+            out.append(token)
+        i += 1
+    return out
+
+
+def _read_image(engine: Engine, path: Path, shape: tuple[int, int], hint: str):
+    """The float image an engine wrote, as (slow, fast) float32; EngineError if absent or of
+    the wrong size."""
+    import numpy as np
+
+    try:
+        data = np.fromfile(path, dtype="<f4")
+    except OSError as exc:
+        raise EngineError(f"{engine.name} wrote no image at {path} "
+                          f"({exc.strerror or exc}){hint}") from None
+    if data.size != shape[0] * shape[1]:
+        raise EngineError(f"{engine.name}: its image {path} holds {data.size} floats, not the "
+                          f"{shape[0]} x {shape[1]} (slow x fast) of its command line{hint}")
+    return data.reshape(shape)
 
 
 def _has_block(text: str, slow: int, fast: int) -> bool:

@@ -19,13 +19,24 @@ nbparity knows nothing about. Its keys (all but ``command`` optional)::
     OMP_NUM_THREADS = "1"
     [tolerance]                           # per-key tolerances for logs of this engine
     I_pixel_final = [1e-4, 0]
+    image = "{workdir}/image.bin"         # image-level comparison (``nbparity explain``,
+                                          # campaigns): where its float image lands
+    image_args = ["-floatfile", "{image}"]  # what asks the port for it (this default when
+                                          # ``image`` is given; [] if it writes it anyway)
 
 Placeholders: ``{args}`` (a whole element: the nanoBragg arguments, one element each),
 ``{pixels}`` (a whole element: ``pixel_args`` once per traced pixel), ``{slow}`` / ``{fast}``
 (in ``pixel_args``, or anywhere when ``one_run_per_pixel``), ``{python}`` (this Python),
-``{profile_dir}``, ``{case_dir}``, ``{workdir}``. Anything else in braces is an error naming the
-profile file and the key. Relative paths in ``command`` run from the working folder; use
-``{profile_dir}/...`` for files beside the profile.
+``{profile_dir}``, ``{case_dir}``, ``{workdir}``, and ``{image}`` (in ``image_args`` only: the
+path ``image`` names). Anything else in braces is an error naming the profile file and the key.
+Relative paths in ``command`` run from the working folder; use ``{profile_dir}/...`` for files
+beside the profile.
+
+An image run (``Engine.render_image``) runs ``command`` with ``{args}`` followed by
+``image_args`` and ``{pixels}`` empty (``{slow}``/``{fast}`` of a per-pixel command are pixel
+(0, 0)), and reads ``image`` (little-endian float32, slow rows of fast pixels; relative paths
+from the working folder). A profile with ``image`` may leave pixels out of ``command``
+entirely: an image-only engine, which image-level comparisons run and tracing refuses.
 """
 
 from __future__ import annotations
@@ -38,9 +49,14 @@ from pathlib import Path
 
 KNOWN_KEYS = frozenset({"name", "command", "pixel_args", "one_run_per_pixel", "pixel_base",
                         "trace", "precision", "keymap", "workdir", "timeout_s", "env",
-                        "tolerance"})
+                        "tolerance", "image", "image_args"})
 PLACEHOLDERS = frozenset({"args", "pixels", "slow", "fast", "python", "profile_dir",
-                          "case_dir", "workdir"})
+                          "case_dir", "workdir", "image"})
+#: what ``image`` may name (a file of the run), and what ``image_args`` may
+IMAGE_PLACEHOLDERS = frozenset({"python", "profile_dir", "case_dir", "workdir"})
+IMAGE_ARGS_PLACEHOLDERS = IMAGE_PLACEHOLDERS | {"image"}
+#: image_args when ``image`` is given without them: nanoBragg's own option
+DEFAULT_IMAGE_ARGS = ("-floatfile", "{image}")
 WORKDIRS = ("temp", "case", "profile")
 PRECISIONS = ("float64", "float32")
 
@@ -66,10 +82,18 @@ class Profile:
     timeout_s: float = 300.0
     env: dict[str, str] = field(default_factory=dict)
     tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
+    image: str | None = None  # where an image run's float image lands (None: no image runs)
+    image_args: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    @property
+    def can_trace(self) -> bool:
+        """Whether its command asks for pixels (an image-only profile's does not)."""
+        joined = " ".join(self.command)
+        return "{pixels}" in self.command or "{slow}" in joined or "{fast}" in joined
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -89,22 +113,24 @@ def load_profile(path: str | Path) -> Profile:
     pixel_args = _strings(path, data, "pixel_args") or Profile.pixel_args
     one_run = _typed(path, data, "one_run_per_pixel", bool, False)
     for item in command:
-        _check_placeholders(path, "command", item, PLACEHOLDERS)
+        _check_placeholders(path, "command", item, PLACEHOLDERS - {"image"})
     for item in pixel_args:  # once per pixel: the arguments and pixel list are not there
-        _check_placeholders(path, "pixel_args", item, PLACEHOLDERS - {"args", "pixels"})
+        _check_placeholders(path, "pixel_args", item, PLACEHOLDERS - {"args", "pixels", "image"})
     if "{pixels}" in command and ("{slow}" in " ".join(command) or "{fast}" in " ".join(command)):
         raise ProfileError(f"{path}: command: give pixels either as {{pixels}} or as "
                            f"{{slow}}/{{fast}}, not both")
+    image, image_args = _image(path, data)
     uses_pixels = "{pixels}" in command or any("{slow}" in c or "{fast}" in c for c in command)
-    if not uses_pixels:
+    if not uses_pixels and image is None:
         raise ProfileError(f"{path}: command: no {{pixels}} (or {{slow}}/{{fast}}) element: "
-                           f"the engine would not know which pixels to trace")
+                           f"the engine would not know which pixels to trace (an image-only "
+                           f"engine gives 'image' instead)")
     if not one_run and any("{slow}" in c or "{fast}" in c for c in command):
         raise ProfileError(f"{path}: command: {{slow}}/{{fast}} need one_run_per_pixel = true "
                            f"(or use {{pixels}} with pixel_args)")
     trace = _typed(path, data, "trace", str, "stdout")
     if trace not in ("stdout", "stderr"):  # a file: one per run, so a pixel only per pixel run
-        _check_placeholders(path, "trace", trace, PLACEHOLDERS - {"args", "pixels"}
+        _check_placeholders(path, "trace", trace, PLACEHOLDERS - {"args", "pixels", "image"}
                             - (set() if one_run else {"slow", "fast"}))
     precision = _choice(path, data, "precision", PRECISIONS, "float64")
     workdir = _choice(path, data, "workdir", WORKDIRS, "temp")
@@ -125,7 +151,30 @@ def load_profile(path: str | Path) -> Profile:
         raise ProfileError(f"{path}: [env]: string values only")
     return Profile(path, _typed(path, data, "name", str, path.stem), tuple(command),
                    tuple(pixel_args), one_run, base, trace, precision, keymap_path, workdir,
-                   float(timeout), dict(env), _tolerances(path, data.get("tolerance", {})))
+                   float(timeout), dict(env), _tolerances(path, data.get("tolerance", {})),
+                   image, image_args)
+
+
+def _image(path: Path, data: dict) -> tuple[str | None, tuple[str, ...]]:
+    """``image`` (a file, not a stream) and ``image_args`` (default ``-floatfile {image}``;
+    ``[]`` for a port that writes its image unasked)."""
+    image = data.get("image")
+    if image is not None:
+        if not isinstance(image, str) or not image.strip():
+            raise ProfileError(f"{path}: image: a file name, e.g. \"{{workdir}}/image.bin\"")
+        if image in ("stdout", "stderr"):
+            raise ProfileError(f"{path}: image: a file, not {image} (the image is binary)")
+        _check_placeholders(path, "image", image, IMAGE_PLACEHOLDERS)
+    if "image_args" not in data:
+        return image, DEFAULT_IMAGE_ARGS if image is not None else ()
+    value = data["image_args"]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProfileError(f"{path}: image_args: a list of strings")
+    if image is None:
+        raise ProfileError(f"{path}: image_args: needs 'image' (where the image lands)")
+    for item in value:
+        _check_placeholders(path, "image_args", item, IMAGE_ARGS_PLACEHOLDERS)
+    return image, tuple(value)
 
 
 def _strings(path: Path, data: dict, key: str, required: bool = False) -> list[str]:
@@ -203,7 +252,7 @@ def expand(profile: Profile, args: list[str], pixels: list[tuple[int, int]], val
         return _BRACED.sub(lambda m: str({**values, **extra}[m.group(1)]), text)
 
     per_pixel = ({"slow": pixels[0][0] + base, "fast": pixels[0][1] + base}
-                 if profile.one_run_per_pixel else {})
+                 if profile.one_run_per_pixel and pixels else {})
     out: list[str] = []
     for item in profile.command:
         if item == "{args}":
@@ -215,6 +264,21 @@ def expand(profile: Profile, args: list[str], pixels: list[tuple[int, int]], val
         else:
             out.append(fill(item, per_pixel))
     return out
+
+
+def expand_image(profile: Profile, args: list[str], values: dict) -> tuple[list[str], Path]:
+    """The command line of an image run, and the image file it writes (relative to
+    ``values["workdir"]`` when the profile's ``image`` is relative)."""
+    values = {**values, "profile_dir": profile.folder}
+    image = Path(_BRACED.sub(lambda m: str(values[m.group(1)]), profile.image))
+    if not image.is_absolute():
+        image = Path(values["workdir"]) / image
+    extra = [_BRACED.sub(lambda m: str({**values, "image": image}[m.group(1)]), item)
+             for item in profile.image_args]
+    # no pixel, except where a per-pixel command names {slow}/{fast}: there pixel (0, 0)
+    pixel = [(0, 0)] if profile.one_run_per_pixel and "{pixels}" not in profile.command \
+        and profile.can_trace else []
+    return expand(profile, [*args, *extra], pixel, values), image
 
 
 def trace_destination(profile: Profile, values: dict) -> str | Path:

@@ -166,7 +166,8 @@ def test_images_parity_and_png(tmp_path):
     assert "pixel (2, 3)" in result.output
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert struct.unpack(">II", data[16:24]) == (4, 6)  # width = fast, height = slow
+    # the figure of nbparity.images.write_figure (tests/test_figures.py checks its content)
+    assert struct.unpack(">II", data[16:24]) == (1500, 520)
     again = _run("images", a, c, "--shape", 6, 4, "--png", png)
     assert again.exit_code == 2 and "exists" in again.output
     roi = _run("images", a, c, "--shape", 6, 4, "--roi", 0, 1, 0, 3)
