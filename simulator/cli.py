@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 
-from simulator.io import InputError
+from simulator.io import InputError, OutputError
 
 USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...]
              [-phi_carryover_mode spec|c-parity|c-parity-omp] [-omp_threads T]
@@ -51,7 +52,8 @@ detector -distance -close_distance (mm) ;
 sampling -oversample n -oversample_thick -oversample_polar -oversample_omega
 output   -floatfile -intfile -noisefile -pgmfile ; -nonoise -nopgm ; -scale -pgmscale -adc ; -seed ;
          -printout -printout_pixel f s -noprogress
-Only the output files named are written (atomically). Bad input exits 2 with a one-line message.
+Only the output files named are written (atomically). Bad input exits 2 with a one-line message;
+an output that cannot be written (a folder, a full disk, standard output) exits 3.
 """
 
 
@@ -59,32 +61,53 @@ class UsageError(Exception):
     """A usage error: the message is one line, naming the option."""
 
 
+#: what C's strtod reads as a whole token (the C reference's parse_real): decimal or hex
+#: numbers, inf/infinity, nan or nan(chars); surrounding white space allowed. Python's float()
+#: also takes '1_000', which upstream's atof reads as 1: such a token is not a number here.
+_C_DECIMAL = re.compile(
+    r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)\s*",
+    re.I,
+)
+_C_HEX = re.compile(r"\s*[-+]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][-+]?\d+)?\s*")
+#: the integer prefix C's atoi/strtol read (upstream reads integer options with atoi)
+_C_INT_PREFIX = re.compile(r"\s*[-+]?\d+")
+#: upstream holds integer options in C ints
+INT_LIMIT = 2**31 - 1
+
+
+def c_strtod(tok):
+    """The value C's strtod gives for the whole token, or None when it is not a number."""
+    if not isinstance(tok, str):
+        return None
+    if _C_DECIMAL.fullmatch(tok):
+        t = tok.strip().lower()
+        return float(t.split("(")[0]) if "nan" in t else float(t)
+    if _C_HEX.fullmatch(tok):
+        return float.fromhex(tok.strip())
+    return None
+
+
 def _num(opt, tok):
-    try:
-        v = float(tok)
-    except (TypeError, ValueError):
-        raise UsageError(f"bad value for {opt}: {tok!r}") from None
+    v = c_strtod(tok)
+    if v is None:
+        raise UsageError(f"bad value for {opt}: {tok!r}")
     return v
-
-
-#: integer options hold C ints or longs: a value beyond 64 bits is bad input
-INT_LIMIT = 2**63 - 1
 
 
 def _int(opt, tok):
-    try:
-        v = int(tok)
-    except (TypeError, ValueError):
-        try:
-            f = float(tok)
-        except (TypeError, ValueError):
-            raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
-        if not math.isfinite(f) or f != int(f):
-            raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)") from None
-        v = int(f)
-    if abs(v) > INT_LIMIT:
-        raise UsageError(f"bad value for {opt}: {tok!r} (beyond a 64-bit integer)")
-    return v
+    """An integer option: a number that upstream's atoi reads as written ('5', '5.0'); '2.5',
+    '1e2', 'nan' or 'inf' are usage errors (atoi would read 2, 1, 0, 0), as are values beyond a
+    C int."""
+    v = c_strtod(tok)
+    if v is None:
+        raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)")
+    prefix = _C_INT_PREFIX.match(tok)
+    n = int(prefix.group(0)) if prefix else 0
+    if v != n:
+        raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)")
+    if abs(n) > INT_LIMIT:
+        raise UsageError(f"bad value for {opt}: {tok!r} (beyond a C int)")
+    return n
 
 
 #: -sample*/-xtal* size options (one value, mm) -> the axes they set
@@ -352,13 +375,42 @@ def run_argv(argv, cwd=None, stdout=None):
     return result
 
 
+class _Console:
+    """Standard output for a run: a write or flush that fails (a full disk, /dev/full, a closed
+    pipe) becomes one OutputError, as the C reference's ``standard output: write error``."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(f"standard output: write error ({exc.strerror or exc})") from None
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(f"standard output: write error ({exc.strerror or exc})") from None
+
+
+#: exit status of an output that cannot be written (the C reference's NB_EXIT_IO)
+EXIT_IO = 3
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(a in ("-h", "--help", "-help") for a in argv):
-        sys.stdout.write(USAGE)
-        return 0
+    console = _Console(sys.stdout)
     try:
-        run_argv(argv)
+        if any(a in ("-h", "--help", "-help") for a in argv):
+            console.write(USAGE)
+        else:
+            run_argv(argv, stdout=console)
+        console.flush()
+    except OutputError as exc:
+        sys.stderr.write(f"nbsim: {exc}\n")
+        return EXIT_IO
     except (UsageError, InputError) as exc:
         sys.stderr.write(f"nbsim: {exc}\n")
         return 2
@@ -377,9 +429,10 @@ def main(argv=None) -> int:
 def console_main() -> None:
     """The ``nbsim`` script and ``python -m simulator``: ``main()``, then a quick exit.
 
-    Once ``main`` returns, the output files are renamed into place and closed; the interpreter's
-    teardown would spend ~0.5 s freeing torch's memory. (nbparity's CLI does the same; this
-    package does not import nbparity.)
+    Once ``main`` returns, the output files are renamed into place and closed, and standard
+    output was flushed (a failure there is main's exit 3); the interpreter's teardown would
+    spend ~0.5 s freeing torch's memory. (nbparity's CLI does the same; this package does not
+    import nbparity.)
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):

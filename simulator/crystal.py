@@ -169,17 +169,18 @@ def phi_angles(crystal, mode: str):
     return normal, first
 
 
-def rotation_table(base, spindle, angles, umats):
+def rotation_table(base, spindle, angles, umats, domains=1):
     """Cell vectors for every (phi step, mosaic domain).
 
     base: (3,) vector at phi=0 (metres); spindle: (3,) unit axis; angles: (Phi,) tensor (rad);
-    umats: (M, 9) domain matrices or None (no mosaic). Returns (Phi, M, 3).
+    umats: (M, 9) domain matrices or None (no mosaic rotation). Returns (Phi, M, 3), with
+    M = domains when umats is None: a nan spread gives nanoBragg 10 domains it never rotates.
     """
     rot = rotate_axis(base[None, :], spindle[None, :], angles)  # (Phi, 3)
     # nanoBragg skips the rotation at phi == 0 exactly (keeps signed zeros of the vectors)
     rot = torch.where((angles == 0.0)[:, None], base[None, :].expand_as(rot), rot)
     if umats is None:
-        return rot[:, None, :]
+        return rot[:, None, :].expand(-1, domains, -1)
     return rotate_umat(rot[:, None, :], umats[None, :, :])
 
 
@@ -215,7 +216,8 @@ def crystal_size_N(sample_xyz, a_len_m, b_len_m, c_len_m, N):
     out = list(N)
     for i, (s, ln) in enumerate(zip(sample_xyz, (a_len_m, b_len_m, c_len_m))):
         if s > 0:
-            out[i] = float(math.ceil(s / ln))
+            q = s / ln
+            out[i] = float(math.ceil(q)) if math.isfinite(q) else q  # C's ceil(inf) is inf
         if out[i] <= 1.0:
             out[i] = 1.0
     return tuple(out)

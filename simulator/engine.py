@@ -27,7 +27,9 @@ from simulator.detector import capture_fraction, detector_setup, solid_angle, su
 from simulator.geometry import RTD, comps, unitize
 from simulator.geometry import dot as dot3
 from simulator.lattice import lattice_factor
-from simulator.structure_factors import HklTable
+from simulator.cnum import c_int
+from simulator.io import InputError
+from simulator.structure_factors import NAN_INDEX_MESSAGE, HklTable, nan_index
 
 #: names of the differentiable inputs ``simulate`` accepts as tensors (units as on the command line)
 PARAM_NAMES = (
@@ -74,7 +76,17 @@ def _f(x) -> float:
 def _interp_warning(trigger: int, h, k, l, h0, k0, l0) -> tuple:
     """h, k, l and their rounded values at the flat index where interpolation switched off."""
     sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-    return (_f(h[sel]), _f(k[sel]), _f(l[sel]), int(h0[sel]), int(k0[sel]), int(l0[sel]))
+    return (
+        _f(h[sel]), _f(k[sel]), _f(l[sel]), c_int(h0[sel]), c_int(k0[sel]), c_int(l0[sel])
+    )
+
+
+def _stop_at_nan_index(h, k, l, live, trigger):
+    """nanoBragg crashes at a live step with a nan Miller index while interpolation is on (it
+    is on before the step ``trigger`` that switches it off, in serial order): stop there too."""
+    bad = (nan_index(h, k, l) & live).reshape(-1)
+    if bool(bad.any()) and (trigger is None or int(torch.argmax(bad.to(torch.uint8))) < trigger):
+        raise InputError(NAN_INDEX_MESSAGE)
 
 
 def _dtype(name):
@@ -121,7 +133,7 @@ class _Model:
         for name, angles in (("normal", normal), ("first", first)):
             ang = t(angles)
             self.tables[name] = tuple(
-                rotation_table(self.cryst[k], spindle, ang, self.umats)
+                rotation_table(self.cryst[k], spindle, ang, self.umats, c.crystal.mosaic_domains)
                 for k in ("a_m", "b_m", "c_m")
             )  # each (F, M, 3)
         # the x, y, z components of the normal tables as contiguous (F, M) tensors: the h, k, l
@@ -315,6 +327,7 @@ class _Model:
             flat = oor.reshape(-1)
             if bool(flat.any()):
                 trigger = int(torch.argmax(flat.to(torch.uint8)))
+            _stop_at_nan_index(h, k, l, live, trigger)
         if range_only:
             info = {}
             if trigger is not None:
@@ -543,7 +556,7 @@ class _Model:
                 "stol": stol[j],
                 "pos": tuple(pos[j]),
                 "hkl": tuple(e[0:3]),
-                "hkl0": tuple(int(x) for x in e[3:6]),
+                "hkl0": tuple(c_int(float(x)) for x in e[3:6]),
                 "F_cell": fcl[j],
                 "F_latt": e[6],
                 "I": Iv[j],

@@ -7,6 +7,7 @@ temporary file in the target folder and rename it, so a failed run leaves no par
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -19,6 +20,16 @@ import numpy as np
 
 class InputError(Exception):
     """Bad input: the message is one line naming the option or file:line."""
+
+
+class OutputError(InputError):
+    """An output that cannot be written (a folder, a full disk, /dev/full, a lost console): one
+    line naming the option and the path; exit status 3, as the C reference's I/O errors."""
+
+
+def unwritable(option, path, exc: OSError) -> OutputError:
+    """The one message of an output that cannot be written (the C reference's wording)."""
+    return OutputError(f"option {option}: cannot write '{path}' ({exc.strerror or exc})")
 
 
 def _open_text(path):
@@ -37,9 +48,23 @@ def _read_bytes(path):
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def read_hkl(path):
-    """Read 'h k l F' lines. Returns (table, mins, maxs, count): table is (hr, kr, lr) float64 with
-    unlisted entries = NaN (filled with default_F by the caller)."""
+#: nanoBragg holds Miller indices in C ints
+INDEX_LIMIT = 2**31 - 1
+#: the largest structure-factor table either engine allocates (cells; 2 GB of doubles), the C
+#: reference's NB_MAX_HKL_CELLS: nanoBragg itself tries, and hangs or runs out of memory
+MAX_HKL_CELLS = 250_000_000
+#: nanoBragg's first guesses of the index range (h_min = 1e9, h_max = -1e9, C ints): a file
+#: whose indices all lie beyond them keeps them as one end of its range
+_RANGE_START = 10**9
+_PLAIN_INT = re.compile(r"[-+]?[0-9]+")
+
+
+def read_hkl(path, fill=math.nan):
+    """Read 'h k l F' lines. Returns (table, mins, maxs, count, duplicates): table is
+    (hr, kr, lr) float64, unlisted entries = ``fill`` (the caller's default_F; NaN by
+    default), listed ones the value read last, NaN included, as in nanoBragg.
+    ``duplicates`` is (number of lines repeating an earlier reflection, the first such
+    reflection) or None."""
     text = _open_text(path)
     fast = _hkl_columns(text)
     if fast is not None:
@@ -48,15 +73,39 @@ def read_hkl(path):
         arr, F = _hkl_rows(text, path)
     if not len(F):
         raise InputError(f"{path}:1: no HKL entries")
-    mins = arr.min(axis=0)
-    maxs = arr.max(axis=0)
+    mins = np.minimum(arr.min(axis=0), _RANGE_START)
+    maxs = np.maximum(arr.max(axis=0), -_RANGE_START)
     shape = tuple(int(x) for x in (maxs - mins + 1))
-    if np.prod(shape) > 2_000_000_000 // 8:
-        raise InputError(f"{path}: HKL index range too large")
-    table = np.full(shape, np.nan)
+    cells = shape[0] * shape[1] * shape[2]
+    if cells > MAX_HKL_CELLS:
+        raise InputError(
+            f"{path}: HKL index range too large ({cells} cells, at most {MAX_HKL_CELLS})"
+        )
     idx = arr - mins
-    table[idx[:, 0], idx[:, 1], idx[:, 2]] = F  # later lines win, as in nanoBragg
-    return table, tuple(int(x) for x in mins), tuple(int(x) for x in maxs), len(F)
+    flat = (idx[:, 0] * shape[1] + idx[:, 1]) * shape[2] + idx[:, 2]
+    # the value read last wins, as nanoBragg's second pass overwrites: keep each cell's last row
+    _, last_rev = np.unique(flat[::-1], return_index=True)
+    last = len(flat) - 1 - last_rev
+    table = np.full(cells, fill, dtype=np.float64)
+    table[flat[last]] = F[last]
+    return (
+        table.reshape(shape),
+        tuple(int(x) for x in mins),
+        tuple(int(x) for x in maxs),
+        len(F),
+        _duplicates(arr, flat),
+    )
+
+
+def _duplicates(arr, flat):
+    """(lines repeating an earlier reflection, the first of them as (h, k, l)) or None."""
+    _, first = np.unique(flat, return_index=True)
+    if len(first) == len(flat):
+        return None
+    repeated = np.ones(len(flat), dtype=bool)
+    repeated[first] = False
+    i = int(np.argmax(repeated))
+    return len(flat) - len(first), tuple(int(x) for x in arr[i])
 
 
 def _hkl_columns(text):
@@ -64,8 +113,12 @@ def _hkl_columns(text):
     line is not 'h k l F' with integer indices (then ``_hkl_rows`` finds the line to name).
 
     Same conversions as the line reader (numpy converts each token with int() / float()), at
-    a tenth of its time: the trace of one pixel reads the whole table first.
+    a tenth of its time: the trace of one pixel reads the whole table first. Python's int() and
+    float() also take '1_0' and non-ASCII digits, which nanoBragg's scanf does not: such a
+    text, or an index beyond a C int, goes to the line reader.
     """
+    if not text.isascii() or "_" in text:
+        return None
     if any(len(line.split()) not in (0, 4) for line in text.splitlines()):
         return None
     toks = text.split()
@@ -74,11 +127,18 @@ def _hkl_columns(text):
         F = np.array(toks[3::4], dtype=np.float64)
     except (ValueError, OverflowError):
         return None
+    if hkl.size and int(np.abs(hkl).max()) > INDEX_LIMIT:
+        return None
     return hkl.reshape(-1, 3), F
 
 
 def _hkl_rows(text, path):
-    """The line-by-line HKL reader: (hkl, F) or InputError naming the first bad line."""
+    """The line-by-line HKL reader: (hkl, F) or InputError naming the first bad line.
+
+    Indices are plain integers (nanoBragg's %d would stop reading at '1.0' or '1e2'), within
+    a C int; F is any number C's strtod reads."""
+    from simulator.cli import c_strtod
+
     rows = []
     for n, line in enumerate(text.splitlines(), start=1):
         toks = line.split()
@@ -86,15 +146,12 @@ def _hkl_rows(text, path):
             continue
         if len(toks) != 4:
             raise InputError(f"{path}:{n}: expected 'h k l F', got {len(toks)} fields")
-        try:
-            h, k, l = (int(x) for x in toks[:3])
-            F = float(toks[3])
-        except ValueError:
-            raise InputError(
-                f"{path}:{n}: malformed line (h k l must be integers, F a number)"
-            ) from None
-        if max(abs(h), abs(k), abs(l)) > 2**31 - 1:
-            raise InputError(f"{path}:{n}: Miller index out of range")
+        F = c_strtod(toks[3])
+        if F is None or not all(_PLAIN_INT.fullmatch(x) for x in toks[:3]):
+            raise InputError(f"{path}:{n}: malformed line (h k l must be integers, F a number)")
+        h, k, l = (int(x) for x in toks[:3])
+        if max(abs(h), abs(k), abs(l)) > INDEX_LIMIT:
+            raise InputError(f"{path}:{n}: Miller index out of range (beyond a C int)")
         rows.append((h, k, l, F))
     arr = np.array([r[:3] for r in rows], dtype=np.int64).reshape(-1, 3)
     F = np.array([r[3] for r in rows], dtype=np.float64)
@@ -117,12 +174,12 @@ def read_dump(path):
     return np.array(full[:hr, :kr, :lr]), (hmin, kmin, lmin), (hmax, kmax, lmax), hr * kr * lr
 
 
-def write_dump(path, table, mins, maxs):
+def write_dump(path, table, mins, maxs, cwd=None):
     hr, kr, lr = table.shape
     full = np.zeros((hr + 1, kr + 1, lr + 1))
     full[:hr, :kr, :lr] = table
     head = "%d %d %d %d %d %d\n\f" % (mins[0], maxs[0], mins[1], maxs[1], mins[2], maxs[2])
-    atomic_write(path, head.encode() + full.astype("<f8").tobytes())
+    write_all([("-dump", path, head.encode() + full.astype("<f8").tobytes())], cwd=cwd)
 
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.I)
@@ -228,52 +285,69 @@ def smv_value(header: str, key: str):
     return _c_atof(rest[eq + 1 :].lstrip())
 
 
-def atomic_write(path, payload: bytes):
-    """Write bytes to path via a temporary file in the same folder and a rename."""
-    if os.path.exists(path) and not os.path.isfile(path):
-        # a device or pipe (e.g. /dev/null): never replace it, write through it
-        with open(path, "wb") as fh:
-            fh.write(payload)
-        return
+def _is_device(path) -> bool:
+    """An existing target that is not a regular file or a folder (/dev/null, a FIFO): it is
+    written through, never replaced by a rename."""
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+
+
+def _check_target(option, name, path):
+    """A folder (or a name ending in '/') cannot receive an image: fail before writing."""
+    if str(name).endswith(os.sep) or os.path.isdir(path):
+        raise unwritable(option, name, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+
+
+def _write_temp(option, name, path, payload) -> str:
+    """payload in a new temporary file next to path; returns its name (removed on failure)."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
+    except OSError as exc:
+        raise unwritable(option, name, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    except OSError as exc:
+        os.unlink(tmp)
+        raise unwritable(option, name, exc) from None
+    return tmp
 
 
-def write_all(outputs):
-    """Write every (path, bytes) or none: all go to temporary files first, then are renamed."""
+def _write_device(option, name, path, payload):
+    try:
+        with open(path, "wb") as fh:
+            fh.write(payload)
+    except OSError as exc:
+        raise unwritable(option, name, exc) from None
+
+
+def write_all(outputs, cwd=None):
+    """Write every (option, name, bytes) or none; names resolve against cwd, messages show them
+    as given. Regular files go to temporary files first, then device targets are written
+    through, and only then are the temporary files renamed into place: an output that cannot
+    be written leaves no output of the run published."""
+    targets = [(opt, name, os.path.join(cwd or "", name), data) for opt, name, data in outputs]
+    for option, name, _path, _data in targets:
+        _check_target(option, name, _path)
     staged = []
     try:
-        for path, payload in outputs:
-            if os.path.exists(path) and not os.path.isfile(path):
-                staged.append((path, None, payload))  # a device such as /dev/null: written last
-                continue
-            folder = os.path.dirname(os.path.abspath(path)) or "."
+        for option, name, path, data in targets:
+            if not _is_device(path):
+                staged.append((option, name, path, _write_temp(option, name, path, data)))
+        for option, name, path, data in targets:
+            if _is_device(path):
+                _write_device(option, name, path, data)
+        for option, name, path, tmp in staged:
             try:
-                fd, tmp = tempfile.mkstemp(prefix=".nbsim-", dir=folder)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(payload)
-            except OSError as exc:
-                raise InputError(f"cannot write {path}: {exc.strerror}") from None
-            staged.append((path, tmp, payload))
-        for path, tmp, payload in staged:
-            if tmp is None:
-                with open(path, "wb") as fh:
-                    fh.write(payload)
-            else:
                 os.replace(tmp, path)
+            except OSError as exc:
+                raise OutputError(
+                    f"option {option}: cannot rename a temporary file to '{name}' "
+                    f"({exc.strerror or exc})"
+                ) from None
     finally:
-        for _path, tmp, _payload in staged:
-            if tmp is not None and os.path.exists(tmp):
+        for _option, _name, _path, tmp in staged:
+            if os.path.exists(tmp):
                 os.unlink(tmp)
 
 

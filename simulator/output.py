@@ -8,7 +8,6 @@ raster order; the Poisson noise is drawn with nanoBragg's sequential generator o
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -144,7 +143,6 @@ def write_outputs(config, result, stdout):
     """Print nanoBragg's end-of-run lines and write the image files it would write."""
     c = config
     o = c.output
-    P = lambda name: name if os.path.isabs(name) else os.path.join(c.cwd, name)  # noqa: E731
     img32 = image_float32(result)
     w = stdout.write
     for line in setup_lines(c, result):
@@ -181,7 +179,7 @@ def write_outputs(config, result, stdout):
     outputs = []
     if o.floatfile:
         w("writing %s as %d %d-byte floats\n" % (o.floatfile, pixels, 4))
-        outputs.append((P(o.floatfile), nbio.float_bytes(img32)))
+        outputs.append(("-floatfile", o.floatfile, nbio.float_bytes(img32)))
     w("max_I = %g  at %g %g\n" % (st["max_I"], st["max_x"], st["max_y"]))
     w("mean= %g rms= %g rmsd= %g\n" % (st["avg"], st["rms"], st["rmsd"]))
     scale = o.intfile_scale
@@ -195,7 +193,11 @@ def write_outputs(config, result, stdout):
         ints = int_image(c, img32, scale, st["roi"])
         w("writing %s as %d-byte integers\n" % (o.intfile, 2))
         outputs.append(
-            (P(o.intfile), nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints))
+            (
+                "-intfile",
+                o.intfile,
+                nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints),
+            )
         )
     if o.write_pgm and o.pgmfile:
         pgm_scale = o.pgm_scale
@@ -207,7 +209,8 @@ def write_outputs(config, result, stdout):
         w("writing %s as %d-byte integers\n" % (o.pgmfile, 1))
         outputs.append(
             (
-                P(o.pgmfile),
+                "-pgmfile",
+                o.pgmfile,
                 nbio.pgm_bytes(
                     pgm_image(img32, pgm_scale, st["roi"]), d.fpixels, d.spixels, pgm_scale
                 ),
@@ -219,12 +222,15 @@ def write_outputs(config, result, stdout):
         w("writing %s as %d-byte integers\n" % (o.noisefile, 2))
         outputs.append(
             (
-                P(o.noisefile),
+                "-noisefile",
+                o.noisefile,
                 nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True), noise),
             )
         )
-    nbio.write_all(outputs)
     _write_trace(result, w)
+    # everything printed must have arrived before any output file is published
+    stdout.flush()
+    nbio.write_all(outputs, cwd=c.cwd)
 
 
 def _write_trace(result, w):

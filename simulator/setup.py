@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ import torch
 from simulator import rng
 from simulator.beam import divergence_sources, finish_sources, unit_floats
 from simulator.cli import IGNORED_OPTIONS, SIZE_NAMES, VECTOR_OPTIONS, UsageError, _int, _num
+from simulator.cnum import c_ceil_int, c_div
 from simulator.config import (
     BeamConfig,
     CrystalConfig,
@@ -43,6 +45,11 @@ from simulator.io import (
 )
 
 NAN = math.nan
+#: resource guards shared with the C reference (NB_MAX_* in c_reference/src/nb.h): inputs
+#: beyond them are usage errors in both engines (upstream would run for days)
+MAX_STEPS = 10_000_000
+MAX_OVERSAMPLE = 1000
+MAX_PIXELS = 400_000_000
 AVOGADRO = 6.02214179e23
 R_E_SQR = 7.94079248018965e-30
 DEFAULT_FLUENCE = 125932015286227086360700780544.0
@@ -57,10 +64,9 @@ def _cross(x, y):
 
 
 def _ceil_steps(x):
-    """nanoBragg's ceil(range/step) step count; a NaN or infinite count is impossible."""
-    if not math.isfinite(x):
-        raise UsageError(f"impossible sampling: {x} steps (a range or step is not finite)")
-    return int(math.ceil(x))
+    """nanoBragg's (int)ceil(range/step) step count: INT_MIN when not finite or beyond a C int
+    (then the sanity rules give divergence, dispersion and layers one step, and phi none)."""
+    return c_ceil_int(x)
 
 
 def _auto_steps(steps, rng_, step, steps_only_range=1.0):
@@ -387,10 +393,7 @@ def _apply(s, opt, vals):
     elif opt == "-beamsize":
         s["beamsize"] = f() / 1000
     elif opt in ("-mosaic", "-mosaicity", "-mosaic_spread"):
-        v = f()
-        if math.isnan(v):
-            raise UsageError(f"bad value for {opt}: {vals[0]!r} (an angle in degrees)")
-        s["mosaic_spread"] = v / RTD
+        s["mosaic_spread"] = f() / RTD
     elif opt in ("-mosaic_dom", "-mosaic_domains"):
         s["mosaic_domains"] = n()
     elif opt == "-dispersion":
@@ -533,21 +536,29 @@ def _derive(s, argv, cwd, P, log):
     pixel = s["pixel_size"]
     if not pixel > 0 or math.isinf(pixel):
         raise UsageError("bad value for -pixel: the pixel size must be positive and finite")
+    if s["fpixels"] < 0 or s["spixels"] < 0:
+        raise UsageError(
+            f"bad value for -detpixels: negative pixel count ({s['fpixels']} x {s['spixels']})"
+        )
     if s["fpixels"]:
         s["detsize_f"] = pixel * s["fpixels"]
     if s["spixels"]:
         s["detsize_s"] = pixel * s["spixels"]
-    fpixels = int(math.ceil(s["detsize_f"] / pixel - 0.5))
-    spixels = int(math.ceil(s["detsize_s"] / pixel - 0.5))
-    if fpixels <= 0 or spixels <= 0:
+    # pixel counts as doubles first, like the C reference: a nan or huge size is no count
+    nf = math.ceil(s["detsize_f"] / pixel - 0.5) if math.isfinite(s["detsize_f"]) else NAN
+    ns = math.ceil(s["detsize_s"] / pixel - 0.5) if math.isfinite(s["detsize_s"]) else NAN
+    if not (nf <= 2**31 - 1 and ns <= 2**31 - 1):
+        raise UsageError("bad value for -detpixels/-detsize: detector size out of range")
+    if nf <= 0 or ns <= 0:
         raise UsageError("impossible detector: no pixels (check -detpixels/-detsize/-pixel)")
-    if fpixels * spixels > 400_000_000:
-        raise UsageError("impossible detector: more than 4e8 pixels")
+    fpixels, spixels = int(nf), int(ns)
+    if fpixels * spixels > MAX_PIXELS:
+        raise UsageError(f"impossible detector: {fpixels} x {spixels} pixels (at most {MAX_PIXELS})")
     # ---------------- flux, sample clipping ----------------
     fluence, flux, exposure, beamsize = s["fluence"], s["flux"], s["exposure"], s["beamsize"]
     sample = list(s["sample"])
     if flux != 0.0 and exposure > 0.0 and beamsize >= 0:
-        fluence = flux * exposure / beamsize / beamsize
+        fluence = c_div(c_div(flux * exposure, beamsize), beamsize)
     if beamsize >= 0:
         if beamsize < sample[1]:
             log.append(
@@ -763,8 +774,8 @@ def _derive(s, argv, cwd, P, log):
         ("thickness", tsteps),
         ("mosaic", domains),
     ):
-        if v > 10_000_000:
-            raise UsageError(f"impossible sampling: {v} {name} steps")
+        if v > MAX_STEPS:
+            raise UsageError(f"impossible sampling: {v} {name} steps (at most {MAX_STEPS})")
     # ---------------- detector placement ----------------
     det_partial = DetectorConfig(
         fpixels=fpixels,
@@ -802,11 +813,9 @@ def _derive(s, argv, cwd, P, log):
         mask=None,
     )
     geo = detector_setup(det_partial, beam_v, {}, torch.float64, "cpu")
+    # a zero, infinite or nan distance (a detector parallel to the beam, -distance inf) is
+    # rendered as upstream renders it: zero or nan pixels (nanobragg-facts.md, degenerate input)
     distance_now = float(geo["distance"])
-    if not math.isfinite(distance_now) or not math.isfinite(float(geo["close_distance"])):
-        raise UsageError("impossible geometry: the detector distance is not finite")
-    if float(geo["close_distance"]) == 0.0:
-        raise UsageError("impossible geometry: the detector plane passes through the sample")
     # ---------------- interpolation choice (before crystal sizes change N) ----------------
     interpolate = s["interpolate"]
     Na, Nb, Nc = s["Na"], s["Nb"], s["Nc"]
@@ -892,7 +901,7 @@ def _derive(s, argv, cwd, P, log):
     N = crystal_size_N(sample, *lens, (Na, Nb, Nc))
     xtal_max = max(lens[0] * N[0], lens[1] * N[1], lens[2] * N[2])
     recip_pixel = s["lambda0"] * distance_now / pixel
-    rec_os = int(math.ceil(3.0 * xtal_max / recip_pixel))
+    rec_os = c_ceil_int(c_div(3.0 * xtal_max, recip_pixel))
     if rec_os <= 0:
         rec_os = 1
     log.append(
@@ -917,8 +926,8 @@ def _derive(s, argv, cwd, P, log):
     )
     if oversample <= 0:
         oversample = 1
-    if oversample > 1000:
-        raise UsageError(f"impossible sampling: oversample {oversample}")
+    if oversample > MAX_OVERSAMPLE:
+        raise UsageError(f"impossible sampling: oversample {oversample} (at most {MAX_OVERSAMPLE})")
     # ---------------- structure factors ----------------
     sf_table, mins, maxs, hkls = None, (0, 0, 0), (0, 0, 0), 0
     if hklfile is None:
@@ -926,9 +935,9 @@ def _derive(s, argv, cwd, P, log):
             log.append(("hkl", "reading Fs from %s" % s["dumpfile"]))
             sf_table, mins, maxs, hkls = read_dump(dump_path)
     else:
-        raw, mins, maxs, _count = read_hkl(P(hklfile))
-        sf_table = np.where(np.isnan(raw), default_F, raw)
-        hkls = _count
+        sf_table, mins, maxs, hkls, duplicates = read_hkl(P(hklfile), fill=default_F)
+        if duplicates is not None:
+            _warn_duplicates(hklfile, *duplicates)
         log.append(("hkl", "counting entries in %s" % hklfile))
         if default_F != 0.0:
             log.append(("hkl", "initializing to default_F = %g:" % default_F))
@@ -937,7 +946,7 @@ def _derive(s, argv, cwd, P, log):
         if s["dump_given"]:
             from simulator.io import write_dump
 
-            write_dump(dump_path, sf_table, mins, maxs)
+            write_dump(s["dumpfile"], sf_table, mins, maxs, cwd=cwd)
             log.append(("hkl", "writing dump file for next time: %s" % s["dumpfile"]))
     if hkls == 0:
         interpolate = 0
@@ -1117,6 +1126,17 @@ def _derive(s, argv, cwd, P, log):
         argv=tuple(argv),
         cwd=cwd,
         log=tuple(log),
+    )
+
+
+def _warn_duplicates(name, count, first):
+    """A reflection listed twice: nanoBragg keeps the value read last, silently; both engines
+    do the same and say so on stderr (the C reference's nb_warn, same words)."""
+    h, k, l = first
+    sys.stderr.write(
+        f"nbsim: warning: {name}: {count} {'lines repeat' if count > 1 else 'line repeats'} a "
+        f"reflection listed earlier (the first: {h} {k} {l}); the value read last is used, as in "
+        "nanoBragg\n"
     )
 
 

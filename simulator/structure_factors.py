@@ -5,6 +5,20 @@ from __future__ import annotations
 import torch
 
 
+#: nanoBragg interpolates at a nan Miller index (a nan geometry: -distance inf, -twotheta nan,
+#: ...): its range test passes, (int)floor(nan) is INT_MIN and it reads far outside its table
+#: and crashes. Both engines stop there with this one-line error instead (exit 2).
+NAN_INDEX_MESSAGE = (
+    "degenerate input: a Miller index is nan while structure factors are interpolated "
+    "(nanoBragg reads outside its table and crashes; -nointerpolate avoids it)"
+)
+
+
+def nan_index(h, k, l):
+    """Where a fractional Miller index is nan."""
+    return torch.isnan(h) | torch.isnan(k) | torch.isnan(l)
+
+
 class HklTable:
     """The HKL table of a run on the engine's device/dtype.
 
@@ -54,7 +68,10 @@ class HklTable:
         """Tricubic Lagrange interpolation on the 4x4x4 block floor-1 .. floor+2 (as polin3).
 
         valid: where the block is inside the table (elsewhere the result is meaningless, 0).
+        A nan index passes nanoBragg's range test but has no block: never read (the engine
+        stops before a live step with one, see ``NAN_INDEX_MESSAGE``).
         """
+        valid = valid & ~nan_index(h, k, l)
         (hmn, kmn, lmn) = self.mins
         _, kr, lr = self.ranges
         hf, kf, lf = torch.floor(h), torch.floor(k), torch.floor(l)

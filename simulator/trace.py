@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from simulator.cnum import c_int
+
 SCHEMA_VERSION = 1
 
 
@@ -120,7 +122,7 @@ def format_trace(config, setup, taps, pixels, image) -> list:
                 for key in step_keys:
                     vals = per[key][i, j].reshape(-1).tolist()
                     if key == "hkl_rounded":
-                        lines.append(pre + key + " " + " ".join(str(int(v)) for v in vals))
+                        lines.append(pre + key + " " + " ".join(str(c_int(v)) for v in vals))
                     else:
                         lines.append(pre + key + " " + " ".join(fmt_real(v) for v in vals))
                 for key in scalars:

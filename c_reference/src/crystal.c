@@ -276,7 +276,7 @@ void nb_setup_crystal(nb_sim *s)
     if (xmax < s->xtal_b) xmax = s->xtal_b;
     if (xmax < s->xtal_c) xmax = s->xtal_c;
     rps = s->lambda0 * s->distance / s->pixel_size;
-    s->recommended_oversample = (int)ceil(3.0 * xmax / rps);
+    s->recommended_oversample = nb_c_int(ceil(3.0 * xmax / rps));
     if (s->recommended_oversample <= 0)
         s->recommended_oversample = 1;
     if (s->oversample <= 0) {

@@ -42,6 +42,9 @@ void nb_setup_detector_frame(nb_sim *s)
         if (nf <= 0.0 || ns <= 0.0)
             nb_die("option -detpixels/-detsize: detector has zero pixels (%g x %g)", nf + 0.0,
                    ns + 0.0);
+        if (nf * ns > NB_MAX_PIXELS)
+            nb_die("option -detpixels/-detsize: %.0f x %.0f pixels (at most %.0f in all)", nf, ns,
+                   NB_MAX_PIXELS);
         s->fpixels = (int)nf;
         s->spixels = (int)ns;
     }
@@ -149,10 +152,9 @@ void nb_setup_detector_frame(nb_sim *s)
     vec_unit(s->spindle, s->spindle);
     vec_cross(s->beam, s->polar_vec, s->vert);
     vec_unit(s->vert, s->vert);
-    if (s->beam[0] == 0.0)
-        nb_die("option -beam_vector: zero-length beam vector");
-    if (s->spindle[0] == 0.0)
-        nb_die("option -spindle_axis: zero-length spindle axis");
+    /* A zero beam vector or spindle axis stays zero (upstream's unitize) and upstream renders
+     * what follows: no beam gives a zero image; a zero spindle makes every phi step scale the
+     * cell by cos(phi) instead of rotating it. Both are rendered the same way here. */
 }
 
 void nb_setup_detector(nb_sim *s)

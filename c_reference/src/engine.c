@@ -325,9 +325,9 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
                             h = vec_dot(a, scattering);
                             k = vec_dot(b, scattering);
                             l = vec_dot(c, scattering);
-                            h0 = (int)ceil(h - 0.5);
-                            k0 = (int)ceil(k - 0.5);
-                            l0 = (int)ceil(l - 0.5);
+                            h0 = nb_c_int(ceil(h - 0.5));
+                            k0 = nb_c_int(ceil(k - 0.5));
+                            l0 = nb_c_int(ceil(l - 0.5));
 
                             F_latt = nb_lattice_factor(s, h, k, l, h0, k0, l0, Fax);
                             if (F_latt == 0.0 && s->water_size == 0.0)
@@ -341,6 +341,7 @@ void nb_compute_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, 
 #endif
                                 interp = e->interpolate;
                                 if (interp) {
+                                    nb_stop_at_nan_index(h, k, l);
                                     F_cell = nb_F_lookup(s, h, k, l, h0, k0, l0, &interp);
                                     if (!interp) {
 #if defined(_OPENMP)
@@ -472,14 +473,16 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                                 /* a zero lattice factor skips the lookup (a square
                                  * lattice factor is never exactly zero) */
                                 double Fax[3];
-                                int h0 = (int)ceil(h - 0.5), k0 = (int)ceil(k - 0.5), l0 = (int)ceil(l - 0.5);
+                                int h0 = nb_c_int(ceil(h - 0.5)), k0 = nb_c_int(ceil(k - 0.5)),
+                                    l0 = nb_c_int(ceil(l - 0.5));
                                 if (nb_lattice_factor(s, h, k, l, h0, k0, l0, Fax) == 0.0)
                                     continue;
                             }
+                            nb_stop_at_nan_index(h, k, l);
                             if (!nb_interp_in_range(s, h, k, l)) {
                                 e->interpolate = 0;
-                                interp_off_warning(e, h, k, l, (int)ceil(h - 0.5), (int)ceil(k - 0.5),
-                                                   (int)ceil(l - 0.5));
+                                interp_off_warning(e, h, k, l, nb_c_int(ceil(h - 0.5)),
+                                                   nb_c_int(ceil(k - 0.5)), nb_c_int(ceil(l - 0.5)));
                                 p->carry = state;
                                 return 1;
                             }

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,36 +15,58 @@ static const char *byte_order(void)
     return (*(unsigned char *)&probe == 1) ? "little_endian" : "big_endian";
 }
 
-static void write_smv(const nb_sim *s, const char *path, const unsigned short *data)
+/* appends to a fixed header buffer (an SMV header is a few hundred bytes) */
+static void hdr_add(char *buf, size_t cap, size_t *len, const char *fmt, ...) NB_PRINTF(4, 5);
+
+static void hdr_add(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
-    nb_out_file *o = nb_out_open(path);
-    FILE *f = o->f;
-    size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
-    long pos;
-    fprintf(f, "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n", byte_order());
-    fprintf(f, "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%g;\nDISTANCE=%g;\n", s->fpixels, s->spixels,
-            s->pixel_size * 1000.0, s->distance * 1000.0);
-    fprintf(f, "WAVELENGTH=%g;\n", s->lambda0 * 1e10);
-    fprintf(f, "BEAM_CENTER_X=%g;\nBEAM_CENTER_Y=%g;\n", s->Xbeam * 1000.0, s->Ybeam * 1000);
-    fprintf(f, "ADXV_CENTER_X=%g;\nADXV_CENTER_Y=%g;\n", s->Fbeam * 1000.0, (s->detsize_s - s->Sbeam) * 1000);
-    fprintf(f, "MOSFLM_CENTER_X=%g;\nMOSFLM_CENTER_Y=%g;\n", (s->Sbeam - 0.5 * s->pixel_size) * 1000.0,
-            (s->Fbeam - 0.5 * s->pixel_size) * 1000);
-    fprintf(f, "DENZO_X_BEAM=%g;\nDENZO_Y_BEAM=%g;\n", (s->Sbeam - 0.0 * s->pixel_size) * 1000.0,
-            (s->Fbeam - 0.0 * s->pixel_size) * 1000);
-    fprintf(f, "DIALS_ORIGIN=%g,%g,%g\n", s->dials_origin[1], s->dials_origin[2], s->dials_origin[3]);
-    fprintf(f, "XDS_ORGX=%g;\nXDS_ORGY=%g;\n", s->ORGX, s->ORGY);
-    fprintf(f, "CLOSE_DISTANCE=%g;\n", s->close_distance * 1000.0);
-    fprintf(f, "PHI=%g;\nOSC_START=%g;\nOSC_RANGE=%g;\n", s->phi0 * NB_RTD, s->phi0 * NB_RTD, s->osc * NB_RTD);
-    fprintf(f, "TWOTHETA=%g;\n", s->twotheta * NB_RTD);
-    fprintf(f, "DETECTOR_SN=000;\n");
-    fprintf(f, "BEAMLINE=fake;\n");
-    fprintf(f, "}\f");
-    pos = ftell(f);
-    while (pos >= 0 && pos < 512) {
-        fputc(' ', f);
-        pos++;
-    }
-    fwrite(data, sizeof(unsigned short), npix, f);
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (r < 0 || (size_t)r >= cap - *len)
+        nb_die_code(NB_EXIT_IO, "SMV header too long");
+    *len += (size_t)r;
+}
+
+/* the header is formatted in memory and padded to 512 bytes there: the padding does not
+ * depend on the target reporting its position (a FIFO cannot) */
+static void write_smv(const nb_sim *s, const char *option, const char *path,
+                      const unsigned short *data)
+{
+    char h[2048];
+    size_t n = 0;
+    const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
+    nb_out_file *o;
+    hdr_add(h, sizeof h, &n, "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n",
+            byte_order());
+    hdr_add(h, sizeof h, &n, "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%g;\nDISTANCE=%g;\n", s->fpixels,
+            s->spixels, s->pixel_size * 1000.0, s->distance * 1000.0);
+    hdr_add(h, sizeof h, &n, "WAVELENGTH=%g;\n", s->lambda0 * 1e10);
+    hdr_add(h, sizeof h, &n, "BEAM_CENTER_X=%g;\nBEAM_CENTER_Y=%g;\n", s->Xbeam * 1000.0,
+            s->Ybeam * 1000);
+    hdr_add(h, sizeof h, &n, "ADXV_CENTER_X=%g;\nADXV_CENTER_Y=%g;\n", s->Fbeam * 1000.0,
+            (s->detsize_s - s->Sbeam) * 1000);
+    hdr_add(h, sizeof h, &n, "MOSFLM_CENTER_X=%g;\nMOSFLM_CENTER_Y=%g;\n",
+            (s->Sbeam - 0.5 * s->pixel_size) * 1000.0, (s->Fbeam - 0.5 * s->pixel_size) * 1000);
+    hdr_add(h, sizeof h, &n, "DENZO_X_BEAM=%g;\nDENZO_Y_BEAM=%g;\n",
+            (s->Sbeam - 0.0 * s->pixel_size) * 1000.0, (s->Fbeam - 0.0 * s->pixel_size) * 1000);
+    hdr_add(h, sizeof h, &n, "DIALS_ORIGIN=%g,%g,%g\n", s->dials_origin[1], s->dials_origin[2],
+            s->dials_origin[3]);
+    hdr_add(h, sizeof h, &n, "XDS_ORGX=%g;\nXDS_ORGY=%g;\n", s->ORGX, s->ORGY);
+    hdr_add(h, sizeof h, &n, "CLOSE_DISTANCE=%g;\n", s->close_distance * 1000.0);
+    hdr_add(h, sizeof h, &n, "PHI=%g;\nOSC_START=%g;\nOSC_RANGE=%g;\n", s->phi0 * NB_RTD,
+            s->phi0 * NB_RTD, s->osc * NB_RTD);
+    hdr_add(h, sizeof h, &n, "TWOTHETA=%g;\n", s->twotheta * NB_RTD);
+    hdr_add(h, sizeof h, &n, "DETECTOR_SN=000;\n");
+    hdr_add(h, sizeof h, &n, "BEAMLINE=fake;\n");
+    hdr_add(h, sizeof h, &n, "}\f");
+    while (n < 512)
+        h[n++] = ' ';
+    o = nb_out_open(option, path);
+    nb_out_write(o, h, 1, n);
+    nb_out_write(o, data, sizeof(unsigned short), npix);
     nb_out_commit(o);
 }
 
@@ -104,8 +127,8 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
         nb_out_file *o;
         printf("writing %s as %lu %lu-byte floats\n", s->floatfile, (unsigned long)npix,
                (unsigned long)sizeof(float));
-        o = nb_out_open(s->floatfile);
-        fwrite(s->image, sizeof(float), npix, o->f);
+        o = nb_out_open("-floatfile", s->floatfile);
+        nb_out_write(o, s->image, sizeof(float), npix);
         nb_out_commit(o);
     }
 
@@ -132,7 +155,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
         }
     if (s->intfile) {
         printf("writing %s as %lu-byte integers\n", s->intfile, (unsigned long)sizeof(unsigned short));
-        write_smv(s, s->intfile, ints);
+        write_smv(s, "-intfile", s->intfile, ints);
     }
 
     if (s->write_pgm && s->pgmfile) {
@@ -155,11 +178,11 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
                 pgm[i] = (unsigned char)(v < 0.0 ? 0 : v);
             }
         printf("writing %s as %lu-byte integers\n", s->pgmfile, (unsigned long)sizeof(unsigned char));
-        o = nb_out_open(s->pgmfile);
-        fprintf(o->f, "P5\n%d %d\n", s->fpixels, s->spixels);
-        fprintf(o->f, "# pixels scaled by %lg\n", s->pgm_scale);
-        fprintf(o->f, "255\n");
-        fwrite(pgm, 1, npix, o->f);
+        o = nb_out_open("-pgmfile", s->pgmfile);
+        nb_out_printf(o, "P5\n%d %d\n", s->fpixels, s->spixels);
+        nb_out_printf(o, "# pixels scaled by %g\n", s->pgm_scale);
+        nb_out_printf(o, "255\n");
+        nb_out_write(o, pgm, 1, npix);
         nb_out_commit(o);
         free(pgm);
     }
@@ -184,7 +207,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             }
         printf("%.0f photons on noise image (%ld overloads)\n", photons, overloads);
         printf("writing %s as %lu-byte integers\n", s->noisefile, (unsigned long)sizeof(unsigned short));
-        write_smv(s, s->noisefile, ints);
+        write_smv(s, "-noisefile", s->noisefile, ints);
     }
     free(ints);
 }

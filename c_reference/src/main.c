@@ -261,9 +261,13 @@ int main(int argc, char **argv)
 
     if (s->oversample <= 0)
         s->oversample = 1;
+    /* resource guard shared with the torch engine (upstream would run for days) */
+    if (s->oversample > NB_MAX_OVERSAMPLE)
+        nb_die("impossible sampling: oversample %d (at most %d)", s->oversample, NB_MAX_OVERSAMPLE);
     s->steps = (long)s->sources * s->mosaic_domains * s->phisteps * s->oversample * s->oversample;
     s->subpixel_size = s->pixel_size / s->oversample;
     print_summary(s);
+    nb_stdout_check(); /* a lost console (a full disk) fails before the long pixel loop */
     s->I_bg = 2.57 * 2.57 * s->r_e_sqr * s->fluence * s->water_size * s->water_size *
               s->water_size * 1e6 * NB_AVOGADRO / 18.0;
 
@@ -297,7 +301,8 @@ int main(int argc, char **argv)
         if (!tp[j].computed)
             nb_warn("traced pixel (slow %d, fast %d) is outside the ROI or masked: not evaluated",
                     tp[j].slow, tp[j].fast);
+    /* everything printed must have arrived before any output file is published */
+    nb_stdout_check();
     nb_out_publish();
-    fflush(stdout);
     return 0;
 }

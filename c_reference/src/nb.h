@@ -12,6 +12,13 @@
 #define NB_RTD (180.0 * (1.0 / M_PI))
 #define NB_AVOGADRO 6.02214179e23
 
+/* resource guards shared with the torch engine (simulator/setup.py): inputs beyond them
+ * are usage errors in both engines (upstream would run for days or exhaust memory) */
+#define NB_MAX_STEPS 10000000         /* steps along one loop (phi, divergence, ...) */
+#define NB_MAX_OVERSAMPLE 1000        /* sub-pixels per pixel side */
+#define NB_MAX_PIXELS 400000000.0     /* detector pixels */
+#define NB_MAX_HKL_CELLS 250000000.0  /* cells of the structure-factor table (2 GB) */
+
 typedef enum { PIVOT_SAMPLE, PIVOT_BEAM } nb_pivot;
 typedef enum { SHAPE_SQUARE, SHAPE_ROUND, SHAPE_GAUSS, SHAPE_TOPHAT } nb_shape;
 typedef enum { CONV_CUSTOM, CONV_ADXV, CONV_MOSFLM, CONV_XDS, CONV_DIALS, CONV_DENZO } nb_convention;
@@ -125,6 +132,7 @@ void nb_setup_mosaic(nb_sim *s);
 /* sfac.c */
 void nb_load_structure_factors(nb_sim *s);
 int nb_interp_in_range(const nb_sim *s, double h, double k, double l);
+void nb_stop_at_nan_index(double h, double k, double l); /* dies: upstream would crash */
 double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
                    int *interp_flag);
 

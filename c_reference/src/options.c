@@ -120,7 +120,9 @@ static double val_real(cursor *c, int k)
     return v;
 }
 
-/* integer options take the integer prefix of a number, like atoi */
+/* Integer options: upstream reads them with atoi, which stops at the first non-digit.
+ * A value atoi reads as written ('5', '5.0') is taken; '2.5', '1e2', 'nan', 'inf' would be
+ * read as 2, 1, 0, 0 and are errors, like a value beyond a C int (atoi's is undefined). */
 static int val_int(cursor *c, int k)
 {
     const char *t = value_token(c, k);
@@ -131,8 +133,11 @@ static int val_int(cursor *c, int k)
             nb_die("option %s: missing value (found option %s)", c->argv[c->i], t);
         nb_die("option %s: value '%s' is not a number", c->argv[c->i], t);
     }
+    errno = 0;
     n = strtol(t, NULL, 10);
-    if (n > 2147483647L || n < -2147483647L)
+    if (v != (double)n)
+        nb_die("option %s: value '%s' is not an integer", c->argv[c->i], t);
+    if (errno == ERANGE || n > 2147483647L || n < -2147483647L)
         nb_die("option %s: value '%s' is out of range", c->argv[c->i], t);
     return (int)n;
 }
@@ -268,10 +273,14 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
             if (n > 4) s->beta = v[4] / NB_RTD;
             if (n > 5) s->gamma = v[5] / NB_RTD;
             {
+                /* upstream's defaults for b, c <= 0 (a) and angles <= 0 (90 degrees) are
+                 * kept; a <= 0 or a NaN / infinite parameter has no cell to give */
                 int k;
                 for (k = 0; k < n; k++)
-                    if (!(v[k] > 0.0))
-                        nb_die("option -cell: non-positive cell parameter '%s'", argv[c->i + 1 + k]);
+                    if (!isfinite(v[k]))
+                        nb_die("option -cell: cell parameter '%s' is not finite", argv[c->i + 1 + k]);
+                if (!(v[0] > 0.0))
+                    nb_die("option -cell: non-positive cell length a '%s'", argv[c->i + 1]);
             }
             c->i += n;
         }

@@ -1,4 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,29 +11,38 @@
 
 static unsigned long temp_counter = 0;
 
-nb_out_file *nb_out_open(const char *path)
+/* the one message of an output that cannot be written; err is an errno value */
+static void die_unwritable(const char *option, const char *path, int err) NB_NORETURN;
+
+static void die_unwritable(const char *option, const char *path, int err)
+{
+    nb_die_code(NB_EXIT_IO, "option %s: cannot write '%s' (%s)", option, path,
+                err ? strerror(err) : "write error");
+}
+
+nb_out_file *nb_out_open(const char *option, const char *path)
 {
     nb_out_file *o = nb_calloc(1, sizeof *o);
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
     size_t n = strlen(path) + 64;
+    struct stat st;
+    int exists = stat(path, &st) == 0;
 
-    if (*base == '\0')
-        nb_die("%s: output file name is a directory", path);
+    o->option = option;
+    if (*base == '\0' || (exists && S_ISDIR(st.st_mode)))
+        die_unwritable(option, path, EISDIR);
     o->final_path = nb_calloc(strlen(path) + 1, 1);
     strcpy(o->final_path, path);
-    {
+    if (exists && !S_ISREG(st.st_mode)) {
         /* An existing target that is not a regular file (/dev/null, a FIFO, a terminal) is
          * written directly: renaming a temporary file onto it would replace the device. */
-        struct stat st;
-        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-            o->f = fopen(path, "wb");
-            if (!o->f)
-                nb_die_code(NB_EXIT_IO, "%s: cannot open output file", path);
-            o->temp_path = NULL;
-            return o;
-        }
+        o->f = fopen(path, "wb");
+        if (!o->f)
+            die_unwritable(option, path, errno);
+        o->temp_path = NULL;
+        return o;
     }
     o->temp_path = nb_calloc(n, 1);
     memcpy(o->temp_path, path, dirlen);
@@ -39,9 +50,26 @@ nb_out_file *nb_out_open(const char *path)
             ++temp_counter);
     o->f = fopen(o->temp_path, "wb");
     if (!o->f)
-        nb_die_code(NB_EXIT_IO, "%s: cannot create output file", path);
+        die_unwritable(option, path, errno);
     nb_temp_register(o->temp_path);
     return o;
+}
+
+void nb_out_write(nb_out_file *o, const void *data, size_t size, size_t n)
+{
+    if (n && fwrite(data, size, n, o->f) != n)
+        die_unwritable(o->option, o->final_path, errno);
+}
+
+void nb_out_printf(nb_out_file *o, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = vfprintf(o->f, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        die_unwritable(o->option, o->final_path, errno);
 }
 
 /* files closed and checked, waiting for nb_out_publish to rename them into place */
@@ -50,12 +78,15 @@ static size_t npending = 0;
 
 void nb_out_commit(nb_out_file *o)
 {
-    int bad = ferror(o->f);
-    if (fclose(o->f) != 0)
-        bad = 1;
+    /* a buffered write fails at the flush (a full disk): fflush reports it with its errno */
+    int err = fflush(o->f) != 0 ? errno : 0;
+    if (!err && ferror(o->f))
+        err = EIO;
+    if (fclose(o->f) != 0 && !err)
+        err = errno ? errno : EIO;
     o->f = NULL;
-    if (bad)
-        nb_die_code(NB_EXIT_IO, "%s: write error", o->final_path);
+    if (err)
+        die_unwritable(o->option, o->final_path, err);
     if (o->temp_path == NULL) { /* written directly (not a regular file) */
         free(o->final_path);
         free(o);
@@ -74,7 +105,8 @@ void nb_out_publish(void)
     for (i = 0; i < npending; i++) {
         nb_out_file *o = pending[i];
         if (rename(o->temp_path, o->final_path) != 0)
-            nb_die_code(NB_EXIT_IO, "%s: cannot rename temporary output into place", o->final_path);
+            nb_die_code(NB_EXIT_IO, "option %s: cannot rename a temporary file to '%s' (%s)",
+                        o->option, o->final_path, strerror(errno));
         nb_temp_forget(o->temp_path);
         free(o->temp_path);
         free(o->final_path);
@@ -84,4 +116,13 @@ void nb_out_publish(void)
     free(pending);
     pending = NULL;
     npending = 0;
+}
+
+void nb_stdout_check(void)
+{
+    /* printf's errors are sticky in ferror(stdout); the flush writes what is buffered */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout))
+        nb_die_code(NB_EXIT_IO, "standard output: write error (%s)",
+                    err ? strerror(err) : "an earlier write failed");
 }

@@ -29,7 +29,7 @@ static void count_from_range(double *range, double *step, int *count, double ran
             *count = 2;
             *step = *range / range_alone_parts;
         } else {
-            *count = (int)ceil(*range / *step);
+            *count = nb_c_int(ceil(*range / *step));
         }
     }
 }
@@ -63,6 +63,14 @@ static void sanity(double *range, double *step, int *count)
         *range = 0.0;
         *step = 0.0;
     }
+}
+
+/* A resource guard shared with the torch engine: more than NB_MAX_STEPS steps along one
+ * loop would run for days (upstream runs them); both engines refuse, exit 2. */
+static void check_count(const char *what, double count)
+{
+    if (count > NB_MAX_STEPS)
+        nb_die("impossible sampling: %.0f %s steps (at most %d)", count, what, NB_MAX_STEPS);
 }
 
 void nb_setup_sampling(nb_sim *s)
@@ -140,4 +148,9 @@ void nb_setup_sampling(nb_sim *s)
     sanity(&s->vdivrange, &s->vdivstep, &s->vdivsteps);
     sanity(&s->dispersion, &s->dispstep, &s->dispsteps);
     sanity(&s->det_thick, &s->det_thickstep, &s->det_thicksteps);
+    check_count("phi", s->phisteps);
+    check_count("divergence", (double)s->hdivsteps * s->vdivsteps);
+    check_count("dispersion", s->dispsteps);
+    check_count("thickness", s->det_thicksteps);
+    check_count("mosaic", s->mosaic_domains);
 }

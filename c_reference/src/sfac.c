@@ -1,6 +1,7 @@
 /* Structure factors: HKL text file, binary dump file, nearest-neighbour and
  * tricubic (4x4x4 Lagrange) lookup. */
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +21,54 @@ static int parse_number(const char *t, double *v)
 typedef struct {
     int h, k, l;
     double F;
+    long line; /* position in the file (entries are sorted to find repeated reflections) */
 } hkl_entry;
+
+/* A Miller index is a plain integer within a C int: upstream's second pass reads it with %d,
+ * which stops at '1.0' or '1e2' (and silently drops the rest of the file) and overflows
+ * beyond INT_MAX (its index range then wraps and it allocates for ever). */
+static void check_index(const char *file, long lineno, const char *t)
+{
+    const char *d = (*t == '+' || *t == '-') ? t + 1 : t;
+    long n;
+    if (!isdigit((unsigned char)*d))
+        nb_die("%s:%ld: Miller index '%s' is not an integer", file, lineno, t);
+    while (isdigit((unsigned char)*d))
+        d++;
+    if (*d)
+        nb_die("%s:%ld: Miller index '%s' is not an integer", file, lineno, t);
+    errno = 0;
+    n = strtol(t, NULL, 10);
+    if (errno == ERANGE || n > INT_MAX || n < -INT_MAX)
+        nb_die("%s:%ld: Miller index '%s' is out of range (beyond a C int)", file, lineno, t);
+}
+
+static int by_index_then_line(const void *x, const void *y)
+{
+    const hkl_entry *a = x, *b = y;
+    if (a->h != b->h) return a->h < b->h ? -1 : 1;
+    if (a->k != b->k) return a->k < b->k ? -1 : 1;
+    if (a->l != b->l) return a->l < b->l ? -1 : 1;
+    return a->line < b->line ? -1 : (a->line > b->line);
+}
+
+/* A reflection listed twice: upstream keeps the value read last, silently; both engines do
+ * the same and say so on stderr (simulator/setup.py, same words). Sorts e. */
+static void warn_repeated(const char *file, hkl_entry *e, long n)
+{
+    long i, count = 0, first = -1;
+    qsort(e, (size_t)n, sizeof *e, by_index_then_line);
+    for (i = 1; i < n; i++)
+        if (e[i].h == e[i - 1].h && e[i].k == e[i - 1].k && e[i].l == e[i - 1].l) {
+            count++;
+            if (first < 0 || e[i].line < e[first].line)
+                first = i;
+        }
+    if (count)
+        nb_warn("%s: %ld %s a reflection listed earlier (the first: %d %d %d); the value read "
+                "last is used, as in nanoBragg", file, count,
+                count > 1 ? "lines repeat" : "line repeats", e[first].h, e[first].k, e[first].l);
+}
 
 static void read_hkl(nb_sim *s)
 {
@@ -54,8 +102,7 @@ static void read_hkl(nb_sim *s)
             if (!parse_number(tok[j], &v[j]))
                 nb_die("%s:%ld: '%s' is not a number", s->hklfile, lineno, tok[j]);
         for (j = 0; j < 3; j++)
-            if (v[j] != floor(v[j]) || fabs(v[j]) > 1e6)
-                nb_die("%s:%ld: Miller index '%s' is not an integer", s->hklfile, lineno, tok[j]);
+            check_index(s->hklfile, lineno, tok[j]);
         if (n == cap) {
             cap = cap ? 2 * cap : 4096;
             e = realloc(e, (size_t)cap * sizeof *e);
@@ -66,6 +113,7 @@ static void read_hkl(nb_sim *s)
         e[n].k = (int)v[1];
         e[n].l = (int)v[2];
         e[n].F = v[3];
+        e[n].line = n;
         n++;
     }
     fclose(f);
@@ -81,6 +129,14 @@ static void read_hkl(nb_sim *s)
         if (s->h_max < e[i].h) s->h_max = e[i].h;
         if (s->k_max < e[i].k) s->k_max = e[i].k;
         if (s->l_max < e[i].l) s->l_max = e[i].l;
+    }
+    {
+        /* in double: the ranges of indices near INT_MAX overflow an int */
+        double cells = ((double)s->h_max - s->h_min + 1) * ((double)s->k_max - s->k_min + 1) *
+                       ((double)s->l_max - s->l_min + 1);
+        if (cells > NB_MAX_HKL_CELLS)
+            nb_die("%s: HKL index range too large (%.0f cells, at most %.0f)", s->hklfile, cells,
+                   NB_MAX_HKL_CELLS);
     }
     s->h_range = s->h_max - s->h_min + 1;
     s->k_range = s->k_max - s->k_min + 1;
@@ -110,6 +166,7 @@ static void read_hkl(nb_sim *s)
     s->hkl_last[1] = e[n - 1].k;
     s->hkl_last[2] = e[n - 1].l;
     s->hkl_last[3] = e[n - 1].F;
+    warn_repeated(s->hklfile, e, n);
     free(e);
 }
 
@@ -175,11 +232,11 @@ void nb_load_structure_factors(nb_sim *s)
         if (s->dumpfile) {
             size_t total = ((size_t)s->h_range + 1) * ((size_t)s->k_range + 1) *
                            ((size_t)s->l_range + 1);
-            nb_out_file *o = nb_out_open(s->dumpfile);
+            nb_out_file *o = nb_out_open("-dump", s->dumpfile);
             printf("writing dump file for next time: %s\n", s->dumpfile);
-            fprintf(o->f, "%d %d %d %d %d %d\n\f", s->h_min, s->h_max, s->k_min, s->k_max,
-                    s->l_min, s->l_max);
-            fwrite(s->Fhkl, sizeof(double), total, o->f);
+            nb_out_printf(o, "%d %d %d %d %d %d\n\f", s->h_min, s->h_max, s->k_min, s->k_max,
+                          s->l_min, s->l_max);
+            nb_out_write(o, s->Fhkl, sizeof(double), total);
             nb_out_commit(o);
         }
     }
@@ -219,9 +276,23 @@ int nb_interp_in_range(const nb_sim *s, double h, double k, double l)
              (l - s->l_min + 3) > s->l_range || (l - 2 < s->l_min));
 }
 
+/* Upstream interpolates at a nan Miller index (a nan geometry: -distance inf, -twotheta nan,
+ * ...): its range test passes, (int)floor(nan) is INT_MIN and it reads far outside its table
+ * and crashes. Both engines stop there with one line instead (exit 2). */
+void nb_stop_at_nan_index(double h, double k, double l)
+{
+    if (isnan(h) || isnan(k) || isnan(l))
+        nb_die("degenerate input: a Miller index is nan while structure factors are "
+               "interpolated (nanoBragg reads outside its table and crashes; -nointerpolate "
+               "avoids it)");
+}
+
 double nb_F_lookup(const nb_sim *s, double h, double k, double l, int h0, int k0, int l0,
                    int *interp_flag)
 {
+    /* a nan index has no 4x4x4 block (only a traced step the image skips gets here) */
+    if (*interp_flag && (isnan(h) || isnan(k) || isnan(l)))
+        return s->default_F;
     if (*interp_flag) {
         if (!nb_interp_in_range(s, h, k, l)) {
             *interp_flag = 0;

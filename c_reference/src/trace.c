@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,13 @@ void nb_text_printf(nb_text *t, const char *fmt, ...)
 
 #define RF "%.17g"
 
+/* a real as the trace contract spells it: glibc prints a NaN with its sign bit set as "-nan";
+ * the contract has one spelling, "nan" (fabs clears the sign bit of a NaN too) */
+static double tv(double v)
+{
+    return isnan(v) ? fabs(v) : v;
+}
+
 void nb_trace_step(nb_trace_pixel *tr, const nb_sim *s, int phi_tic, int mos_tic, double phi,
                    const double *a, const double *b, const double *c, double h, double k,
                    double l, int h0, int k0, int l0, const double *Flatt_axes, double F_latt,
@@ -37,30 +45,34 @@ void nb_trace_step(nb_trace_pixel *tr, const nb_sim *s, int phi_tic, int mos_tic
     nb_text *t = &tr->steps;
     char pre[64];
     sprintf(pre, "TRACE_C_PHI: phi_tic=%d mos_tic=%d", phi_tic, mos_tic);
-    nb_text_printf(t, "%s phi_deg " RF "\n", pre, phi * NB_RTD);
-    nb_text_printf(t, "%s rot_a_angstroms " RF " " RF " " RF "\n", pre, a[1] * 1e10, a[2] * 1e10, a[3] * 1e10);
-    nb_text_printf(t, "%s rot_b_angstroms " RF " " RF " " RF "\n", pre, b[1] * 1e10, b[2] * 1e10, b[3] * 1e10);
-    nb_text_printf(t, "%s rot_c_angstroms " RF " " RF " " RF "\n", pre, c[1] * 1e10, c[2] * 1e10, c[3] * 1e10);
-    nb_text_printf(t, "%s hkl_frac " RF " " RF " " RF "\n", pre, h, k, l);
+    nb_text_printf(t, "%s phi_deg " RF "\n", pre, tv(phi * NB_RTD));
+    nb_text_printf(t, "%s rot_a_angstroms " RF " " RF " " RF "\n", pre, tv(a[1] * 1e10), tv(a[2] * 1e10),
+                   tv(a[3] * 1e10));
+    nb_text_printf(t, "%s rot_b_angstroms " RF " " RF " " RF "\n", pre, tv(b[1] * 1e10), tv(b[2] * 1e10),
+                   tv(b[3] * 1e10));
+    nb_text_printf(t, "%s rot_c_angstroms " RF " " RF " " RF "\n", pre, tv(c[1] * 1e10), tv(c[2] * 1e10),
+                   tv(c[3] * 1e10));
+    nb_text_printf(t, "%s hkl_frac " RF " " RF " " RF "\n", pre, tv(h), tv(k), tv(l));
     nb_text_printf(t, "%s hkl_rounded %d %d %d\n", pre, h0, k0, l0);
     if (s->shape == SHAPE_SQUARE) {
-        nb_text_printf(t, "%s F_latt_a " RF "\n", pre, Flatt_axes[0]);
-        nb_text_printf(t, "%s F_latt_b " RF "\n", pre, Flatt_axes[1]);
-        nb_text_printf(t, "%s F_latt_c " RF "\n", pre, Flatt_axes[2]);
+        nb_text_printf(t, "%s F_latt_a " RF "\n", pre, tv(Flatt_axes[0]));
+        nb_text_printf(t, "%s F_latt_b " RF "\n", pre, tv(Flatt_axes[1]));
+        nb_text_printf(t, "%s F_latt_c " RF "\n", pre, tv(Flatt_axes[2]));
     }
-    nb_text_printf(t, "%s F_latt " RF "\n", pre, F_latt);
-    nb_text_printf(t, "%s F_cell " RF "\n", pre, F_cell);
-    nb_text_printf(t, "%s I_term " RF "\n", pre, I_term);
+    nb_text_printf(t, "%s F_latt " RF "\n", pre, tv(F_latt));
+    nb_text_printf(t, "%s F_cell " RF "\n", pre, tv(F_cell));
+    nb_text_printf(t, "%s I_term " RF "\n", pre, tv(I_term));
 }
 
 static void v3(const char *key, const double *v, double scale)
 {
-    printf("TRACE_C: %s " RF " " RF " " RF "\n", key, v[1] * scale, v[2] * scale, v[3] * scale);
+    printf("TRACE_C: %s " RF " " RF " " RF "\n", key, tv(v[1] * scale), tv(v[2] * scale),
+           tv(v[3] * scale));
 }
 
 static void r1(const char *key, double v)
 {
-    printf("TRACE_C: %s " RF "\n", key, v);
+    printf("TRACE_C: %s " RF "\n", key, tv(v));
 }
 
 static void i1(const char *key, long v)
@@ -94,7 +106,7 @@ void nb_trace_print(const nb_trace_pixel *tr, const nb_sim *s)
     v3("b_star_A_inv", s->b_star, 1.0);
     v3("c_star_A_inv", s->c_star, 1.0);
     r1("V_cell_A3", s->V_cell);
-    printf("TRACE_C: N_cells " RF " " RF " " RF "\n", s->Na, s->Nb, s->Nc);
+    printf("TRACE_C: N_cells " RF " " RF " " RF "\n", tv(s->Na), tv(s->Nb), tv(s->Nc));
     r1("phi0_deg", s->phi0 * NB_RTD);
     r1("phistep_deg", s->phistep * NB_RTD);
     i1("phisteps", s->phisteps);

@@ -150,8 +150,10 @@ def test_detector_size_out_of_range(c_binary, tmp_path, size):
     check_failure(tmp_path, args, "option -detpixels/-detsize: detector size out of range")
 
 
-@pytest.mark.parametrize("cell", ["100 0 100 90 90 90", "100 100 100 90 90 0", "0"])
-def test_non_positive_cell(c_binary, tmp_path, cell):
+@pytest.mark.parametrize("cell", ["0", "-5 100 100", "100 nan", "100 100 100 90 inf 90"])
+def test_cell_without_a_cell_to_give(c_binary, tmp_path, cell):
+    """a <= 0 or a non-finite parameter: an error (b, c, angles <= 0 take upstream's defaults,
+    tests/c_reference/test_degenerate_input.py)."""
     args = GOOD.replace("-cell 100 100 100 90 90 90", f"-cell {cell}").split()
     check_failure(tmp_path, args, "option -cell")
 
