@@ -48,6 +48,7 @@ from nbparity.tolerance import Tolerance
 CAMPAIGN_FILE = "campaign.json"
 RESULTS_DIR = "results"
 FIGURES_DIR = "figures"
+SHRUNK_DIR = "shrunk"
 FORMAT_VERSION = 1
 LEVELS = ("auto", "trace", "image")
 
@@ -654,19 +655,55 @@ def _group(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+def _cache_path(spec: CampaignSpec, signature: str, index: int) -> Path:
+    """Where a signature's shrunk representative is kept: re-running a finished campaign (or
+    resuming one) shrinks only what it has not shrunk with these settings."""
+    import hashlib
+
+    key = json.dumps([signature, index, spec.shrink, spec.max_evaluations, spec.explain])
+    return spec.folder / SHRUNK_DIR / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.pkl"
+
+
+def _load_cached(path: Path) -> dict | None:
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            found = pickle.load(handle)
+    except FileNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - a cache that cannot be read is shrunk again
+        return None
+    return found if isinstance(found, dict) and "class" in found else None
+
+
 def _shrink_all(spec: CampaignSpec, client, groups: dict[str, list[dict]]) -> dict[str, dict]:
     """One shrink task per signature (its lowest index is the representative), on the
-    cluster when there is one."""
-    arguments = {signature: (spec.seed, rows[0]["index"], signature, spec.reference,
-                             spec.candidate, spec.level, spec.tolerance, spec.inputs,
-                             spec.max_evaluations, spec.shrink, spec.explain)
-                 for signature, rows in groups.items()}
+    cluster when there is one; results kept in ``shrunk/`` (pickles of plain data)."""
+    import pickle
+
+    out, arguments = {}, {}
+    for signature, rows in groups.items():
+        cached = _load_cached(_cache_path(spec, signature, rows[0]["index"]))
+        if cached is not None:
+            out[signature] = cached
+            continue
+        arguments[signature] = (spec.seed, rows[0]["index"], signature, spec.reference,
+                                spec.candidate, spec.level, spec.tolerance, spec.inputs,
+                                spec.max_evaluations, spec.shrink, spec.explain)
     if client is None:
-        return {signature: shrink_finding(*args) for signature, args in arguments.items()}
-    futures = {signature: client.submit(shrink_finding, *args, pure=False,
-                                        key=f"nbparity-shrink-{uuid.uuid4().hex[:12]}")
-               for signature, args in arguments.items()}
-    return {signature: future.result() for signature, future in futures.items()}
+        fresh = {signature: shrink_finding(*args) for signature, args in arguments.items()}
+    else:
+        futures = {signature: client.submit(shrink_finding, *args, pure=False,
+                                            key=f"nbparity-shrink-{uuid.uuid4().hex[:12]}")
+                   for signature, args in arguments.items()}
+        fresh = {signature: future.result() for signature, future in futures.items()}
+    for signature, found in fresh.items():
+        path = _cache_path(spec, signature, groups[signature][0]["index"])
+        with contextlib.suppress(OSError, pickle.PicklingError, TypeError):
+            path.parent.mkdir(exist_ok=True)
+            atomic_write(path, pickle.dumps(found), overwrite=True)
+    return {**out, **fresh}
 
 
 def _slug(text: str) -> str:
