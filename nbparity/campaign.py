@@ -203,16 +203,12 @@ class CampaignResult:
 
 
 def _draw(seed: int, index: int, inputs: Path | None) -> tuple:
-    """(case, pairing, dtype): the generator's draw; dtype is the candidate's arithmetic for
-    this configuration (``generate.draw``), None where the generator draws none."""
-    try:
-        from nbparity import generate
-    except ImportError:  # INTERIM until nbparity.generate lands
-        return (*_interim_draw(seed, index, inputs), None)
-    if hasattr(generate, "draw"):
-        drawn = generate.draw(seed, index, inputs)
-        return drawn.case, drawn.mode, drawn.dtype
-    return (*generate.draw_case(seed, index, inputs), None)
+    """(case, pairing, dtype): ``generate.draw``; dtype is the candidate's arithmetic for this
+    configuration (``candidate_for``)."""
+    from nbparity.generate import draw
+
+    drawn = draw(seed, index, inputs)
+    return drawn.case, drawn.mode, drawn.dtype
 
 
 def candidate_for(candidate: Engine, dtype: str | None) -> Engine:
@@ -225,52 +221,9 @@ def candidate_for(candidate: Engine, dtype: str | None) -> Engine:
 
 
 def _evaluate(case, mode, reference, candidate, level, tolerance):
-    try:
-        from nbparity.verdict import evaluate
-    except ImportError:  # INTERIM until nbparity.verdict lands
-        return _interim_evaluate(case, mode, reference, candidate, level, tolerance)
+    from nbparity.verdict import evaluate
+
     return evaluate(case, mode, reference, candidate, level=level, tolerance=tolerance)
-
-
-# INTERIM stand-ins (removed once generate/verdict land): today's fuzz generator and gate.
-def _interim_draw(seed, index, inputs):
-    import random
-
-    from nbparity.fuzz import draw_case
-
-    rng = random.Random(f"{seed}:{index}")
-    case = draw_case(rng, index)
-    return case, rng.choice(("c-parity", "spec"))
-
-
-@dataclass
-class _InterimVerdict:
-    exit_code: int
-    level: str
-    signature: str
-    message: str
-    key: str
-    diagnosis: str
-    worst_rel: float
-    seconds: float
-
-
-def _interim_evaluate(case, mode, reference, candidate, level, tolerance):
-    from nbparity import resources
-    from nbparity.cases import file_tolerance
-    from nbparity.runner import gate_cases
-
-    tolerance = tolerance or Tolerance(per_key=file_tolerance(resources.cases_file()))
-    (result,) = gate_cases([case], (mode,), tolerance, check_determinism=False,
-                           reference=reference, candidate=candidate)
-    key = diagnosis = ""
-    if result.divergences:
-        first = result.divergences[0]
-        key = first.record.key
-        diagnosis = "; ".join(first.diagnosis)
-    signature = "" if result.exit_code == 0 else f"{mode}: exit {result.exit_code} {key}".strip()
-    return _InterimVerdict(result.exit_code, "trace", signature, result.message, key, diagnosis,
-                           math.nan, result.seconds)
 
 
 def _text(value) -> str:
@@ -602,10 +555,12 @@ def shrink_finding(seed: int, index: int, signature: str, reference: Engine,
     if explain and verdict.exit_code in (exitcodes.DIVERGED, exitcodes.STRUCTURAL):
         try:
             from nbparity.explain import explain as explaining
+            from nbparity.runner import comparison_tolerance
+            from nbparity.verdict import default_tolerance
 
-            rtol = tolerance.rtol if tolerance is not None else 1e-6
-            found = explaining(case, reference, candidate, mode, rtol=rtol,
-                               tolerance=tolerance)
+            traces = tolerance if tolerance is not None else default_tolerance()
+            rtol = comparison_tolerance(traces, reference, candidate).rtol  # as the verdict's
+            found = explaining(case, reference, candidate, mode, rtol=rtol, tolerance=traces)
             out["explanation"] = found.render()
             out["explanation_data"] = json.loads(json.dumps(found.to_dict(), default=str))
             outcome = getattr(found, "outcome", None)
