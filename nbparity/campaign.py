@@ -49,6 +49,7 @@ CAMPAIGN_FILE = "campaign.json"
 RESULTS_DIR = "results"
 FIGURES_DIR = "figures"
 SHRUNK_DIR = "shrunk"
+INPUTS_DIR = "inputs"
 FORMAT_VERSION = 1
 LEVELS = ("auto", "trace", "image")
 
@@ -547,7 +548,6 @@ def shrink_finding(seed: int, index: int, signature: str, reference: Engine,
         return _unexplained(case, mode, evaluations, signature, exc)
     out = {"case": case, "mode": mode, "dtype": candidate.precision, "evaluations": evaluations,
            "class": str(shrinking.finding_class(verdict, case)),
-           "entry": shrinking.case_entry(case, f"{signature} ({mode})"),
            "exit_code": int(verdict.exit_code), "level": _text(verdict.level),
            "signature": _text(verdict.signature), "key": _text(verdict.key),
            "diagnosis": _text(verdict.diagnosis), "message": _text(verdict.message),
@@ -583,20 +583,14 @@ class _InterimShrink:  # INTERIM
         return verdict.signature
 
     @staticmethod
-    def case_entry(case, note):
+    def case_entry(case, note, folder=None):
         from nbparity.fuzz import case_toml
 
-        return case_toml(case, note)
+        return case_toml(case, note).replace('folder = "default"', f'folder = "{folder}"')
 
 
 def _unexplained(case, mode, evaluations, signature, exc) -> dict:
-    try:
-        from nbparity import shrink as shrinking
-    except ImportError:  # INTERIM
-        shrinking = _InterimShrink
-
     return {"case": case, "mode": mode, "evaluations": evaluations, "class": signature,
-            "entry": shrinking.case_entry(case, f"{signature} ({mode})"),
             "exit_code": exitcodes.ENGINE_FAILED, "level": "error", "signature": signature,
             "key": "", "diagnosis": "", "message": f"{type(exc).__name__}: {exc}",
             "explanation": "", "explanation_data": None, "images": None}
@@ -661,6 +655,32 @@ def _shrink_all(spec: CampaignSpec, client, groups: dict[str, list[dict]]) -> di
     return {**out, **fresh}
 
 
+def _entry(spec: CampaignSpec, case, index: int, note: str) -> str:
+    """The minimal case as a case-file entry whose input files are copied into the campaign's
+    ``inputs/`` (so ``findings.toml`` runs as it is: ``nbparity gate findings.toml``). They are
+    drawn again here when the case was shrunk on another machine."""
+    import shutil
+
+    from nbparity.cases import INPUT_FILE_OPTIONS
+
+    try:
+        from nbparity.shrink import case_entry
+    except ImportError:  # INTERIM until nbparity.shrink lands
+        case_entry = _InterimShrink.case_entry
+    inputs = spec.folder / INPUTS_DIR
+    inputs.mkdir(exist_ok=True)
+    args = [str(a) for a in case.args]
+    names = [v for t, v in zip(args, args[1:]) if t in INPUT_FILE_OPTIONS]
+    folder = Path(case.folder)
+    if names and not all((folder / name).is_file() for name in names):
+        folder = _draw(spec.seed, index, spec.inputs)[0].folder  # writes them here
+    for name in names:
+        source, target = folder / name, inputs / Path(name).name
+        if source.is_file() and not target.exists():
+            shutil.copyfile(source, target)
+    return case_entry(case, note, folder=INPUTS_DIR)
+
+
 def _slug(text: str) -> str:
     keep = "".join(c if c.isalnum() else "-" for c in text.lower())
     return "-".join(part for part in keep.split("-") if part)[:60] or "finding"
@@ -688,7 +708,9 @@ def _classes(spec: CampaignSpec, groups: dict[str, list[dict]], shrunk: dict[str
             diagnosis=found["diagnosis"] or rows[0]["diagnosis"] or "",
             message=found["message"] or rows[0]["message"] or "",
             example_index=rows[0]["index"], example_case=rows[0]["case"],
-            indices=[r["index"] for r in rows[:10]], minimal_case=found["entry"],
+            indices=[r["index"] for r in rows[:10]],
+            minimal_case=_entry(spec, case, rows[0]["index"],
+                                f"{name} ({found['mode']}, {found.get('dtype', '')})"),
             minimal_args=list(case.args), minimal_pixels=[list(p) for p in case.pixels],
             mode=found["mode"], dtype=found.get("dtype", ""),
             shrink_evaluations=found["evaluations"],

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import simulator.cli
 from nbparity import campaign, exitcodes
 from nbparity.campaign import CampaignError, CampaignSpec, read_rows, run_campaign
+from nbparity.cases import load_cases
 from nbparity.cli import cli
 from nbparity.engines import EngineOptions, resolve_engine
 
@@ -144,8 +145,10 @@ def test_a_fault_is_reported_once_per_class(engines, tmp_path, monkeypatch):
         if finding["figure"]:
             assert (folder / finding["figure"]).stat().st_size > 0
             assert f"]({finding['figure']})" in markdown
-    findings = tomllib.loads((folder / "findings.toml").read_text())
-    assert len(findings["case"]) == len(result.classes)
+    cases = load_cases(folder / "findings.toml")  # runs as it is: inputs copied beside it
+    assert len(cases) == len(result.classes)
+    assert all(case.folder == folder / "inputs" for case in cases)
+    assert [case.args for case in cases] == [tuple(c.minimal_args) for c in result.classes]
 
 
 def test_cli_end_to_end(c_binary, tmp_path):
