@@ -1,9 +1,13 @@
 """Differential fuzzing: random valid nanoBragg configurations through both engines.
 
-``draw_case(rng, index)`` makes one random case (cell or matrix, orientation, convention,
-geometry, beam, sampling, crystal shape, pixels) from the options both engines implement, using
-the input files of ``traces/default/``. ``fuzz`` runs a batch through the gate and returns the
-cases that diverged, each ready to paste into a case file (``case_toml``).
+``fuzz(n, seed)`` runs configurations ``0 .. n-1`` of ``nbparity.generate`` (a pure function of
+(seed, index), every option both engines accept, input files written per seed) through the
+gate, each in the carry-over pairing drawn with it, and returns the ones that diverged, each
+ready to paste into a case file (``FuzzFinding.toml``, ``case_toml`` = ``shrink.case_entry``).
+``nbparity.campaign`` runs the same configurations at scale and shrinks every finding.
+
+``draw_case(rng, index)`` is the earlier generator (options drawn from one ``random.Random``
+stream, the default case's input files), kept for callers of this module's older interface.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from nbparity import resources
 from nbparity.cases import Case, detector_shape, file_tolerance
@@ -173,23 +178,25 @@ def _first_words(result: GateResult) -> str:
 
 
 def case_toml(case: Case, note: str = "") -> str:
-    pixels = ", ".join(f"[{s}, {f}]" for s, f in case.pixels)
-    comment = f"# {note}\n" if note else ""
-    return (f'{comment}[[case]]\nname = "{case.name}"\nfolder = "default"\n'
-            f'args = "{" ".join(case.args)}"\npixels = [{pixels}]\n')
+    """A case as a ready-to-add case-file entry (``shrink.case_entry``: folder "default" for
+    the default case's inputs, else the case's own folder)."""
+    from nbparity.shrink import case_entry
+
+    return case_entry(case, note)
 
 
 def fuzz(n: int, seed: int, c_bin: str | None = None,
-         progress: Callable[[str, int], None] | None = None, reference=None, candidate=None
-         ) -> tuple[int, list[FuzzFinding]]:
-    """Run ``n`` random cases (one carry-over pairing each, drawn too); return (runs, findings)."""
-    rng = random.Random(seed)
+         progress: Callable[[str, int], None] | None = None, reference=None, candidate=None,
+         inputs: Path | None = None) -> tuple[int, list[FuzzFinding]]:
+    """Run configurations 0 .. n-1 of ``generate.draw_case(seed, index, inputs)``, each in its
+    drawn carry-over pairing; return (runs, findings)."""
+    from nbparity.generate import draw_case as generated_case
+
     # The named cases' file-wide tolerances (each with its documented reason) apply here too.
     tolerance = Tolerance(per_key=file_tolerance(resources.cases_file()))
     findings = []
     for index in range(n):
-        case = draw_case(rng, index)
-        mode = rng.choice(("c-parity", "spec"))
+        case, mode = generated_case(seed, index, inputs)
         if progress:
             progress(case.name, index)
         (result, *_) = gate_cases([case], (mode,), tolerance, c_bin=c_bin,
