@@ -83,7 +83,9 @@ class CampaignSpec:
     pickle). ``level``: auto, trace or image (``verdict.evaluate``). ``workers``: 0 runs in this
     process, N starts a local cluster of N single-threaded worker processes; ``scheduler``: the
     address of an existing cluster instead. ``folder``: the campaign folder (created; resumable).
-    ``window``: tasks in flight (0: four per worker thread, at least 8). ``flush_rows`` /
+    ``window``: tasks in flight (0: four per worker thread, at least 8); ``chunk``:
+    configurations per task (1; more on a large cluster, where each task's ~1-10 ms of
+    scheduling would otherwise add up at the client). ``flush_rows`` /
     ``flush_seconds``: a part file is written when this many rows wait or this long has passed.
     """
 
@@ -99,6 +101,7 @@ class CampaignSpec:
     max_evaluations: int = 120
     explain: bool = True
     window: int = 0
+    chunk: int = 1
     flush_rows: int = 256
     flush_seconds: float = 5.0
     inputs: Path | None = None
@@ -483,30 +486,42 @@ def _in_process(spec: CampaignSpec, todo: list[int]) -> Iterable[dict]:
                              spec.tolerance, spec.inputs)
 
 
+def evaluate_indices(seed: int, indices: list[int], reference: Engine, candidate: Engine,
+                     level: str = "auto", tolerance: Tolerance | None = None,
+                     inputs: Path | None = None) -> list[dict]:
+    """``evaluate_index`` for several configurations: one task of a campaign with ``chunk``
+    above 1 (fewer, longer tasks where the scheduler's cost per task would show)."""
+    return [evaluate_index(seed, index, reference, candidate, level, tolerance, inputs)
+            for index in indices]
+
+
 def _on_cluster(client, threads: int, spec: CampaignSpec, todo: list[int]) -> Iterable[dict]:
-    """Tasks in a bounded window: ``window`` submitted, one more each time one finishes."""
+    """Tasks in a bounded window: ``window`` submitted, one more each time one finishes; a
+    task evaluates ``chunk`` configurations."""
     from distributed import as_completed
 
     window = spec.window or max(8, 4 * threads)
-    pending = iter(todo)
+    chunk = max(1, spec.chunk)
+    pending = iter([todo[i:i + chunk] for i in range(0, len(todo), chunk)])
 
-    def submit(index: int):
-        return client.submit(evaluate_index, spec.seed, index, spec.reference, spec.candidate,
-                             spec.level, spec.tolerance, spec.inputs, pure=False,
-                             key=f"nbparity-evaluate-{spec.seed}-{index}-{uuid.uuid4().hex[:6]}")
+    def submit(indices: list[int]):
+        key = f"nbparity-evaluate-{spec.seed}-{indices[0]}-{uuid.uuid4().hex[:6]}"
+        return client.submit(evaluate_indices, spec.seed, indices, spec.reference,
+                             spec.candidate, spec.level, spec.tolerance, spec.inputs,
+                             pure=False, key=key)
 
-    first = [submit(i) for _, i in zip(range(window), pending)]
+    first = [submit(indices) for _, indices in zip(range(window), pending)]
     if not first:
         return
     stream = as_completed(first)
     try:
         for future in stream:
-            row = future.result()
+            rows = future.result()
             future.release()
             following = next(pending, None)
             if following is not None:
                 stream.add(submit(following))
-            yield row
+            yield from rows
     finally:  # interrupted: nothing keeps running for us
         futures = list(getattr(stream, "futures", {}))
         if futures:

@@ -620,6 +620,8 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
               help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead.")
 @click.option("--connect-timeout", type=SECONDS, default=10.0, show_default=True,
               help="Seconds to wait for --scheduler before giving up (exit 4).")
+@click.option("--chunk", type=click.IntRange(1), default=1, show_default=True,
+              help="Configurations per Dask task (more on a large cluster).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="The campaign folder (default: runs/campaign-SEED-N); running again with "
                    "the same folder resumes (and a larger --n extends) the campaign.")
@@ -632,7 +634,8 @@ def golden_command(cases_file, out_dir, pattern, c_bin):
               default="table", show_default=True, help="What is printed on stdout (the folder "
                                                        "always gets report.json and report.md).")
 def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dtype, timeout_s,
-                 output, workers, scheduler, connect_timeout, out_dir, level, no_shrink, fmt):
+                 output, workers, scheduler, connect_timeout, chunk, out_dir, level, no_shrink,
+                 fmt):
     """A parity campaign: draw random valid configurations, run the reference and the candidate
     (default: the C engine and the simulator) in this process or on a Dask cluster, record one
     row per configuration in the campaign folder, shrink each class of findings to a minimal
@@ -649,7 +652,8 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
     folder = Path(out_dir) if out_dir else Path("runs") / f"campaign-{seed}-{count}"
     spec = CampaignSpec(seed=seed, n=count, reference=reference, candidate=candidate,
                         folder=folder, level=level, workers=workers, scheduler=scheduler,
-                        shrink=not no_shrink, connect_timeout_s=connect_timeout)
+                        shrink=not no_shrink, connect_timeout_s=connect_timeout,
+                        chunk=chunk)
     try:
         with campaign_report.progress_line(count) as on_progress:
             result = run_campaign(spec, on_progress)

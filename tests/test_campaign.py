@@ -58,7 +58,8 @@ def test_engines_travel_by_pickle(engines, tmp_path):
 
 def test_local_cluster_gives_the_in_process_rows_and_findings(engines, tmp_path):
     local = run_campaign(_spec(tmp_path / "local", engines, 6))
-    cluster = run_campaign(_spec(tmp_path / "cluster", engines, 6, workers=2, window=3))
+    cluster = run_campaign(_spec(tmp_path / "cluster", engines, 6, workers=2, window=2,
+                                 chunk=2))  # 3 tasks of 2, 2 in flight: the window refills
     assert [r["index"] for r in cluster.rows] == list(range(6))
     assert _what(cluster.rows) == _what(local.rows)
     assert _classes(cluster) == _classes(local)
