@@ -8,8 +8,9 @@ fresh folder and a fresh Python process, through ``nbparity.campaign.run_campaig
 shrinking and explanations off (the benchmark is the evaluation's throughput; shrinking is per
 class of findings, not per configuration). Reported per worker count:
 
-- ``start s``: workers=0 loading torch and the simulator in this process; workers=N starting a
-  LocalCluster of N single-threaded worker processes and loading them (the same imports);
+- ``start s``: workers=0 loading torch, the simulator and the readers in this process and
+  rendering one tiny configuration; workers=N starting a LocalCluster of N single-threaded
+  worker processes and doing the same in each (``campaign._prepare_worker``);
 - ``run s`` and ``cfg/s``: evaluating the n configurations (drawing, both engines, judging,
   rows written), the campaign's own figure;
 - ``whole s`` and ``whole cfg/s``: the whole call, start, reports and cluster shutdown included.
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def one(workers: int, n: int, seed: int, folder: Path) -> dict:
     """One campaign (in this process, which the parent started fresh)."""
-    from nbparity.campaign import CampaignSpec, _prepare_worker, run_campaign
+    from nbparity.campaign import CampaignSpec, run_campaign
     from nbparity.engines import EngineOptions, resolve_engine
 
     options = EngineOptions()
@@ -44,14 +45,11 @@ def one(workers: int, n: int, seed: int, folder: Path) -> dict:
     candidate = resolve_engine("nbsim", options, "--candidate")
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    if workers == 0:
-        _prepare_worker()  # what each worker of a cluster does before its first task
-    loaded = time.perf_counter() - start
     spec = CampaignSpec(seed=seed, n=n, reference=reference, candidate=candidate,
                         folder=folder, workers=workers, shrink=False, explain=False)
     result = run_campaign(spec)
     whole = time.perf_counter() - start
-    start_s = loaded + result.cluster_seconds
+    start_s = result.start_seconds
     return {"workers": workers, "n": n, "seed": seed, "start_s": round(start_s, 3),
             "run_s": round(result.run_seconds, 3),
             "cfg_per_s": round(n / result.run_seconds, 3),

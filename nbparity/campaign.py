@@ -181,8 +181,8 @@ class CampaignResult:
     rows: list[dict]  # one per configuration 0 .. n-1 held by the folder, by index
     evaluated: list[int]  # the indices this call evaluated
     classes: list[FindingClass]
-    run_seconds: float  # evaluating (cluster start excluded)
-    cluster_seconds: float  # starting the cluster and loading the workers
+    run_seconds: float  # evaluating (the start excluded)
+    start_seconds: float  # starting the cluster (if any) and loading the engines
     shrink_seconds: float
     workers: int  # worker threads that evaluated (0: this process)
     paths: dict[str, Path] = field(default_factory=dict)
@@ -435,15 +435,35 @@ def _campaign_folder(spec: CampaignSpec):
 # --------------------------------------------------------------------------- executors
 
 
+#: a tiny configuration every worker renders once before its first task
+_WARM_UP = ("-cell", "40", "40", "40", "90", "90", "90", "-default_F", "10", "-N", "2",
+            "-detpixels", "4", "-distance", "100", "-lambda", "1", "-phi", "0", "-osc", "1",
+            "-phisteps", "2", "-nointerpolate")
+
+
 def _prepare_worker(threads: int | None = None) -> str:
-    """Run once on each worker: load torch and the simulator (they stay loaded for every task
-    the worker runs) and, on a local cluster, one torch thread per single-threaded worker."""
+    """Run once on each worker (and once in this process for ``workers=0``): load torch, the
+    simulator, the readers and the diagnoses, and render one tiny traced configuration, so
+    that the first task does not pay ~1-2 s of imports and first-call set-up (they stay loaded
+    for every task the worker runs); on a local cluster, one torch thread per single-threaded
+    worker. A warm-up that fails is ignored: the tasks report their own errors."""
     import torch
 
     import simulator.cli  # noqa: F401 - loaded once per worker
 
     if threads:
         torch.set_num_threads(threads)
+    with contextlib.suppress(Exception):
+        import tempfile
+
+        import nbparity.verdict  # noqa: F401 - pandas, the readers, the diagnoses
+        from nbparity.engines import run_py
+        from nbparity.parse import parse_trace_text
+
+        torch.unravel_index(torch.tensor([0]), (2,))  # a lazy import inside torch
+        with tempfile.TemporaryDirectory(prefix="nbparity-warm-") as work:
+            run = run_py(list(_WARM_UP), [(1, 1)], Path(work))
+        parse_trace_text(run.log_text, "warm-up")
     return torch.__version__
 
 
@@ -776,7 +796,9 @@ def run_campaign(spec: CampaignSpec,
         evaluated: list[int] = []
         start = time.perf_counter()
         with _client(spec) as (client, threads):
-            cluster_seconds = time.perf_counter() - start
+            if client is None and todo:
+                _prepare_worker()  # what each worker of a cluster does first
+            start_seconds = time.perf_counter() - start
             run_start = time.perf_counter()
 
             def report(phase: str) -> None:
@@ -815,7 +837,7 @@ def run_campaign(spec: CampaignSpec,
             compact(folder)
         classes = _classes(spec, groups, shrunk)
         result = CampaignResult(spec, all_rows, evaluated, classes, run_seconds,
-                                cluster_seconds, shrink_seconds, threads)
+                                start_seconds, shrink_seconds, threads)
         result.paths = campaign_report.write_reports(result)
         report("done")
     return result

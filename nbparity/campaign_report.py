@@ -51,7 +51,7 @@ def report_dict(result) -> dict:
                    "by_exit_code": {str(k): v for k, v in sorted(codes.items())},
                    "by_mode": dict(sorted(modes.items()))},
         "timing": {"run_seconds": round(result.run_seconds, 3),
-                   "cluster_seconds": round(result.cluster_seconds, 3),
+                   "start_seconds": round(result.start_seconds, 3),
                    "shrink_seconds": round(result.shrink_seconds, 3),
                    "configurations_per_second": _rate(result),
                    "worker_threads": result.workers,
@@ -92,7 +92,7 @@ def report_markdown(result) -> str:
              + ", ".join(f"{k}: {v}" for k, v in data["totals"]["by_exit_code"].items()) + ")",
              f"- this run: {len(result.evaluated)} evaluated in {result.run_seconds:.1f} s "
              f"({result.rate:.2f} configurations/s, {result.workers or 'no'} worker threads; "
-             f"cluster start {result.cluster_seconds:.1f} s, shrinking "
+             f"start {result.start_seconds:.1f} s, shrinking "
              f"{result.shrink_seconds:.1f} s)",
              "- rows: `results/*.parquet` (one per configuration)", ""]
     if not result.classes:

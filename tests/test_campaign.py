@@ -65,7 +65,7 @@ def test_local_cluster_gives_the_in_process_rows_and_findings(engines, tmp_path)
     assert _classes(cluster) == _classes(local)
     assert {r["worker"] for r in local.rows} == {"local"}
     assert {r["worker"] for r in cluster.rows} <= {"0", "1"}  # the cluster's worker processes
-    assert cluster.workers == 2 and cluster.cluster_seconds > 0
+    assert cluster.workers == 2 and cluster.start_seconds > 0
     assert json.loads((tmp_path / "cluster" / "report.json").read_text())["totals"][
         "held"] == 6
 
