@@ -253,6 +253,7 @@ class _Builder:
         self.lambda_a = 1.0
         self.beam = (1.0, 0.0, 0.0)  # the nominal beam direction (for source positions)
         self.full_image = False  # an output or -printout: the whole image is computed
+        self.thick = False  # a sensor thickness was drawn
 
     # ---- helpers
 
@@ -604,7 +605,8 @@ class _Builder:
         for axis in ("x", "y", "z"):
             if self.chance(0.12):
                 self.opt(f"-detector_rot{axis}", rng.uniform(-10, 10))
-        if self.chance(0.15):
+        self.thick = self.chance(0.15)
+        if self.thick:
             self.opt("-detector_thick", rng.uniform(20, 500))
             if self.chance(0.7):
                 self.opt(self.pick("-detector_thicksteps", "-thicksteps"),
@@ -623,18 +625,25 @@ class _Builder:
         return distance
 
     def beam_centre(self, convention: str, shape: tuple[int, int], pixel: float) -> None:
+        """A beam centre on the detector, or (a third of the draws) off it: a small detector
+        then sees higher-resolution reflections than the few around the direct beam."""
         rng = self.rng
         slow_mm, fast_mm = shape[0] * pixel, shape[1] * pixel
+        off = self.chance(0.3)
+
+        def where() -> float:
+            return rng.uniform(-1.0, 2.0) if off else rng.uniform(0.2, 0.8)
+
         form = rng.random()
         if convention in ("-xds", "-dials") and form < 0.5 or form < 0.12:
-            self.opt("-ORGX", rng.uniform(0.2, 0.8) * shape[1])
-            self.opt("-ORGY", rng.uniform(0.2, 0.8) * shape[0])
+            self.opt("-ORGX", where() * shape[1])
+            self.opt("-ORGY", where() * shape[0])
         elif form < 0.65:
-            self.opt("-Xbeam", rng.uniform(0.2, 0.8) * slow_mm)
-            self.opt("-Ybeam", rng.uniform(0.2, 0.8) * fast_mm)
+            self.opt("-Xbeam", where() * slow_mm)
+            self.opt("-Ybeam", where() * fast_mm)
         elif form < 0.78:
-            self.opt("-Xclose", rng.uniform(0.2, 0.8) * fast_mm)
-            self.opt("-Yclose", rng.uniform(0.2, 0.8) * slow_mm)
+            self.opt("-Xclose", where() * fast_mm)
+            self.opt("-Yclose", where() * slow_mm)
         if self.chance(0.12):
             self.opt("-pivot", self.pick("beam", "sample"))
 
@@ -704,9 +713,13 @@ class _Builder:
             pass  # leave it to the engines
         else:
             self.opt("-oversample", str(rng.randint(1, 2 if self.full_image else 3)))
-        for flag in ("-oversample_omega", "-oversample_polar", "-oversample_thick"):
+        for flag in ("-oversample_omega", "-oversample_polar"):
             if self.chance(0.1):
                 self.opt(flag)
+        # a sensor of no thickness captures nothing per layer: -oversample_thick without
+        # -detector_thick gives an all-zero image (as upstream), so mostly with a thickness
+        if self.chance(0.5 if self.thick else 0.03):
+            self.opt("-oversample_thick")
 
     def outputs_and_console(self) -> None:
         rng = self.rng

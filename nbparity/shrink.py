@@ -192,19 +192,37 @@ class _Shrinker:
                 n *= 2
 
     def values(self) -> None:
-        groups = option_groups(self.best.args)
-        for index in range(len(groups)):
+        """Each group's numbers simpler: all at once to their simplest spelling (then the
+        group dropped, as a value's default often makes it unnecessary), else one by one."""
+        index = -1
+        while index + 1 < len(option_groups(self.best.args)):
+            index += 1
             group = option_groups(self.best.args)[index]
             if group[0] in DETECTOR_SIZE_OPTIONS or group[0] in INPUT_FILE_OPTIONS:
                 continue
-            for position in range(1, len(group)):
-                for value in simpler_values(group[position]):
-                    current = option_groups(self.best.args)
-                    trial = list(current[index])
-                    trial[position] = value
-                    current[index] = tuple(trial)
-                    if self.test(self.make(_flatten(current))):
+            numbers = [i for i in range(1, len(group)) if simpler_values(group[i])]
+            if not numbers:
+                continue
+            if len(numbers) > 1 or len(group) == 2:
+                trial = list(group)
+                for i in numbers:
+                    trial[i] = simpler_values(group[i])[0]
+                if self._replace(index, tuple(trial)):
+                    if self._replace(index, None):
+                        index -= 1  # the next group moved into this place
+                    continue
+            for i in numbers:
+                for value in simpler_values(option_groups(self.best.args)[index][i])[:3]:
+                    trial = list(option_groups(self.best.args)[index])
+                    trial[i] = value
+                    if self._replace(index, tuple(trial)):
                         break
+
+    def _replace(self, index: int, group: tuple[str, ...] | None) -> bool:
+        """Try the best case with its group ``index`` replaced (None: dropped)."""
+        groups = option_groups(self.best.args)
+        groups[index:index + 1] = [] if group is None else [group]
+        return self.test(self.make(_flatten(groups)))
 
 
 def _scaled(pixel: tuple[int, int], old: tuple[int, int], new: tuple[int, int]
@@ -258,8 +276,8 @@ def shrink(case: Case, mode: str, fails_same_way: Callable[[Case, str], bool],
     try:
         shrinker.pixels()
         shrinker.ddmin()
-        before = shrinker.best.args
         shrinker.detector()
+        before = shrinker.best.args
         shrinker.values()
         if shrinker.best.args != before:
             shrinker.drop_single()

@@ -149,11 +149,16 @@ def _image_verdict(case: Case, mode: str, reference: Engine, candidate: Engine,
     from nbparity.runner import comparison_tolerance
 
     rtol = comparison_tolerance(tolerance, reference, candidate).rtol
-    outcome = image_outcome(case, reference, candidate, mode, rtol)
+    try:
+        outcome = image_outcome(case, reference, candidate, mode, rtol)
+    except ValueError as exc:  # a malformed case (CaseFileError): a usage error
+        return Verdict(exitcodes.USAGE, "image", f"usage:{normalise(str(exc), case)}",
+                       str(exc), None, None, None, 0.0)
     code, message, parity = outcome.exit_code, outcome.message, outcome.parity
     worst = None if parity is None else float(parity.max_rel)
     if code == exitcodes.ENGINE_FAILED:
-        role = engine_role(message, case, mode, reference, candidate, "image")
+        # the reference renders first: no reference image, the reference failed
+        role = "reference" if outcome.reference_image is None else "candidate"
         return Verdict(code, "image", f"engine:{role}:{normalise(message, case)}", message,
                        None, None, None, 0.0)
     if parity is None:
@@ -197,9 +202,9 @@ def _markers(engine: Engine) -> tuple[str, ...]:
 
 
 def engine_role(message: str, case: Case, mode: str, reference: Engine, candidate: Engine,
-                level: str) -> str:
-    """Which engine failed: by the message's prefix; when both engines would write it (two
-    builds of one kind), by running the reference alone."""
+                level: str = "trace") -> str:
+    """Which engine failed a gate run: by the message's prefix; when both engines would write
+    it (two builds of one kind), by running the reference alone."""
     hits = [role for role, engine in (("reference", reference), ("candidate", candidate))
             if any(message.startswith(m) for m in _markers(engine) if m)]
     if len(hits) == 1:
