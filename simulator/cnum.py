@@ -34,3 +34,11 @@ def c_int(x: float) -> int:
 def c_ceil_int(x: float) -> int:
     """(int)ceil(x), nanoBragg's step counts and recommended oversampling."""
     return c_int(math.ceil(x)) if math.isfinite(x) else INT_MIN
+
+
+def c_exp(x: float) -> float:
+    """C's exp: +inf where Python's math.exp raises OverflowError."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf

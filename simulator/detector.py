@@ -66,7 +66,9 @@ def detector_setup(det, beam_vector, params: dict, dtype, device):
     distance = close_distance / ratio
     ORGX = Fclose / det.pixel_size + 0.5
     ORGY = Sclose / det.pixel_size + 0.5
-    dials = 1000.0 * vec(pix0[2], pix0[1], -pix0[0])
+    # dot products with the axes, as nanoBragg takes them: the same signed zeros and NaNs
+    # (-pix0[0] alone would give -0 or -inf where the dot product gives 0 or nan)
+    dials = 1000.0 * vec(dot(pix0, t((0, 0, 1))), dot(pix0, t((0, 1, 0))), dot(pix0, t((-1, 0, 0))))
     return {
         "beam": beam,
         "fdet": fdet,

@@ -356,9 +356,16 @@ def float_bytes(image32: np.ndarray) -> bytes:
     return np.ascontiguousarray(image32, dtype="<f4").tobytes()
 
 
+def c_g(x: float) -> str:
+    """printf's %g as glibc spells it: a NaN with its sign bit set is "-nan" (Python: "nan")."""
+    if math.isnan(x) and math.copysign(1.0, x) < 0:
+        return "-nan"
+    return "%g" % x
+
+
 def smv_header(h: dict, fpixels, spixels, noise=False) -> bytes:
     """nanoBragg's SMV header (padded with spaces to 512 bytes). ``h`` holds the header numbers."""
-    g = lambda x: "%g" % x  # noqa: E731
+    g = c_g
     byte_order = "little_endian" if sys.byteorder == "little" else "big_endian"
     s = "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n" % byte_order
     s += "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%s;\nDISTANCE=%s;\n" % (

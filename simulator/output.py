@@ -22,6 +22,11 @@ def image_float32(result) -> np.ndarray:
 
 def statistics(config, img32: np.ndarray):
     """nanoBragg's max_I (and where), mean, rms, rmsd over rendered / ROI pixels."""
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN or inf pixels: C's arithmetic
+        return _statistics(config, img32)
+
+
+def _statistics(config, img32: np.ndarray):
     d = config.detector
     xmin, xmax, ymin, ymax = d.roi
     sl = np.arange(d.spixels)[:, None]
@@ -104,17 +109,25 @@ def header_numbers(config, result) -> dict:
     )
 
 
+def _nan_to_zero(x):
+    """A NaN pixel becomes 0 in the integer images: nanoBragg's (unsigned) cast of a NaN, which
+    x86-64 performs through a 32-bit conversion giving INT_MIN, whose low bits are 0."""
+    return np.where(np.isnan(x), 0.0, x)
+
+
 def int_image(config, img32, scale, roi):
-    test = img32.astype(np.float64) * scale + config.output.adc_offset
-    test = np.clip(test, 0.0, 65535.0)
-    out = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
+    with np.errstate(invalid="ignore", over="ignore"):
+        test = img32.astype(np.float64) * scale + config.output.adc_offset
+        test = _nan_to_zero(np.clip(test, 0.0, 65535.0))
+        out = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
     return np.where(roi, out, 0).astype(np.uint16)
 
 
 def pgm_image(img32, pgm_scale, roi):
-    test = img32.astype(np.float64) * pgm_scale
-    test = np.minimum(test, 255.0)
-    test = np.maximum(test, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        test = img32.astype(np.float64) * pgm_scale
+        test = np.minimum(test, 255.0)
+        test = _nan_to_zero(np.maximum(test, 0.0))
     return np.where(roi, np.trunc(test), 0).astype(np.uint8)
 
 

@@ -12,6 +12,8 @@ import ctypes.util
 import math
 import struct
 
+from simulator.cnum import c_exp
+
 _F = struct.Struct("<f")
 
 IA = 16807
@@ -263,7 +265,7 @@ class NoiseGenerator:
         if xm > 1.0e6:
             return f32(xm + math.sqrt(xm) * self.gaussdev())
         if xm < 12.0:
-            g = f32(math.exp(-xm))
+            g = f32(c_exp(-xm))
             em = -1.0
             t = 1.0
             while True:
@@ -281,9 +283,9 @@ class NoiseGenerator:
                 em = f32(f32(sq * y) + xm)
                 if not (em < 0.0):
                     break
-            em = f32(math.floor(em))
+            em = f32(math.floor(em)) if math.isfinite(em) else em  # a NaN mean: C's floor(nan)
             e = f32(f32(f32(em * alxm) - gammln(em + 1.0)) - g)
-            t = f32(0.9 * (1.0 + f32(y * y)) * math.exp(e))
+            t = f32(0.9 * (1.0 + f32(y * y)) * c_exp(e))
             if not (self.ran1() > t):
                 break
         return em

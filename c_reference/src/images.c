@@ -9,6 +9,9 @@
 #include "output.h"
 #include "rng.h"
 
+/* A NaN pixel is 0 in the integer images (int, PGM, noise): upstream's cast of a NaN is
+ * undefined in C; x86-64 converts through a 32-bit int (INT_MIN), whose low bits are 0. */
+
 static const char *byte_order(void)
 {
     unsigned short probe = 1;
@@ -151,7 +154,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             v = s->image[i] * s->intfile_scale + s->adc;
             if (v > 65535.0) v = 65535.0;
             if (v < 0.0) v = 0.0;
-            ints[i] = (unsigned short)(floorf((float)(v + 0.5)));
+            ints[i] = isnan(v) ? 0 : (unsigned short)(floorf((float)(v + 0.5)));
         }
     if (s->intfile) {
         printf("writing %s as %lu-byte integers\n", s->intfile, (unsigned long)sizeof(unsigned short));
@@ -175,7 +178,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
                     continue;
                 v = s->image[i] * s->pgm_scale;
                 if (v > 255.0) v = 255.0;
-                pgm[i] = (unsigned char)(v < 0.0 ? 0 : v);
+                pgm[i] = (unsigned char)(v < 0.0 || isnan(v) ? 0 : v);
             }
         printf("writing %s as %lu-byte integers\n", s->pgmfile, (unsigned long)sizeof(unsigned char));
         o = nb_out_open("-pgmfile", s->pgmfile);
@@ -203,7 +206,7 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
                     v = 65535.0;
                     ++overloads;
                 }
-                ints[i] = (unsigned short)v;
+                ints[i] = isnan(v) ? 0 : (unsigned short)v;
             }
         printf("%.0f photons on noise image (%ld overloads)\n", photons, overloads);
         printf("writing %s as %lu-byte integers\n", s->noisefile, (unsigned long)sizeof(unsigned short));

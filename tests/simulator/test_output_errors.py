@@ -1,0 +1,88 @@
+"""nbsim's outputs that cannot be written: standard output on a full disk, an image option
+naming a folder or /dev/full, the dump file. One line naming the option (or standard output)
+and the path, exit status 3 (the C reference's I/O error), no traceback, nothing published.
+(They were "internal error" tracebacks-in-a-line with exit 1, and a lost console exit 0.)"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from nbsim_testlib import REPO_ROOT
+
+from simulator.cli import main
+
+SMALL = (
+    "-cell 100 100 100 90 90 90 -default_F 10 -lambda 1 -distance 100 -detpixels 8 -pixel 0.4 "
+    "-N 3 -noprogress -seed 1"
+).split()
+
+
+def run_cli(args, cwd, stdout):
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("extra", [[], ["-trace_pixel", "2", "3"], ["-h"]])
+def test_stdout_on_a_full_disk(extra, tmp_path):
+    args = ["-h"] if extra == ["-h"] else SMALL + ["-floatfile", "f.bin", *extra]
+    with open("/dev/full", "w") as full:
+        proc = run_cli(args, tmp_path, full)
+    assert proc.returncode == 3
+    assert proc.stderr == "nbsim: standard output: write error (No space left on device)\n"
+    assert list(tmp_path.iterdir()) == []  # the image is not published either
+
+
+@pytest.mark.parametrize("option", ["-floatfile", "-intfile", "-pgmfile", "-noisefile"])
+def test_image_on_a_full_disk(option, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    other = "-intfile" if option != "-intfile" else "-floatfile"
+    assert main(SMALL + [option, "/dev/full", other, "other.img"]) == 3
+    err = capsys.readouterr().err
+    assert err == f"nbsim: option {option}: cannot write '/dev/full' (No space left on device)\n"
+    assert list(tmp_path.iterdir()) == []  # the other output is not published, no temp file
+
+
+@pytest.mark.parametrize("option", ["-floatfile", "-intfile", "-pgmfile", "-noisefile"])
+@pytest.mark.parametrize("name", ["folder", "folder/"])
+def test_image_into_a_folder(option, name, tmp_path, monkeypatch, capsys):
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(SMALL + [option, name]) == 3
+    err = capsys.readouterr().err
+    assert err == f"nbsim: option {option}: cannot write '{name}' (Is a directory)\n"
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_dump_on_a_full_disk(tmp_path, monkeypatch, capsys):
+    (tmp_path / "F.hkl").write_text("0 0 0 10\n1 0 0 5\n")
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in SMALL if a not in ("-default_F", "10")]
+    assert main(args + ["-hkl", "F.hkl", "-dump", "/dev/full"]) == 3
+    err = capsys.readouterr().err
+    assert err == "nbsim: option -dump: cannot write '/dev/full' (No space left on device)\n"
+
+
+@pytest.mark.parametrize(
+    "extra, option",
+    [
+        (["-pixel", "0"], "-pixel"),
+        (["-pixel", "0", "-detpixels", "0"], "-pixel"),
+        (["-detpixels", "abc"], "-detpixels"),
+        (["-detsize", "nan", "-detpixels", "0"], "-detsize"),
+    ],
+)
+def test_bad_sizes_are_one_line_usage_errors(extra, option, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(SMALL + extra + ["-floatfile", "f.bin"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and "internal error" not in err
