@@ -191,3 +191,54 @@ def test_a_verdict_at_parity(engines, tmp_path):
     assert isinstance(verdict, Verdict)
     assert (verdict.exit_code, verdict.signature, verdict.level) == (0, "parity", "trace")
     assert verdict.seconds > 0 and verdict.worst_rel is not None and verdict.worst_rel < 1e-6
+
+
+def test_image_level_verdicts(engines, tmp_path, monkeypatch):
+    import nbparity.verdict
+
+    reference, candidate = engines
+    for index in range(20):  # a configuration whose image is not all zero
+        case, mode = draw_case(SEED, index, tmp_path)
+        verdict = evaluate(case, mode, reference, candidate, level="image")
+        if verdict.signature != "image:nothing-to-compare":
+            break
+    assert (verdict.exit_code, verdict.level, verdict.signature) == (0, "image", "parity")
+    # an engine that cannot trace (an image-only profile) is compared by images under "auto"
+    monkeypatch.setattr(nbparity.verdict, "can_trace", lambda engine: engine is reference)
+    assert evaluate(case, mode, reference, candidate).level == "image"
+    monkeypatch.undo()
+    original = simulator.cli.parse_argv
+
+    def brighter(argv, cwd=None):  # the fault: 1% more photons
+        config = original(argv, cwd)
+        beam = config.beam
+        return dataclasses.replace(config, beam=dataclasses.replace(beam,
+                                                                    fluence=beam.fluence * 1.01))
+
+    monkeypatch.setattr(simulator.cli, "parse_argv", brighter)
+    faulty = evaluate(case, mode, reference, candidate, level="image")
+    assert (faulty.exit_code, faulty.signature) == (1, "image:rel-error")
+    assert faulty.worst_rel == pytest.approx(0.01, rel=1e-3)
+    broken = dataclasses.replace(case, args=(*case.args, "-no_such_option"))
+    for first, second in ((reference, candidate), (candidate, reference)):
+        failed = evaluate(broken, mode, first, second, level="image")
+        assert failed.exit_code == 4 and failed.signature.startswith(
+            "engine:reference:unknown option")
+
+
+def test_a_candidate_crash_is_signed_as_the_candidates(engines, tmp_path, monkeypatch):
+    reference, candidate = engines
+
+    def crash(argv, cwd=None):
+        raise RuntimeError(f"boom at step {len(argv)} in /tmp/{len(argv)}/x.py")
+
+    monkeypatch.setattr(simulator.cli, "parse_argv", crash)
+    signatures = set()
+    for index in (0, 1):
+        case, mode = draw_case(SEED, index, tmp_path)
+        for level in ("trace", "image"):
+            verdict = evaluate(case, mode, reference, candidate, level=level)
+            assert verdict.exit_code == 4 and verdict.level == level
+            signatures.add(verdict.signature)
+    assert signatures == {"engine:candidate:torch engine crashed: RuntimeError: boom at step # "
+                          "in <path>"}
