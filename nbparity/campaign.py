@@ -34,6 +34,7 @@ import json
 import math
 import os
 import shlex
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -248,6 +249,9 @@ def _float(value) -> float:
 
 
 def _worker_name() -> str:
+    """The Dask worker's name; "local" in a process that is no worker."""
+    if "distributed" not in sys.modules:  # not imported: not a worker (and stays unloaded)
+        return "local"
     try:
         from distributed import get_worker
 
@@ -467,6 +471,20 @@ def _prepare_worker(threads: int | None = None) -> str:
     return torch.__version__
 
 
+def _warm_up_plugin(threads: int | None):
+    """A worker plugin that runs ``_prepare_worker`` on every worker, those that join later
+    included (off the worker's event loop, which must keep answering the scheduler)."""
+    import asyncio
+
+    from distributed import WorkerPlugin
+
+    class WarmUp(WorkerPlugin):
+        async def setup(self, worker) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, _prepare_worker, threads)
+
+    return WarmUp()
+
+
 @contextlib.contextmanager
 def _client(spec: CampaignSpec):
     """A distributed Client (None for workers=0 without a scheduler) and its worker threads."""
@@ -484,10 +502,8 @@ def _client(spec: CampaignSpec):
             raise SchedulerUnreachable(f"Dask scheduler {spec.scheduler} cannot be reached: "
                                        f"{exc}".splitlines()[0]) from None
         with client:
-            client.run(_prepare_worker, None)
-            threads = sum(w.get("nthreads", 1)
-                          for w in client.scheduler_info()["workers"].values())
-            yield client, max(1, threads)
+            client.register_plugin(_warm_up_plugin(None), name="nbparity-warm-up")
+            yield client, _worker_threads(client)
         return
     try:
         cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
@@ -496,7 +512,7 @@ def _client(spec: CampaignSpec):
         raise ClusterError(f"a local Dask cluster of {spec.workers} workers could not start: "
                            f"{exc}".splitlines()[0]) from None
     with cluster, Client(cluster) as client:
-        client.run(_prepare_worker, 1)
+        client.register_plugin(_warm_up_plugin(1), name="nbparity-warm-up")
         yield client, spec.workers
 
 
@@ -515,14 +531,25 @@ def evaluate_indices(seed: int, indices: list[int], reference: Engine, candidate
             for index in indices]
 
 
+def _worker_threads(client) -> int:
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - the window keeps its size
+        return 1
+
+
 def _on_cluster(client, threads: int, spec: CampaignSpec, todo: list[int]) -> Iterable[dict]:
-    """Tasks in a bounded window: ``window`` submitted, one more each time one finishes; a
-    task evaluates ``chunk`` configurations."""
+    """Tasks in a bounded window: up to ``window`` in flight (default four per worker thread,
+    at least 8; the worker count is looked up again every 5 s, so a cluster that grows — an
+    adaptive jobqueue one — gets a wider window), one more submitted each time one finishes;
+    a task evaluates ``chunk`` configurations."""
     from distributed import as_completed
 
-    window = spec.window or max(8, 4 * threads)
     chunk = max(1, spec.chunk)
     pending = iter([todo[i:i + chunk] for i in range(0, len(todo), chunk)])
+
+    def width() -> int:
+        return spec.window or max(8, 4 * threads)
 
     def submit(indices: list[int]):
         key = f"nbparity-evaluate-{spec.seed}-{indices[0]}-{uuid.uuid4().hex[:6]}"
@@ -530,17 +557,23 @@ def _on_cluster(client, threads: int, spec: CampaignSpec, todo: list[int]) -> It
                              spec.candidate, spec.level, spec.tolerance, spec.inputs,
                              pure=False, key=key)
 
-    first = [submit(indices) for _, indices in zip(range(window), pending)]
+    first = [submit(indices) for _, indices in zip(range(width()), pending)]
     if not first:
         return
-    stream = as_completed(first)
+    stream, in_flight, looked = as_completed(first), len(first), time.monotonic()
     try:
         for future in stream:
             rows = future.result()
             future.release()
-            following = next(pending, None)
-            if following is not None:
+            in_flight -= 1
+            if not spec.window and time.monotonic() - looked > 5.0:
+                threads, looked = _worker_threads(client), time.monotonic()
+            while in_flight < width():
+                following = next(pending, None)
+                if following is None:
+                    break
                 stream.add(submit(following))
+                in_flight += 1
             yield from rows
     finally:  # interrupted: nothing keeps running for us
         futures = list(getattr(stream, "futures", {}))
