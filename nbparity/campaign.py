@@ -592,10 +592,8 @@ def shrink_finding(seed: int, index: int, signature: str, reference: Engine,
     still fails with that signature), classified (``shrink.finding_class``) and explained
     (``explain.explain``, for value and structural findings). A task like ``evaluate_index``;
     returns plain data (the images as numpy arrays) for the client to report."""
-    try:
-        from nbparity import shrink as shrinking
-    except ImportError:  # INTERIM until nbparity.shrink lands
-        shrinking = _InterimShrink
+    from nbparity import shrink as shrinking
+
     case, mode, dtype = _draw(seed, index, inputs)
     candidate = candidate_for(candidate, dtype)
     evaluations = 0
@@ -639,22 +637,6 @@ def shrink_finding(seed: int, index: int, signature: str, reference: Engine,
         except Exception as exc:  # noqa: BLE001 - a report without its explanation, not none
             out["explanation"] = f"(no explanation: {type(exc).__name__}: {exc})"
     return out
-
-
-class _InterimShrink:  # INTERIM
-    @staticmethod
-    def shrink(case, mode, fails_same_way, max_evaluations=120):
-        return case, 0
-
-    @staticmethod
-    def finding_class(verdict, case):
-        return verdict.signature
-
-    @staticmethod
-    def case_entry(case, note, folder=None):
-        from nbparity.fuzz import case_toml
-
-        return case_toml(case, note).replace('folder = "default"', f'folder = "{folder}"')
 
 
 def _unexplained(case, mode, evaluations, signature, exc) -> dict:
@@ -730,11 +712,8 @@ def _entry(spec: CampaignSpec, case, index: int, note: str) -> str:
     import shutil
 
     from nbparity.cases import INPUT_FILE_OPTIONS
+    from nbparity.shrink import case_entry
 
-    try:
-        from nbparity.shrink import case_entry
-    except ImportError:  # INTERIM until nbparity.shrink lands
-        case_entry = _InterimShrink.case_entry
     inputs = spec.folder / INPUTS_DIR
     inputs.mkdir(exist_ok=True)
     args = [str(a) for a in case.args]
