@@ -85,7 +85,7 @@ def overhead(tasks: int, workers: int = 2) -> dict:
         return time.perf_counter() - start
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         through(client, 8)  # warm-up
         narrow = through(client, max(8, 4 * workers))

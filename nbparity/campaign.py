@@ -507,7 +507,7 @@ def _client(spec: CampaignSpec):
         return
     try:
         cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
     except Exception as exc:  # noqa: BLE001 - Dask reports a failed start in many types
         raise ClusterError(f"a local Dask cluster of {spec.workers} workers could not start: "
                            f"{exc}".splitlines()[0]) from None
