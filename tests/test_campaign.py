@@ -70,6 +70,22 @@ def test_local_cluster_gives_the_in_process_rows_and_findings(engines, tmp_path)
         "held"] == 6
 
 
+def test_an_existing_scheduler(engines, tmp_path):
+    import logging
+
+    from distributed import LocalCluster
+
+    local = run_campaign(_spec(tmp_path / "local", engines, 3, shrink=False))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, name="elsewhere",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:
+        worker = next(iter(cluster.workers.values())).name
+        remote = run_campaign(_spec(tmp_path / "remote", engines, 3, shrink=False,
+                                    scheduler=cluster.scheduler_address))
+        assert cluster.scheduler_address  # still up: the campaign only disconnected
+    assert _what(remote.rows) == _what(local.rows)
+    assert {r["worker"] for r in remote.rows} == {str(worker)} and remote.workers == 1
+
+
 class _Stop(Exception):
     pass
 
