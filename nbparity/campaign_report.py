@@ -39,7 +39,8 @@ def report_dict(result) -> dict:
     rows = result.rows
     codes = Counter(int(r["exit_code"]) for r in rows)
     modes = Counter(r["mode"] for r in rows)
-    workers = Counter(r["worker"] for r in rows if r["index"] in set(result.evaluated))
+    now = set(result.evaluated)
+    workers = Counter(r["worker"] for r in rows if r["index"] in now)
     return _clean({
         "campaign": {**spec.identity(), "n": spec.n, "folder": str(spec.folder),
                      "workers": spec.workers, "scheduler": spec.scheduler,
