@@ -24,6 +24,8 @@ Python API
 
 ``result = simulator.run_argv(argv, cwd=None, stdout=None)``
     Everything ``nbsim`` does: parse, simulate, print nanoBragg's lines and write the files.
+    An output that cannot be written raises :class:`OutputError` (an :class:`InputError`;
+    ``nbsim`` exits 3 on it, 2 on other bad input).
 
 Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
 The package never imports ``nbparity``.
@@ -32,11 +34,12 @@ The package never imports ``nbparity``.
 from simulator.cli import UsageError, main, parse_argv, run_argv
 from simulator.config import SimulationConfig
 from simulator.engine import PARAM_NAMES, SimulationResult, chunk_pixels, simulate
-from simulator.io import InputError
+from simulator.io import InputError, OutputError
 
 __all__ = [
     "PARAM_NAMES",
     "InputError",
+    "OutputError",
     "SimulationConfig",
     "SimulationResult",
     "UsageError",

@@ -68,7 +68,9 @@ _C_DECIMAL = re.compile(
     r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)\s*",
     re.I,
 )
-_C_HEX = re.compile(r"\s*[-+]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][-+]?\d+)?\s*")
+_C_HEX = re.compile(
+    r"\s*[-+]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][-+]?\d+)?\s*"
+)
 #: the integer prefix C's atoi/strtol read (upstream reads integer options with atoi)
 _C_INT_PREFIX = re.compile(r"\s*[-+]?\d+")
 #: upstream holds integer options in C ints

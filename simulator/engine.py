@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import torch
 
 from simulator.beam import incident_vectors, polarization_factor
+from simulator.cnum import c_int
 from simulator.crystal import build_cell, mosaic_umats, phi_angles, rotation_table
 from simulator.detector import capture_fraction, detector_setup, solid_angle, subpixel_positions
 from simulator.geometry import RTD, comps, unitize
 from simulator.geometry import dot as dot3
-from simulator.lattice import lattice_factor
-from simulator.cnum import c_int
 from simulator.io import InputError
+from simulator.lattice import lattice_factor
 from simulator.structure_factors import NAN_INDEX_MESSAGE, HklTable, nan_index
 
 #: names of the differentiable inputs ``simulate`` accepts as tensors (units as on the command line)
@@ -76,9 +76,7 @@ def _f(x) -> float:
 def _interp_warning(trigger: int, h, k, l, h0, k0, l0) -> tuple:
     """h, k, l and their rounded values at the flat index where interpolation switched off."""
     sel = tuple(int(i) for i in torch.unravel_index(torch.tensor(trigger), h.shape))
-    return (
-        _f(h[sel]), _f(k[sel]), _f(l[sel]), c_int(h0[sel]), c_int(k0[sel]), c_int(l0[sel])
-    )
+    return (_f(h[sel]), _f(k[sel]), _f(l[sel]), c_int(h0[sel]), c_int(k0[sel]), c_int(l0[sel]))
 
 
 def _stop_at_nan_index(h, k, l, live, trigger):

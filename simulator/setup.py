@@ -14,7 +14,6 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 
 from simulator import rng
@@ -553,7 +552,9 @@ def _derive(s, argv, cwd, P, log):
         raise UsageError("impossible detector: no pixels (check -detpixels/-detsize/-pixel)")
     fpixels, spixels = int(nf), int(ns)
     if fpixels * spixels > MAX_PIXELS:
-        raise UsageError(f"impossible detector: {fpixels} x {spixels} pixels (at most {MAX_PIXELS})")
+        raise UsageError(
+            f"impossible detector: {fpixels} x {spixels} pixels (at most {MAX_PIXELS})"
+        )
     # ---------------- flux, sample clipping ----------------
     fluence, flux, exposure, beamsize = s["fluence"], s["flux"], s["exposure"], s["beamsize"]
     sample = list(s["sample"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-
 #: nanoBragg interpolates at a nan Miller index (a nan geometry: -distance inf, -twotheta nan,
 #: ...): its range test passes, (int)floor(nan) is INT_MIN and it reads far outside its table
 #: and crashes. Both engines stop there with this one-line error instead (exit 2).

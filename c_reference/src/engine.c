@@ -482,7 +482,8 @@ int nb_probe_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int
                             if (!nb_interp_in_range(s, h, k, l)) {
                                 e->interpolate = 0;
                                 interp_off_warning(e, h, k, l, nb_c_int(ceil(h - 0.5)),
-                                                   nb_c_int(ceil(k - 0.5)), nb_c_int(ceil(l - 0.5)));
+                                                   nb_c_int(ceil(k - 0.5)),
+                                                   nb_c_int(ceil(l - 0.5)));
                                 p->carry = state;
                                 return 1;
                             }

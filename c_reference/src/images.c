@@ -42,8 +42,8 @@ static void write_smv(const nb_sim *s, const char *option, const char *path,
     size_t n = 0;
     const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
     nb_out_file *o;
-    hdr_add(h, sizeof h, &n, "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\nTYPE=unsigned_short;\n",
-            byte_order());
+    hdr_add(h, sizeof h, &n, "{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=%s;\n", byte_order());
+    hdr_add(h, sizeof h, &n, "TYPE=unsigned_short;\n");
     hdr_add(h, sizeof h, &n, "SIZE1=%d;\nSIZE2=%d;\nPIXEL_SIZE=%g;\nDISTANCE=%g;\n", s->fpixels,
             s->spixels, s->pixel_size * 1000.0, s->distance * 1000.0);
     hdr_add(h, sizeof h, &n, "WAVELENGTH=%g;\n", s->lambda0 * 1e10);

@@ -263,7 +263,8 @@ int main(int argc, char **argv)
         s->oversample = 1;
     /* resource guard shared with the torch engine (upstream would run for days) */
     if (s->oversample > NB_MAX_OVERSAMPLE)
-        nb_die("impossible sampling: oversample %d (at most %d)", s->oversample, NB_MAX_OVERSAMPLE);
+        nb_die("impossible sampling: oversample %d (at most %d)", s->oversample,
+               NB_MAX_OVERSAMPLE);
     s->steps = (long)s->sources * s->mosaic_domains * s->phisteps * s->oversample * s->oversample;
     s->subpixel_size = s->pixel_size / s->oversample;
     print_summary(s);

@@ -278,7 +278,8 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
                 int k;
                 for (k = 0; k < n; k++)
                     if (!isfinite(v[k]))
-                        nb_die("option -cell: cell parameter '%s' is not finite", argv[c->i + 1 + k]);
+                        nb_die("option -cell: cell parameter '%s' is not finite",
+                               argv[c->i + 1 + k]);
                 if (!(v[0] > 0.0))
                     nb_die("option -cell: non-positive cell length a '%s'", argv[c->i + 1]);
             }

@@ -37,6 +37,13 @@ static double tv(double v)
     return isnan(v) ? fabs(v) : v;
 }
 
+/* a rotated cell vector of a step, in Angstrom */
+static void step_cell_vector(nb_text *t, const char *pre, const char *key, const double *v)
+{
+    nb_text_printf(t, "%s %s " RF " " RF " " RF "\n", pre, key, tv(v[1] * 1e10), tv(v[2] * 1e10),
+                   tv(v[3] * 1e10));
+}
+
 void nb_trace_step(nb_trace_pixel *tr, const nb_sim *s, int phi_tic, int mos_tic, double phi,
                    const double *a, const double *b, const double *c, double h, double k,
                    double l, int h0, int k0, int l0, const double *Flatt_axes, double F_latt,
@@ -46,12 +53,9 @@ void nb_trace_step(nb_trace_pixel *tr, const nb_sim *s, int phi_tic, int mos_tic
     char pre[64];
     sprintf(pre, "TRACE_C_PHI: phi_tic=%d mos_tic=%d", phi_tic, mos_tic);
     nb_text_printf(t, "%s phi_deg " RF "\n", pre, tv(phi * NB_RTD));
-    nb_text_printf(t, "%s rot_a_angstroms " RF " " RF " " RF "\n", pre, tv(a[1] * 1e10), tv(a[2] * 1e10),
-                   tv(a[3] * 1e10));
-    nb_text_printf(t, "%s rot_b_angstroms " RF " " RF " " RF "\n", pre, tv(b[1] * 1e10), tv(b[2] * 1e10),
-                   tv(b[3] * 1e10));
-    nb_text_printf(t, "%s rot_c_angstroms " RF " " RF " " RF "\n", pre, tv(c[1] * 1e10), tv(c[2] * 1e10),
-                   tv(c[3] * 1e10));
+    step_cell_vector(t, pre, "rot_a_angstroms", a);
+    step_cell_vector(t, pre, "rot_b_angstroms", b);
+    step_cell_vector(t, pre, "rot_c_angstroms", c);
     nb_text_printf(t, "%s hkl_frac " RF " " RF " " RF "\n", pre, tv(h), tv(k), tv(l));
     nb_text_printf(t, "%s hkl_rounded %d %d %d\n", pre, h0, k0, l0);
     if (s->shape == SHAPE_SQUARE) {

@@ -56,11 +56,29 @@ RENDERED = [
     ("twotheta_90", ["-twotheta", "90"], {}, "finite"),  # oversample 9.8e16 -> INT_MIN -> 1
     (
         "detector_parallel_to_beam",
-        ["-odet_vector", "0", "1", "0", "-fdet_vector", "1", "0", "0", "-sdet_vector", "0", "0", "1"],
+        [
+            "-odet_vector",
+            "0",
+            "1",
+            "0",
+            "-fdet_vector",
+            "1",
+            "0",
+            "0",
+            "-sdet_vector",
+            "0",
+            "0",
+            "1",
+        ],
         {},
         "zero",
     ),
-    ("spindle_zero", ["-spindle_axis", "0", "0", "0", "-osc", "30", "-phisteps", "3"], {}, "finite"),
+    (
+        "spindle_zero",
+        ["-spindle_axis", "0", "0", "0", "-osc", "30", "-phisteps", "3"],
+        {},
+        "finite",
+    ),
     ("beam_vector_zero", ["-beam_vector", "0", "0", "0"], {}, "zero"),
     ("cell_angles_zero", ["-cell", "10", "10", "10", "0", "0", "0"], {}, "finite"),
     ("cell_b_zero", ["-cell", "100", "0", "100", "90", "90", "90"], {}, "finite"),
@@ -170,7 +188,9 @@ def check_kind(img, kind):
 
 
 @pytest.mark.parametrize("name, args, files, kind", RENDERED, ids=[c[0] for c in RENDERED])
-def test_both_engines_render_upstreams_image(name, args, files, kind, tmp_path, monkeypatch, capsys):
+def test_both_engines_render_upstreams_image(
+    name, args, files, kind, tmp_path, monkeypatch, capsys
+):
     _write_files(tmp_path, files)
     argv = CELL + BASE + args
     c_code, c_err, c_img = run_c(argv, tmp_path)
@@ -277,7 +297,9 @@ OPTION_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("args, verdict", OPTION_VALUES, ids=[" ".join(a) for a, _ in OPTION_VALUES])
+@pytest.mark.parametrize(
+    "args, verdict", OPTION_VALUES, ids=[" ".join(a) for a, _ in OPTION_VALUES]
+)
 def test_option_values_get_the_same_verdict(args, verdict, tmp_path, monkeypatch, capsys):
     argv = CELL + BASE + args
     c_code, c_err, c_img = run_c(argv, tmp_path)
@@ -294,8 +316,16 @@ def test_option_values_get_the_same_verdict(args, verdict, tmp_path, monkeypatch
         assert c_img is None and py_img is None
 
 
-@pytest.mark.parametrize("extra", [["-distance", "inf"], ["-twotheta", "nan"], ["-fluence", "inf"],
-                                   ["-mosaic", "inf"], ["-distance", "0"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["-distance", "inf"],
+        ["-twotheta", "nan"],
+        ["-fluence", "inf"],
+        ["-mosaic", "inf"],
+        ["-distance", "0"],
+    ],
+)
 def test_integer_images_of_nan_and_inf_pixels(extra, tmp_path, monkeypatch, capsys):
     """SMV, PGM and noise images of NaN or infinite pixels: the same bytes in both engines (a
     NaN pixel is 0, as upstream's cast gives it on x86-64; the header spells a NaN with its
