@@ -272,6 +272,12 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
                                    reference.with_mode(mode, "reference"),
                                    candidate.with_mode(mode, "candidate"),
                                    tolerance.under_case(case.tolerance))
+            if not (reference.can_trace and candidate.can_trace):
+                code, message = _image_level(case, mode, reference, candidate, request)
+                results.append(GateResult(case.name, mode, code, message, None, [],
+                                          time.perf_counter() - start,
+                                          request_warnings(request)))
+                continue
             try:
                 _check_pixels(case, request.pixels)
                 with tempfile.TemporaryDirectory(prefix="nbparity-gate-") as work:
@@ -292,6 +298,24 @@ def gate_cases(cases: list[Case], modes: tuple[str, ...] = GATE_MODES,
     if progress:
         progress("done", len(results))
     return results
+
+
+def _image_level(case: Case, mode: str, reference: Engine, candidate: Engine,
+                 request: TraceRequest) -> tuple[int, str]:
+    """A case compared image by image, when an engine cannot trace (a port's profile that
+    only writes an image): the float images under the request's rtol (float32's where an
+    engine computes in float32) → (exit code, one-line message)."""
+    from nbparity.explain import image_outcome  # (explain uses this module's runs)
+
+    rtol = comparison_tolerance(request.tolerance, reference, candidate).rtol
+    outcome = image_outcome(case, reference, candidate, mode, rtol)
+    if outcome.parity is None or outcome.exit_code == exitcodes.STRUCTURAL:
+        return outcome.exit_code, f"image-level: {outcome.message}"
+    parity = outcome.parity
+    detail = (f"{parity.compared_pixels} pixels compared, max rel error {parity.max_rel:.3g} "
+              f"(rtol {rtol:g})")
+    problems = f"; {outcome.message}" if outcome.message else ""
+    return outcome.exit_code, f"image-level (an engine cannot trace): {detail}{problems}"
 
 
 def _trace_lines(text: str) -> list[str]:

@@ -264,3 +264,25 @@ def test_explain_usage_errors_are_one_line(tmp_path):
     assert folder.exit_code == 2 and "directory" in folder.output
     bad = _run("explain", "--", "-trace_pixel", "1", "2", *ARGS)
     assert bad.exit_code == 2 and "not allowed" in bad.output
+
+
+def test_gate_compares_image_by_image_when_an_engine_cannot_trace(tmp_path, c_binary):
+    """A port that only writes an image still runs through the gate: image-level parity, and a
+    fault in it is a divergence (exit 1), not an engine failure."""
+    port = tmp_path / "port.toml"
+    port.write_text(f'command = ["{c_binary}", "{{args}}"]\nimage = "{{workdir}}/image.bin"\n')
+    cases = tmp_path / "cases.toml"
+    args = " ".join(ARGS)
+    cases.write_text(f'[[case]]\nname = "tiny"\nargs = "{args}"\npixels = [[12, 12]]\n'
+                     f'[[case]]\nname = "brighter"\nargs = "{args}"\npixels = [[12, 12]]\n')
+    same = _run("gate", cases, "-k", "tiny", "--candidate", port, "--no-determinism")
+    assert same.exit_code == 0, same.output
+    assert "image-level (an engine cannot trace)" in same.output
+    faulty = tmp_path / "faulty.toml"  # the port reads the fluence wrong: brighter images
+    faulty.write_text(f'command = ["{c_binary}", "{{args}}", "-fluence", "1.01e24"]\n'
+                      f'image = "{{workdir}}/image.bin"\n')
+    brighter = _run("gate", cases, "-k", "brighter", "--reference", port, "--candidate",
+                    faulty, "--no-determinism")
+    assert brighter.exit_code == 1, brighter.output
+    assert "image-level (an engine cannot trace): 544 pixels compared" in brighter.output
+    assert "above rtol 1e-06" in brighter.output
