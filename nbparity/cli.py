@@ -226,8 +226,9 @@ def with_tolerance(func):
 def make_tolerance(rtol, atol, tol_items, nan_equal) -> Tolerance:
     """The command line's tolerance; ``rtol`` None means the default (which a float32 engine
     may raise, see ``tolerance.for_precision``)."""
-    return Tolerance(DEFAULT_RTOL if rtol is None else rtol, atol, parse_tol_option(tol_items),
-                     nan_equal, rtol_given=rtol is not None)
+    per_key = parse_tol_option(tol_items)
+    return Tolerance(DEFAULT_RTOL if rtol is None else rtol, atol, per_key, nan_equal,
+                     rtol_given=rtol is not None, keys_given=frozenset(per_key))
 
 
 allow_missing_option = click.option(

@@ -40,6 +40,7 @@ import pandas as pd
 
 from nbparity import schema
 from nbparity.compare import Comparison, values
+from nbparity.tolerance import FLOAT32_RTOL
 
 if TYPE_CHECKING:
     from nbparity.divergence import PixelOutcome
@@ -526,10 +527,17 @@ def _precision_findings(record, rows: pd.DataFrame, comparison: Comparison,
     level is rounding amplified by an ill-conditioned quantity (or a real fault: say both)."""
     idx = record.name
     if outcome.roles.get(idx) == "precision":
+        if float(record.rtol) >= FLOAT32_RTOL:
+            # already under float32's rtol: the value is small against its key's scale here
+            advice = (f"the value is small against {record.key}'s scale in this pixel, so "
+                      f"float32's absolute rounding is a large relative error: give the key an "
+                      f"absolute tolerance near its scale (--tol {record.key}=RTOL,ATOL with "
+                      f"ATOL about 1e-6 of its largest value) or run the port in float64.")
+        else:
+            advice = ("compare a float32 port with a float32 tolerance (e.g. --rtol 1e-4) or "
+                      "run it in float64.")
         return [Finding("float32-rounding", "likely",
-                        outcome.precision_reason[idx] + ".",
-                        "compare a float32 port with a float32 tolerance (e.g. --rtol 1e-4) or "
-                        "run it in float64.")]
+                        outcome.precision_reason[idx] + ".", advice)]
     if not outcome.evidence.float32_sides:
         return []
     parents = schema.ancestors(record.key)

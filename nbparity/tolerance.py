@@ -35,6 +35,9 @@ class Tolerance:
     per_key: dict[str, tuple[float, float]] = field(default_factory=dict)
     nan_equal: bool = False
     rtol_given: bool = False  # the user chose rtol: no engine's precision floor raises it
+    #: per-key entries the user chose (--tol): no precision floor raises those either; the
+    #: others (a case file's, a profile's, written for float64 engines) rise with the default
+    keys_given: frozenset = frozenset()
 
     def __post_init__(self):
         # a negative or NaN tolerance fails or passes everything by accident
@@ -67,9 +70,12 @@ FLOAT32_RTOL = 1e-4
 
 
 def for_precision(tolerance: Tolerance, precision: str | None) -> Tolerance:
-    """The tolerance for a log computed in ``precision``: float32 raises the default rtol to
-    FLOAT32_RTOL unless the user gave --rtol."""
+    """The tolerance for a log computed in ``precision``: float32 raises the default rtol, and
+    the per-key rtols the user did not give (a case file's I_pixel_final entry, written for a
+    float64 engine's float32 image), to FLOAT32_RTOL, unless the user gave --rtol."""
     if precision == "float32" and not tolerance.rtol_given:
-        return replace(tolerance, rtol=max(tolerance.rtol, FLOAT32_RTOL))
+        per_key = {key: (rtol if key in tolerance.keys_given else max(rtol, FLOAT32_RTOL), atol)
+                   for key, (rtol, atol) in tolerance.per_key.items()}
+        return replace(tolerance, rtol=max(tolerance.rtol, FLOAT32_RTOL), per_key=per_key)
     return tolerance
 

@@ -117,6 +117,23 @@ def test_float32_rounding_is_recognised(make_log):
     assert not any("float32" in d for d in _first(ref, plain, rtol=1e-8).diagnosis)
 
 
+def test_float32_rounding_near_zero_advises_an_absolute_tolerance(make_log):
+    """Under float32's rtol already, float32 rounding of a step value near zero (its key's
+    scale in the pixel set by other steps) is a large relative error: the advice is an
+    absolute tolerance at the key's scale, not --rtol 1e-4 again."""
+    def block(small):
+        return {PIXEL: {"steps": {(0, 0): {"F_latt": 1000.0}, (1, 0): {"F_latt": small}}}}
+
+    ref = make_log("C", block(0.001))
+    cand = make_log("PY", block(0.001 + 1e-6), dtype="float32")
+    found = _first(ref, cand, rtol=1e-4)
+    assert found is not None and found.record.key == "F_latt"
+    text = " ".join(found.diagnosis)
+    assert "float32 rounding" in text and "--tol F_latt=RTOL,ATOL" in text
+    assert "--rtol 1e-4" not in text
+    assert "--rtol 1e-4" in " ".join(_first(ref, cand, rtol=1e-8).diagnosis)
+
+
 # --------------------------------------------------------------------------- causal roots
 
 def test_both_sides_carrying_is_never_called_a_carryover(make_log):
