@@ -205,28 +205,38 @@ def run_py(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
            mode: str = "spec", device: str = "cpu", dtype: str = "float64",
            omp_threads: int | None = None) -> EngineRun:
     """Run the torch simulator in process with tracing on."""
-    try:
-        import torch
-
-        from simulator.cli import InputError, UsageError, run_argv
-    except ImportError as exc:
-        raise EngineError(f"torch engine unavailable: {exc}") from None
     argv = [*args, *trace_args(pixels), *mode_args(mode, omp_threads), "-device", device,
             "-dtype", dtype]
-    out = io.StringIO()
     start = time.perf_counter()
+    stdout = run_nbsim_in_process(argv, workdir)
+    seconds = time.perf_counter() - start
+    import torch  # (loaded by the run above)
+
+    return EngineRun("py", ["nbsim", *argv], stdout, seconds,
+                     {"torch": torch.__version__, "device": device, "dtype": dtype})
+
+
+def run_nbsim_in_process(argv: list[str], workdir: Path) -> str:
+    """The simulator's own command-line path (``run_argv``) in this process, in ``workdir``;
+    returns what it printed. Its failures become EngineError (exit 4), never a traceback."""
+    try:
+        from simulator.cli import InputError, UsageError, run_argv
+        from simulator.io import OutputError
+    except ImportError as exc:
+        raise EngineError(f"torch engine unavailable: {exc}") from None
+    out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
             run_argv(argv, cwd=workdir, stdout=out)
     except (UsageError, InputError) as exc:
         raise EngineError(f"torch engine rejected its input: {exc}") from None
+    except OutputError as exc:
+        raise EngineError(f"torch engine could not write its output: {exc}") from None
     except SystemExit as exc:
         raise EngineError(f"torch engine exited with status {exc.code}") from None
     except Exception as exc:  # an engine crash is reported, not re-raised as a traceback
         raise EngineError(f"torch engine crashed: {type(exc).__name__}: {exc}") from None
-    seconds = time.perf_counter() - start
-    return EngineRun("py", ["nbsim", *argv], out.getvalue(), seconds,
-                     {"torch": torch.__version__, "device": device, "dtype": dtype})
+    return out.getvalue()
 
 
 def c_binary_available(c_bin: str | None = None) -> bool:
@@ -385,25 +395,8 @@ class Engine:
 
     def _render_py(self, argv: list[str], workdir: Path) -> None:
         """The simulator's own run path (``run_argv``): the file it writes is its -floatfile."""
-        try:
-            from simulator.cli import InputError, UsageError, run_argv
-            from simulator.io import OutputError
-        except ImportError as exc:
-            raise EngineError(f"torch engine unavailable: {exc}") from None
-        argv = [*argv, *mode_args(self.mode or "spec", self.omp_threads), "-device",
-                self.device, "-dtype", self.dtype]
-        out = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out):
-                run_argv(argv, cwd=workdir, stdout=out)
-        except (UsageError, InputError) as exc:
-            raise EngineError(f"torch engine rejected its input: {exc}") from None
-        except OutputError as exc:
-            raise EngineError(f"torch engine could not write its image: {exc}") from None
-        except SystemExit as exc:
-            raise EngineError(f"torch engine exited with status {exc.code}") from None
-        except Exception as exc:  # an engine crash is reported, not re-raised as a traceback
-            raise EngineError(f"torch engine crashed: {type(exc).__name__}: {exc}") from None
+        run_nbsim_in_process([*argv, *mode_args(self.mode or "spec", self.omp_threads),
+                              "-device", self.device, "-dtype", self.dtype], workdir)
 
     def _render_profile(self, args: list[str], workdir: Path, case_dir: Path | None,
                         shape: tuple[int, int]):

@@ -226,7 +226,7 @@ def engine_role(message: str, case: Case, mode: str, reference: Engine, candidat
 
 _ENGINE_PREFIX = re.compile(
     r"^(?:C engine exited with status -?\d+:\s*|torch engine rejected its input:\s*|"
-    r"torch engine exited with status -?\d+\s*|torch engine could not write its image:\s*)")
+    r"torch engine exited with status -?\d+\s*|torch engine could not write its output:\s*)")
 _PROGRAM = re.compile(r"^[\w.+-]+: (?:error|warning): ")
 _QUOTED = re.compile(r"'(?!-[A-Za-z])[^']*'|\"(?!-[A-Za-z])[^\"]*\"")
 _PATH = re.compile(r"(?:[\w.+-]*/)+[\w.+-]*")
