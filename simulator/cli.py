@@ -143,6 +143,7 @@ IGNORED_OPTIONS = (
     "-sample_density",
     "-MW",
     "-molec",
+    "-molecules",
     "-molecular_weight",
     "-stolout",
 )
@@ -205,6 +206,8 @@ _reg(
     "-mosaic",
     "-mosaicity",
     "-mosaic_spread",
+    "-mosaic_spr",
+    "-mosaici",
     "-mosaic_dom",
     "-mosaic_domains",
     "-dispersion",

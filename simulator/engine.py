@@ -308,8 +308,9 @@ class _Model:
         passed = pp["passed"][..., None, None]
         evaluated = passed.expand(P, T, S, R, F, M)
         if c.beam.water_size == 0.0:
-            # a step with F_latt == 0 (and no dmin cut) adds F_cell^2 * 0 * 0 = 0 anyway
-            term_needs_mask = c.beam.dmin > 0.0
+            # a step with F_latt == 0 (and no dmin cut) adds F_cell^2 * 0 * 0 = 0 anyway, unless
+            # F_cell is nan or infinite (nan * 0): nanoBragg skips the step (L2869), so mask it
+            term_needs_mask = c.beam.dmin > 0.0 or not self.hkl.all_finite
             if lean and not term_needs_mask and not oversampled:
                 live = None  # not needed
             elif c.beam.dmin <= 0.0:
@@ -334,13 +335,18 @@ class _Model:
         if c.sf.interpolate and interp_on:
             valid = ~hkl.out_of_interpolation_range(h, k, l)
             F_int = hkl.tricubic(h, k, l, valid)
+            F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
+            # nanoBragg's lookup at an out-of-range index (L2935-3007) sets F_cell = default_F,
+            # switches interpolation off, and then, interpolation being off, takes the
+            # nearest-neighbour value: the step that flips the switch uses the table value
+            # (default_F only outside the table) [T]. Out-of-range steps before the flip are
+            # steps nanoBragg skips (F_latt == 0); the traces print the value the lookup
+            # would give there, the same nearest-neighbour value.
             if trigger is None:
-                F_cell = torch.where(valid, F_int, torch.full_like(F_int, hkl.default_F))
+                F_cell = torch.where(valid, F_int, F_near)
             else:
                 serial = torch.arange(h.numel(), device=self.device).reshape(h.shape)
-                F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
-                # the step that switches interpolation off already takes the nearest-neighbour value
-                F_cell = torch.where(serial < trigger, F_int, F_near)
+                F_cell = torch.where(valid & (serial < trigger), F_int, F_near)
             interp_after = trigger is None
         elif h0 is None:  # lean: no table, F_cell is default_F everywhere
             F_cell = torch.full((), hkl.default_F, dtype=dt, device=self.device).expand(h.shape)

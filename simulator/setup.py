@@ -391,7 +391,7 @@ def _apply(s, opt, vals):
         s["exposure"] = f()
     elif opt == "-beamsize":
         s["beamsize"] = f() / 1000
-    elif opt in ("-mosaic", "-mosaicity", "-mosaic_spread"):
+    elif opt in ("-mosaic", "-mosaicity", "-mosaic_spread", "-mosaic_spr", "-mosaici"):
         s["mosaic_spread"] = f() / RTD
     elif opt in ("-mosaic_dom", "-mosaic_domains"):
         s["mosaic_domains"] = n()

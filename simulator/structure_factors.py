@@ -35,6 +35,10 @@ class HklTable:
             self.ranges = (0, 0, 0)
         self.mins = sf.hkl_min
         self.maxs = sf.hkl_max
+        #: every value a lookup can return is finite (else F_cell * 0 is nan at skipped steps)
+        self.all_finite = bool(torch.isfinite(torch.tensor(self.default_F))) and (
+            self.flat is None or bool(torch.isfinite(self.flat).all())
+        )
 
     def nearest(self, h0, k0, l0):
         """F at the rounded indices (float tensors of integers); default_F outside the table."""

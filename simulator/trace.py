@@ -129,8 +129,10 @@ def format_trace(config, setup, taps, pixels, image) -> list:
                     lines.append(pre + key + " " + fmt_real(per[key][i, j]))
         for key in FINAL_KEYS:
             lines.append(_line(key, _vals(tp[key])))
-        # the image pixel itself: bit for bit the value the image holds
-        lines.append(_line("I_pixel_final", _vals(image[sl, fa])))
+        # the image pixel itself, as the float image holds it: nanoBragg's floatimage is float,
+        # so the float32 the -floatfile gets (a value beyond float32's range is inf there),
+        # printed as a double, as in the C reference (the float64 tensor rounded once)
+        lines.append(_line("I_pixel_final", _vals(image[sl, fa].detach().to(torch.float32))))
     return lines
 
 

@@ -222,7 +222,12 @@ static const char *const SIZE_Y[] = {"-sample_width", "-sample_y", "-width", "-x
 static const char *const SIZE_Z[] = {"-sample_heigh", "-sample_height", "-sample_z", "-heigh",
                                      "-height", "-xtal_heigh", "-xtal_height", "-xtal_z", NULL};
 static const char *const IGNORED_VALUE[] = {"-density", "-sample_den", "-sample_density", "-MW",
-                                            "-molec", "-molecules", "-stolout", NULL};
+                                            "-molec", "-molecules", "-molecular_weight",
+                                            "-stolout", NULL};
+/* upstream matches "-detector_abs" and "-curved_det" anywhere in a token (strstr): their full
+ * words are listed (docs/design/nanobragg-facts.md, PARSING: the spellings both engines take) */
+static const char *const DETECTOR_ABS[] = {"-detector_abs", "-detector_absorb",
+                                           "-detector_absorption", NULL};
 static const char *const MOSAIC[] = {"-mosaic", "-mosaicity", "-mosaic_spread", "-mosaic_spr",
                                      "-mosaici", NULL};
 
@@ -339,7 +344,7 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
         else if (is(o, "-pix0_vector")) { vector3(c, s->pix0); s->pix0[0] = 1.0; s->conv = CONV_CUSTOM; }
         else if (is(o, "-distance")) { s->distance = val_real(c, 1) / 1000.0; s->pivot = PIVOT_BEAM; c->i++; }
         else if (is(o, "-close_distance")) { s->close_distance = val_real(c, 1) / 1000.0; s->pivot = PIVOT_SAMPLE; c->i++; }
-        else if (is(o, "-detector_abs") || is(o, "-detector_absorb")) {
+        else if (is_any(o, DETECTOR_ABS)) {
             const char *t = value_token(c, 1);
             double v = val_real(c, 1);
             if (strstr(t, "inf") || v == 0.0) {
@@ -362,7 +367,7 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
         else if (is(o, "-detpixels")) { s->fpixels = s->spixels = val_int(c, 1); c->i++; }
         else if (is(o, "-detpixels_f") || is(o, "-detpixels_x")) { s->fpixels = val_int(c, 1); c->i++; }
         else if (is(o, "-detpixels_s") || is(o, "-detpixels_y")) { s->spixels = val_int(c, 1); c->i++; }
-        else if (is(o, "-curved_det")) {
+        else if (is(o, "-curved_det") || is(o, "-curved_detector")) {
             /* upstream only honours it when another token follows */
             if (c->i + 1 < argc)
                 s->curved = 1;

@@ -221,3 +221,20 @@ def test_variant_trace_alone_equals_full(c_binary, tmp_path, name, mode):
     frame = parse_trace_text(full.stdout).frame
     for _, row in frame[frame.key == "I_pixel_final"].iterrows():
         assert np.float64(img[row.slow, row.fast]) == row.value
+
+
+@pytest.mark.parametrize("spelling, same_as", [
+    ("-curved_detector", "-curved_det"),
+    ("-detector_absorption 50 -detector_thick 100", "-detector_abs 50 -detector_thick 100"),
+    ("-molecular_weight 5", "-MW 5"),
+    ("-molecules 5", ""),
+])
+def test_full_word_spellings_of_substring_options(c_binary, tmp_path, spelling, same_as):
+    """Upstream matches -curved_det, -detector_abs and -molec anywhere in a token (strstr), so
+    their full words are the same options; nbsim takes them too (nanobragg-facts.md, PARSING).
+    The C reference refused -curved_detector, -detector_absorption and -molecular_weight."""
+    a, _ = image(tmp_path, base(spelling), "a.bin")
+    b, _ = image(tmp_path, base(same_as), "b.bin")
+    assert a.tobytes() == b.tobytes()
+    if "curved" in spelling:
+        assert a.tobytes() != image(tmp_path, base(), "c.bin")[0].tobytes()
