@@ -46,8 +46,55 @@ SIMPLE = "-cell 100 100 100 90 90 90 -default_F 100 -lambda 1 -distance 100 -det
 HEAVY = ("-cell 79.1 79.1 38.4 90 90 90 -default_F 100 -lambda 1.0 -distance 150 -detpixels 1024 "
          "-pixel 0.1 -N 10 -phi 0 -osc 0.5 -phisteps 10 -mosaic 0.2 -mosaic_domains 10 "
          "-misset 10 20 30")
+# Workloads of issue 13: what nanoBragg runs look like (an HKL table, oversampling chosen by
+# nanoBragg itself, a -dmin cut). P1.hkl is generated at run time (write_p1_hkl).
+HKL = HEAVY.replace("-detpixels 1024", "-detpixels 512") + " -hkl P1.hkl -oversample 2"
+# a 0.5 micron crystal (N = 64 x 64 x 131) on 0.555 mm pixels: nanoBragg picks 85-fold
+# oversampling and (N <= 2 before -xtalsize sets it) tricubic interpolation; the beam near a
+# corner, so the -dmin 5 cut removes the far sub-pixels
+DMIN = ("-cell 79.1 79.1 38.4 90 90 90 -misset 10 20 30 -hkl P1.hkl -lambda 1 -distance 100 "
+        "-detpixels 48 -pixel 0.555 -Xbeam 3 -Ybeam 3 -xtalsize 0.0005 -dmin 5")
+# heavy's crystal on 0.8 mm pixels (automatic 13-fold oversampling), 5 phi steps x 5 domains
+SWEEP = HEAVY.replace("-detpixels 1024 -pixel 0.1", "-detpixels 128 -pixel 0.8").replace(
+    "-phisteps 10", "-phisteps 5").replace("-mosaic_domains 10", "-mosaic_domains 5")
 TRACE_PIXEL = (685, 1039)
-ALL_BENCHMARKS = ("simple", "heavy", "large", "trace", "parse")
+ALL_BENCHMARKS = ("simple", "heavy", "hkl", "dmin", "sweep", "large", "trace", "parse")
+#: each image workload: (arguments, (slow, fast) pixels, the detector size --quick uses)
+IMAGE_WORKLOADS = {
+    "simple": (SIMPLE, (1024, 1024), None),
+    "heavy": (HEAVY, (1024, 1024), 256),
+    "hkl": (HKL, (512, 512), 128),
+    "dmin": (DMIN, (48, 48), 16),
+    "sweep": (SWEEP, (128, 128), 64),
+}
+
+
+def write_p1_hkl(path: Path, cell=(79.1, 79.1, 38.4), hmax=(40, 40, 20), seed=20261213) -> Path:
+    """A synthetic P1 table for heavy's cell, deterministic (same bytes for the same arguments):
+    every index of |h|, |k| <= 40, |l| <= 20 (269 001 lines, 2 A resolution), Wilson-like falloff
+    times Rayleigh-distributed amplitudes, as traces/make_inputs.py writes the default case's."""
+    rng = np.random.default_rng(seed)
+    axes = [np.arange(-m, m + 1) for m in hmax]
+    h, k, l = (a.ravel() for a in np.meshgrid(*axes, indexing="ij"))
+    s2 = (h / cell[0]) ** 2 + (k / cell[1]) ** 2 + (l / cell[2]) ** 2
+    amplitude = 300.0 * np.exp(-4.0 * s2) * rng.rayleigh(1.0, h.size) + 1.0
+    np.savetxt(path, np.column_stack((h, k, l, amplitude)), fmt=["%d", "%d", "%d", "%.3f"])
+    return path
+
+
+def workload_args(name: str, tmp: Path, quick: bool = False) -> tuple[list[str], tuple[int, int]]:
+    """The arguments (P1.hkl as an absolute path in ``tmp``, written once) and image shape."""
+    text, shape, quick_pixels = IMAGE_WORKLOADS[name]
+    args = text.split()
+    if "P1.hkl" in args:
+        hkl = tmp / "P1.hkl"
+        if not hkl.exists():
+            write_p1_hkl(hkl)
+        args = [str(hkl) if a == "P1.hkl" else a for a in args]
+    if quick and quick_pixels:
+        args = args + ["-detpixels", str(quick_pixels)]
+        shape = (quick_pixels, quick_pixels)
+    return args, shape
 
 
 def default_case_args() -> list[str]:
@@ -355,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=150.0,
                     help="stop repeating an engine on a benchmark once its runs take this long")
     ap.add_argument("--quick", action="store_true",
-                    help="one repeat, heavy on a 256x256 detector, no large")
+                    help="one repeat, smaller detectors (heavy 256, hkl 128, dmin 16, sweep 64), "
+                    "no large")
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     opts = ap.parse_args(argv)
     only = [b.strip() for b in opts.only.split(",") if b.strip()]
@@ -384,17 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for bench in only:
             log(f"== {bench}")
-            if bench == "simple":
-                rows += image_benchmark("simple", SIMPLE.split(), tmp, engs, repeats,
-                                        opts.budget_s, tmp, log, (1024, 1024))
-            elif bench == "heavy":
-                args = HEAVY.split()
-                shape = (1024, 1024)
-                if opts.quick:
-                    args = args + ["-detpixels", "256"]
-                    shape = (256, 256)
-                rows += image_benchmark("heavy", args, tmp, engs, repeats, opts.budget_s,
-                                        tmp, log, shape)
+            if bench in IMAGE_WORKLOADS:
+                args, shape = workload_args(bench, tmp, opts.quick)
+                rows += image_benchmark(bench, args, tmp, engs, repeats, opts.budget_s, tmp,
+                                        log, shape)
             elif bench == "large":
                 rows += image_benchmark("large", default_case_args(), tmp, engs,
                                         repeats, opts.budget_s, tmp, log, (2527, 2463))

@@ -31,10 +31,19 @@ Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
 The package never imports ``nbparity``.
 """
 
-from simulator.cli import UsageError, main, parse_argv, run_argv
-from simulator.config import SimulationConfig
-from simulator.engine import PARAM_NAMES, SimulationResult, chunk_pixels, simulate
-from simulator.io import InputError, OutputError
+import os as _os
+
+# Before torch loads its OpenMP runtime (libgomp reads this once, when it loads): threads that
+# finish a parallel region sleep instead of spinning. With libgomp's default spin, a machine
+# whose cores are shared with other work (a CI runner, a 2-core VM next to other jobs) made
+# every tensor op wait for a descheduled spinning thread: 5-15x slower; on an idle machine the
+# two policies are within a few per cent (benchmarks/README.md). A value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from simulator.cli import UsageError, main, parse_argv, run_argv  # noqa: E402
+from simulator.config import SimulationConfig  # noqa: E402
+from simulator.engine import PARAM_NAMES, SimulationResult, chunk_pixels, simulate  # noqa: E402
+from simulator.io import InputError, OutputError  # noqa: E402
 
 __all__ = [
     "PARAM_NAMES",

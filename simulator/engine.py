@@ -169,8 +169,14 @@ class _Model:
             self.device,
         )
         diffracted, airpath = unitize(pos)
+        sm = c.sampling
+        # nanoBragg computes the solid angle once per pixel (its first sub-pixel) unless
+        # -oversample_omega: then only that one is needed, (P, 1, 1)
         omega = solid_angle(
-            airpath, geo["close_distance"], c.detector.pixel_size, c.detector.point_pixel
+            airpath if sm.oversample_omega else airpath[:, :1, :1],
+            geo["close_distance"],
+            c.detector.pixel_size,
+            c.detector.point_pixel,
         )
         if c.detector.thick > 0.0 or c.sampling.oversample_thick:
             cap = capture_fraction(diffracted, geo["odet"], c.detector, self.gdt, self.device)
@@ -189,12 +195,25 @@ class _Model:
             )
         else:
             passed = torch.ones_like(stol, dtype=torch.bool)
-        polar_all = polarization_factor(
-            c.beam.polarization,
-            inc.expand_as(scattering),
-            d.expand_as(scattering),
-            self.polar_vector,
-        )
+        if sm.oversample_polar:
+            polar_all = polarization_factor(
+                c.beam.polarization,
+                inc.expand_as(scattering),
+                d.expand_as(scattering),
+                self.polar_vector,
+            )
+            polar_first = None
+        else:
+            # nanoBragg computes the factor once per pixel, at the first source that passes the
+            # dmin cut (at the first sub-pixel's first source when none passes; unused then)
+            P = pos.shape[0]
+            first = torch.argmax(passed.reshape(P, -1).to(torch.uint8), dim=1)
+            R = inc.shape[0]
+            d_first = diffracted.reshape(P, -1, 3)[torch.arange(P, device=pos.device), first // R]
+            polar_first = polarization_factor(
+                c.beam.polarization, inc[first % R], d_first, self.polar_vector
+            )
+            polar_all = None
         return dict(
             pos=pos,
             Fdet=Fdet,
@@ -206,7 +225,8 @@ class _Model:
             scattering=scattering,
             stol=stol,
             passed=passed,
-            polar_all=polar_all,
+            polar_all=polar_all,  # (P, T, S, R) with -oversample_polar, else None
+            polar_first=polar_first,  # (P,) without -oversample_polar, else None
         )
 
     # ---------------------------------------------------------------- one chunk
@@ -334,7 +354,9 @@ class _Model:
             return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
             valid = ~hkl.out_of_interpolation_range(h, k, l)
-            F_int = hkl.tricubic(h, k, l, valid)
+            # only live steps add a term; traces and printouts also show the others' values
+            need = live if not want_taps and want_printout is None else None
+            F_int = hkl.tricubic(h, k, l, valid, need=need)
             F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
             # nanoBragg's lookup at an out-of-range index (L2935-3007) sets F_cell = default_F,
             # switches interpolation off, and then, interpolation being off, takes the
@@ -397,10 +419,13 @@ class _Model:
         else:
             cap_final = torch.ones_like(omega_first)
         passed_flat = pp["passed"].reshape(P, T * S * R)
-        polar_flat = pp["polar_all"].reshape(P, T * S * R)
         any_pass = passed_flat.any(dim=1)
-        first_pass = torch.argmax(passed_flat.to(torch.uint8), dim=1)
-        polar_first = torch.gather(polar_flat, 1, first_pass[:, None])[:, 0]
+        if pp["polar_first"] is not None:
+            polar_first = pp["polar_first"]
+        else:
+            polar_flat = pp["polar_all"].reshape(P, T * S * R)
+            first_pass = torch.argmax(passed_flat.to(torch.uint8), dim=1)
+            polar_first = torch.gather(polar_flat, 1, first_pass[:, None])[:, 0]
         if c.beam.nopolar:
             polar_cached = torch.ones_like(polar_first)
         else:
@@ -609,16 +634,17 @@ def chunk_pixels(config, grad=False) -> int:
     by_budget = max(1, int(c.run.memory_budget_bytes // per_pixel))
     # Smaller chunks are faster: each intermediate then stays in the CPU caches and its memory
     # is reused by the allocator instead of being mapped afresh (page faults) for every op.
-    # (Only an upper bound: the budget still decides when it is smaller.)
+    # (Only an upper bound: the budget still decides when it is smaller.) No floor in pixels:
+    # with many sub-pixels per pixel (-oversample 85: 7225 per pixel) a floor of 256 pixels made
+    # the chunk, and the memory, follow the oversampling (1.1 GiB for a 48 x 48 image); a chunk
+    # of a few pixels costs ~1 ms of overhead against ~15 ms of work.
     if c.run.device == "cpu":
-        return min(by_budget, max(MIN_CHUNK_PIXELS, CACHE_ELEMENTS // inner))
+        return min(by_budget, max(1, CACHE_ELEMENTS // inner))
     return by_budget
 
 
 #: elements (pixel x inner step) per chunk on the CPU: intermediates of ~4 MiB (float64)
 CACHE_ELEMENTS = 1 << 19
-#: the chunk never goes below this for the cache's sake (per-chunk overhead)
-MIN_CHUNK_PIXELS = 256
 
 
 def active_pixels(config, device):

@@ -46,6 +46,9 @@ def norm(v: torch.Tensor) -> torch.Tensor:
 def unitize(v: torch.Tensor):
     """(unit vector, length); a zero vector stays zero (as nanoBragg's unitize)."""
     n = norm(v)
+    nonzero = n != 0
+    if bool(nonzero.all()):  # the usual case: no vector to keep at zero
+        return v / n[..., None], n
     safe = torch.where(n != 0, n, torch.ones_like(n))
     u = torch.where((n != 0)[..., None], v / safe[..., None], torch.zeros_like(v))
     return u, n

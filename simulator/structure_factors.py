@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 #: nanoBragg interpolates at a nan Miller index (a nan geometry: -distance inf, -twotheta nan,
@@ -39,20 +41,44 @@ class HklTable:
         self.all_finite = bool(torch.isfinite(torch.tensor(self.default_F))) and (
             self.flat is None or bool(torch.isfinite(self.flat).all())
         )
+        self._padded = None
+
+    def padded(self):
+        """The table with a border of default_F on every side, flattened (built once): an index
+        clamped to the border reads default_F, so a lookup needs no inside/outside mask."""
+        if self._padded is None:
+            hr, kr, lr = self.ranges
+            pad = torch.full(
+                (hr + 2, kr + 2, lr + 2),
+                self.default_F,
+                dtype=self.flat.dtype,
+                device=self.flat.device,
+            )
+            pad[1:-1, 1:-1, 1:-1] = self.flat.reshape(hr, kr, lr)
+            self._padded = pad.reshape(-1)
+        return self._padded
 
     def nearest(self, h0, k0, l0):
-        """F at the rounded indices (float tensors of integers); default_F outside the table."""
+        """F at the rounded indices (float tensors of integers); default_F outside the table
+        (and at a nan index)."""
         if self.flat is None:
             # one value, broadcast (no memory, no pass over the steps)
             return torch.full((), self.default_F, dtype=h0.dtype, device=h0.device).expand(h0.shape)
-        (hmn, kmn, lmn), (hmx, kmx, lmx) = self.mins, self.maxs
-        inside = (h0 <= hmx) & (h0 >= hmn) & (k0 <= kmx) & (k0 >= kmn) & (l0 <= lmx) & (l0 >= lmn)
-        _, kr, lr = self.ranges
-        hi = torch.where(inside, h0 - hmn, torch.zeros_like(h0)).long()
-        ki = torch.where(inside, k0 - kmn, torch.zeros_like(k0)).long()
-        li = torch.where(inside, l0 - lmn, torch.zeros_like(l0)).long()
-        val = self.flat[(hi * kr + ki) * lr + li]
-        return torch.where(inside, val, torch.full_like(val, self.default_F))
+        hr, kr, lr = self.ranges
+        # index into the padded table: each axis clamped to the border (0 or range + 1), in
+        # float64, where these integers are exact; nan stays nan through clamp (fixed below)
+        idx = None
+        for x, mn, n in ((h0, self.mins[0], hr), (k0, self.mins[1], kr), (l0, self.mins[2], lr)):
+            x = x.to(torch.float64) - (mn - 1)
+            x.clamp_(0.0, n + 1.0)
+            if idx is None:
+                idx = x
+            else:
+                idx *= n + 2
+                idx += x
+        if not math.isfinite(float(idx.sum())):  # a nan index: default_F, as outside
+            idx = torch.nan_to_num(idx, nan=0.0)
+        return self.padded().index_select(0, idx.long().reshape(-1)).reshape(idx.shape)
 
     def out_of_interpolation_range(self, h, k, l):
         """nanoBragg's test that the 4x4x4 block around (h, k, l) leaves the table."""
@@ -67,45 +93,102 @@ class HklTable:
             | (l - 2 < lmn)
         )
 
-    def tricubic(self, h, k, l, valid):
+    def tricubic(self, h, k, l, valid, need=None):
         """Tricubic Lagrange interpolation on the 4x4x4 block floor-1 .. floor+2 (as polin3).
 
         valid: where the block is inside the table (elsewhere the result is meaningless, 0).
+        need: optional mask of the steps whose value is used (the live steps); others give 0.
         A nan index passes nanoBragg's range test but has no block: never read (the engine
         stops before a live step with one, see ``NAN_INDEX_MESSAGE``).
+
+        Each value is upstream's arithmetic, operation for operation: polint's Lagrange terms
+        ((x - xa_j) (x - xa_k) (x - xa_l)) * y / den along l, then k, then h, summed left to
+        right. Only the steps that need a value are evaluated, in blocks of TRICUBIC_BLOCK, and
+        a run of consecutive steps in the same 4x4x4 block reads the table once.
         """
-        valid = valid & ~nan_index(h, k, l)
-        (hmn, kmn, lmn) = self.mins
-        _, kr, lr = self.ranges
-        hf, kf, lf = torch.floor(h), torch.floor(k), torch.floor(l)
-        off = torch.arange(-1, 3, device=h.device, dtype=h.dtype)
-
-        def idx(base, mn):
-            i = base[..., None] + off - mn
-            return torch.where(valid[..., None], i, torch.zeros_like(i)).long()
-
-        hi, ki, li = idx(hf, hmn), idx(kf, kmn), idx(lf, lmn)
-        flat_idx = (hi[..., :, None, None] * kr + ki[..., None, :, None]) * lr + li[
-            ..., None, None, :
+        if need is not None:
+            valid = valid & need
+        shape = h.shape
+        pos = torch.nonzero(valid.reshape(-1)).reshape(-1)
+        hkl = torch.stack([x.reshape(-1) for x in (h, k, l)], dim=1).index_select(0, pos)
+        bad = torch.isnan(hkl).any(dim=1)  # a nan index passes the range test: no block
+        if bool(bad.any()):
+            pos, hkl = pos[~bad], hkl[~bad]
+        n = pos.numel()
+        if n == 0:
+            return torch.zeros(shape, dtype=self.flat.dtype, device=h.device)
+        parts = [
+            self._tricubic_steps(hkl[i : i + TRICUBIC_BLOCK]) for i in range(0, n, TRICUBIC_BLOCK)
         ]
-        block = self.flat[flat_idx]  # (..., 4, 4, 4)
-        wd = self.flat.dtype
-        wh, wk, wl = _lagrange(h, hf).to(wd), _lagrange(k, kf).to(wd), _lagrange(l, lf).to(wd)
-        v = _sum4(block * wl[..., None, None, :])
-        v = _sum4(v * wk[..., None, :])
-        v = _sum4(v * wh)
-        return torch.where(valid, v, torch.zeros_like(v))
+        v = torch.cat(parts) if len(parts) > 1 else parts[0]
+        out = torch.zeros(h.numel(), dtype=v.dtype, device=h.device)
+        return out.index_put((pos,), v).reshape(shape)
+
+    def _tricubic_steps(self, hkl):
+        """Interpolated F at (n, 3) fractional indices whose blocks lie inside the table."""
+        dev = hkl.device
+        n = hkl.shape[0]
+        _, kr, lr = self.ranges
+        fl = torch.floor(hkl)
+        # flat index of each block's first node (hf-1, kf-1, lf-1): integers, exact in float64
+        # whatever the order of the sum (so a matrix-vector product gives them)
+        strides = torch.tensor([kr * lr, lr, 1], dtype=torch.float64, device=dev)
+        first = sum((m + 1) * st for m, st in zip(self.mins, (kr * lr, lr, 1)))
+        base = (torch.mv(fl.double(), strides) - first).long()
+        offsets = _block_offsets(kr, lr, dev)  # (64,): the nodes in (i3, i1, i2) order
+        new = torch.ones(n, dtype=torch.bool, device=dev)
+        if n > 1:
+            torch.ne(base[1:], base[:-1], out=new[1:])
+        starts = torch.nonzero(new).reshape(-1)
+        if 2 * starts.numel() < n:  # runs: read each run's block once, then copy rows
+            blocks = torch.take(self.flat, base.index_select(0, starts)[:, None] + offsets)
+            G = blocks.index_select(0, torch.cumsum(new, 0) - 1)
+        else:
+            G = torch.take(self.flat, base[:, None] + offsets)
+        # polint's numerators for the nodes xa_j = floor - 1 + j, (n, axis, j), in its order:
+        # P_0 = ((x-xa_1)(x-xa_2))(x-xa_3), P_1 = ((x-xa_0)(x-xa_2))(x-xa_3),
+        # P_2 = ((x-xa_0)(x-xa_1))(x-xa_3), P_3 = ((x-xa_0)(x-xa_1))(x-xa_2); the denominators
+        # (products of xa_j - xa_i) are -6, 2, -2 and 6, exactly. Each term is (P_j * y) / den_j,
+        # computed here as ((-P_0) * y) / 6, (P_1 * y) * 0.5, ((-P_2) * y) * 0.5, (P_3 * y) / 6:
+        # the same values bit for bit (a sign flip and a halving are exact in any order).
+        d0, d1, d2, d3 = (hkl - (fl + j) for j in (-1.0, 0.0, 1.0, 2.0))
+        d01 = d0 * d1
+        P = torch.stack((-(d1 * d2) * d3, (d0 * d2) * d3, -(d01 * d3), d01 * d2), dim=2)
+        P = P.to(self.flat.dtype)  # (n, 3 [h, k, l], 4 [j])
+        # along l: sum over i3 of the terms, left to right -> (n, i1, i2)
+        t = G.reshape(n, 4, 16) * P[:, 2, :, None]
+        _scale(t[:, 0::3], t[:, 1:3])
+        t = _sum4(t.transpose(1, 2))  # (n, 16)
+        # along k, then h, with the steps innermost: (i1, i2, n) and (i1, n)
+        t = t.T.reshape(4, 4, n) * P[:, 1].T
+        _scale(t[:, 0::3], t[:, 1:3])
+        t = ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]  # (i1, n)
+        t = t * P[:, 0].T
+        _scale(t[0::3], t[1:3])
+        return t[0] + t[1] + t[2] + t[3]
 
 
-def _lagrange(x, xf):
-    """Weights (..., 4) of the cubic Lagrange polynomial through the nodes xf-1, xf, xf+1, xf+2."""
-    d0 = x - (xf - 1)
-    d1 = x - xf
-    d2 = x - (xf + 1)
-    d3 = x - (xf + 2)
-    return torch.stack(
-        (d1 * d2 * d3 / -6.0, d0 * d2 * d3 / 2.0, d0 * d1 * d3 / -2.0, d0 * d1 * d2 / 6.0), dim=-1
-    )
+def _scale(outer, inner):
+    """Divide the terms of nodes 0 and 3 by 6 and halve those of nodes 1 and 2, in place."""
+    outer /= 6.0
+    inner *= 0.5
+
+
+#: steps per block of the tricubic lookup: its (block, 64) intermediates stay in the caches
+TRICUBIC_BLOCK = 8192
+
+_OFFSETS = {}
+
+
+def _block_offsets(kr, lr, device):
+    """(64,) flat offsets of a 4x4x4 block's nodes from its first node, in (i3, i1, i2) order:
+    the l-level sums then add whole (n, 16) slices."""
+    key = (kr, lr, str(device))
+    if key not in _OFFSETS:
+        i = torch.arange(4, device=device)
+        i1, i2, i3 = i[None, :, None], i[None, None, :], i[:, None, None]
+        _OFFSETS[key] = ((i1 * kr + i2) * lr + i3).reshape(-1)  # i3 slowest, then i1, i2
+    return _OFFSETS[key]
 
 
 def _sum4(x):

@@ -1,0 +1,243 @@
+"""The engine's fast paths (issue 13) give the values of the straightforward ones, bit for bit,
+and memory follows the chunk: tricubic interpolation in upstream's operation order, the padded
+nearest-neighbour lookup, chunk sizes with many sub-pixels, the OpenMP wait policy, and the
+benchmark workloads' inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from nbsim_testlib import REPO_ROOT
+
+import simulator
+from simulator.engine import CACHE_ELEMENTS
+from simulator.structure_factors import TRICUBIC_BLOCK, HklTable
+
+
+def _table(dtype=torch.float64, seed=3, shape=(9, 11, 8), mins=(-4, -5, -3), default_F=2.5):
+    tab = np.random.default_rng(seed).random(shape) * 1000
+    maxs = tuple(m + s - 1 for m, s in zip(mins, shape))
+    sf = SimpleNamespace(default_F=default_F, table=tab, hkls=10, hkl_min=mins, hkl_max=maxs)
+    return tab, mins, HklTable(sf, dtype, "cpu")
+
+
+def _lagrange4(xa, ya, x):
+    """Upstream polint (nanoBragg.c), transcribed: the order of every operation kept."""
+    t0 = (
+        (x - xa[1])
+        * (x - xa[2])
+        * (x - xa[3])
+        * ya[0]
+        / ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]))
+    )
+    t1 = (
+        (x - xa[0])
+        * (x - xa[2])
+        * (x - xa[3])
+        * ya[1]
+        / ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]))
+    )
+    t2 = (
+        (x - xa[0])
+        * (x - xa[1])
+        * (x - xa[3])
+        * ya[2]
+        / ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]))
+    )
+    t3 = (
+        (x - xa[0])
+        * (x - xa[1])
+        * (x - xa[2])
+        * ya[3]
+        / ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]))
+    )
+    return t0 + t1 + t2 + t3
+
+
+def _polin3(tab, mins, h, k, l):
+    """Upstream's polin3 over the 4x4x4 block floor-1 .. floor+2, in python floats."""
+    hf, kf, lf = math.floor(h), math.floor(k), math.floor(l)
+    hx = [float(hf - 1 + i) for i in range(4)]
+    kx = [float(kf - 1 + i) for i in range(4)]
+    lx = [float(lf - 1 + i) for i in range(4)]
+    th = []
+    for i1 in range(4):
+        tk = []
+        for i2 in range(4):
+            tl = [
+                tab[hf - 1 + i1 - mins[0], kf - 1 + i2 - mins[1], lf - 1 + i3 - mins[2]]
+                for i3 in range(4)
+            ]
+            tk.append(_lagrange4(lx, tl, l))
+        th.append(_lagrange4(kx, tk, k))
+    return _lagrange4(hx, th, h)
+
+
+def _indices(n=6000, seed=5):
+    rng = np.random.default_rng(seed)
+    h = rng.uniform(-3, 3.99, n)
+    h[: n // 2] = np.repeat(rng.uniform(-3, 3.99, n // 100), 50) + rng.uniform(0, 1e-3, n // 2)
+    k = rng.uniform(-4, 4.99, n)
+    l = rng.uniform(-2, 2.99, n)
+    l[5] = 1.0  # on a node
+    return (torch.tensor(x) for x in (h, k, l))
+
+
+def test_tricubic_is_upstream_polin3_bit_for_bit(monkeypatch):
+    tab, mins, table = _table()
+    h, k, l = _indices()
+    valid = ~table.out_of_interpolation_range(h, k, l)
+    assert 1000 < int(valid.sum()) < h.numel()
+    monkeypatch.setattr("simulator.structure_factors.TRICUBIC_BLOCK", 512)  # several blocks
+    with torch.no_grad():
+        got = table.tricubic(h, k, l, valid)
+    want = [
+        _polin3(tab, mins, a, b, c) if ok else 0.0
+        for a, b, c, ok in zip(h.tolist(), k.tolist(), l.tolist(), valid.tolist())
+    ]
+    assert torch.equal(got, torch.tensor(want, dtype=torch.float64))
+
+
+def test_tricubic_need_mask_nan_and_gradient():
+    _, _, table = _table()
+    h, k, l = _indices(n=800)
+    h[7] = float("nan")  # passes the range test, has no block: 0, never read
+    valid = ~table.out_of_interpolation_range(h, k, l)
+    assert bool(valid[7])
+    need = torch.tensor(np.random.default_rng(1).random(h.numel()) < 0.5)
+    with torch.no_grad():
+        full = table.tricubic(h, k, l, valid)
+        some = table.tricubic(h, k, l, valid, need=need)
+    assert float(full[7]) == 0.0
+    assert torch.equal(some, torch.where(need, full, torch.zeros_like(full)))
+    hg = h.clone()
+    hg[7] = 0.5
+    hg.requires_grad_(True)
+    with torch.enable_grad():
+        table.tricubic(hg, k, l, ~table.out_of_interpolation_range(hg, k, l)).sum().backward()
+    assert torch.isfinite(hg.grad).all() and float(hg.grad.abs().sum()) > 0
+
+
+def test_tricubic_float32_table_close_to_float64():
+    _, _, t64 = _table(torch.float64)
+    _, _, t32 = _table(torch.float32)
+    h, k, l = _indices(n=2000)
+    valid = ~t64.out_of_interpolation_range(h, k, l)
+    with torch.no_grad():
+        a, b = t64.tricubic(h, k, l, valid), t32.tricubic(h, k, l, valid)
+    assert b.dtype == torch.float32
+    torch.testing.assert_close(b.double(), a, rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_nearest_lookup_matches_the_table_and_default(dtype):
+    tab, mins, table = _table(dtype)
+    g = torch.Generator().manual_seed(0)
+    h0 = torch.randint(-7, 8, (3000,), generator=g).to(dtype)
+    k0 = torch.randint(-8, 9, (3000,), generator=g).to(dtype)
+    l0 = torch.randint(-5, 7, (3000,), generator=g).to(dtype)
+    h0[3], k0[4], l0[5], h0[6] = float("nan"), float("inf"), -float("inf"), 1e30
+    want = []
+    for a, b, c in zip(h0.tolist(), k0.tolist(), l0.tolist()):
+        inside = all(
+            x == x and lo <= x <= lo + n - 1 for x, lo, n in zip((a, b, c), mins, tab.shape)
+        )
+        want.append(tab[int(a) - mins[0], int(b) - mins[1], int(c) - mins[2]] if inside else 2.5)
+    got = table.nearest(h0, k0, l0)
+    assert got.dtype == dtype
+    assert torch.equal(got, torch.tensor(want, dtype=dtype))
+
+
+def test_chunk_follows_the_cache_not_the_oversampling():
+    """85-fold oversampling is 7225 sub-pixels per pixel: the chunk shrinks to a few pixels."""
+    args = (
+        "-cell 79.1 79.1 38.4 90 90 90 -default_F 100 -lambda 1 -distance 100 -detpixels 48 "
+        "-pixel 0.555 -xtalsize 0.0005 -dmin 5"
+    ).split()
+    config = simulator.parse_argv(args)
+    assert config.sampling.oversample == 85
+    inner = config.sampling.oversample**2
+    chunk = simulator.chunk_pixels(config)
+    assert 1 <= chunk and chunk * inner <= CACHE_ELEMENTS
+    many = simulator.parse_argv(args + ["-phisteps", "100", "-osc", "1"])
+    assert simulator.chunk_pixels(many) == 1
+
+
+PEAK_PROBE = r"""
+import json, sys
+import simulator
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM'):
+            return int(line.split()[1]) * 1024
+args = sys.argv[1].split()
+simulator.simulate(simulator.parse_argv(args + ['-detpixels', '2']))  # kernels, thread pools
+with open('/proc/self/clear_refs', 'w') as fh:
+    fh.write('5')
+base = hwm()
+simulator.simulate(simulator.parse_argv(args))
+print(json.dumps({"delta": hwm() - base}))
+"""
+
+
+def test_oversampled_interpolated_run_memory_follows_the_chunk():
+    """24 x 24 pixels, 85-fold oversampling, tricubic interpolation (4.2 million sub-pixels):
+    with a 256-pixel floor on the chunk this took well over 1 GiB; now a few hundred MiB at most
+    (the chunk's intermediates and the interpolation's blocks)."""
+    args = (
+        "-cell 79.1 79.1 38.4 90 90 90 -hkl P1.hkl -misset 10 20 30 -lambda 1 -distance 100 "
+        "-detpixels 24 -pixel 0.555 -Xbeam 3 -Ybeam 3 -xtalsize 0.0005 -dmin 5"
+    )
+    hkl = REPO_ROOT / "traces" / "default" / "P1.hkl"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, args.replace("P1.hkl", str(hkl))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    delta = json.loads(proc.stdout.strip().splitlines()[-1])["delta"]
+    assert delta < 384 * 2**20, delta / 2**20
+
+
+def test_tricubic_block_is_cache_sized():
+    assert 1024 <= TRICUBIC_BLOCK <= 16384
+
+
+def test_import_sets_a_passive_openmp_wait_policy_unless_set():
+    code = "import os, simulator; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "PASSIVE", out.stderr
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ACTIVE", out.stderr
+
+
+def test_benchmark_workloads_and_their_hkl_table(tmp_path):
+    from benchmarks import run
+
+    a = run.write_p1_hkl(tmp_path / "a.hkl")
+    b = run.write_p1_hkl(tmp_path / "b.hkl")
+    assert a.read_bytes() == b.read_bytes()  # deterministic
+    assert len(a.read_text().splitlines()) == 81 * 81 * 41
+    for name in ("simple", "heavy", "hkl", "dmin", "sweep"):
+        for quick in (False, True):
+            args, shape = run.workload_args(name, tmp_path, quick)
+            config = simulator.parse_argv(args)
+            assert (config.detector.spixels, config.detector.fpixels) == shape, name
+    dmin = simulator.parse_argv(run.workload_args("dmin", tmp_path)[0])
+    assert dmin.sampling.oversample == 85 and dmin.sf.interpolate and dmin.beam.dmin > 0
+    assert simulator.parse_argv(run.workload_args("sweep", tmp_path)[0]).sampling.oversample == 13
+    assert simulator.parse_argv(run.workload_args("hkl", tmp_path)[0]).sf.table is not None
