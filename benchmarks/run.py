@@ -117,6 +117,21 @@ class Run:
     stderr_tail: str = ""
     cpu_s: float = 0.0  # user + system time of the child (and its children)
     ru_maxrss_bytes: int = 0
+    others_cores: float | None = None  # cores the rest of the machine kept busy meanwhile
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat, all cores)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(x) for x in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _vm_hwm(pid: int) -> int | None:
@@ -139,6 +154,7 @@ def measure(cmd: list[str], cwd: Path, timeout: float = 3600.0, env=None) -> Run
     pre-exec copy of this (the runner's) process, so it overstates small engines. When no sample
     could be taken (a run of under a millisecond) the peak falls back to ``ru_maxrss``.
     """
+    busy0 = _busy_seconds()
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
@@ -161,8 +177,14 @@ def measure(cmd: list[str], cwd: Path, timeout: float = 3600.0, env=None) -> Run
         err.seek(0)
         tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
     maxrss = int(usage.ru_maxrss) * 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    busy1 = _busy_seconds()
+    others = None
+    if busy0 is not None and busy1 is not None and wall > 0:
+        # the machine's busy time less the child's own (the sampling loop here is ~1% of a core)
+        others = max(0.0, (busy1 - busy0 - cpu) / wall)
     return Run(wall, hwm if hwm is not None else maxrss, proc.returncode, "\n".join(tail),
-               usage.ru_utime + usage.ru_stime, maxrss)
+               cpu, maxrss, others)
 
 
 # --------------------------------------------------------------------------- engines
@@ -227,7 +249,13 @@ def _summary(runs: list[Run]) -> dict:
             "cpu_s_median": statistics.median(r.cpu_s for r in runs),
             "peak_rss_bytes": max(r.peak_rss_bytes for r in runs),
             "ru_maxrss_bytes": max(r.ru_maxrss_bytes for r in runs),
+            "others_cores_median": _median_or_none([r.others_cores for r in runs]),
             "rc": [r.rc for r in runs]}
+
+
+def _median_or_none(values: list) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def _rel_diff(img: np.ndarray, ref: np.ndarray) -> float | None:
@@ -256,8 +284,9 @@ def round_robin(jobs: list[tuple[str, list[str] | Callable[[], list[str]], Path]
             runs[name].append(run)
             spent[name] += run.wall_s
             status = "" if run.rc in ok_rc else f"  rc={run.rc}: {run.stderr_tail}"
+            busy = "" if run.others_cores is None else f"  others {run.others_cores:4.2f} cores"
             log(f"  {name:{width}s} run {rep + 1}: {run.wall_s:8.2f} s  "
-                f"{run.peak_rss_bytes / 2**20:8.0f} MiB{status}")
+                f"{run.peak_rss_bytes / 2**20:8.0f} MiB{busy}{status}")
     return runs
 
 
@@ -368,9 +397,13 @@ def machine() -> dict:
     return info
 
 
+def _cores(x) -> str:
+    return "" if x is None else f"{x:6.2f}"
+
+
 def table(rows: list[dict]) -> str:
     head = (f"{'benchmark':10s} {'engine':40s} {'n':>2s} {'median s':>9s} {'min s':>8s} "
-            f"{'cpu s':>8s} {'peak MiB':>9s} {'x C serial':>10s} {'rel diff':>9s}")
+            f"{'cpu s':>8s} {'peak MiB':>9s} {'x C serial':>10s} {'rel diff':>9s} {'others':>6s}")
     lines = [head, "-" * len(head)]
     ref = {r["benchmark"]: r["median_s"] for r in rows
            if r["engine"] == "c-ref-serial" and r.get("median_s")}
@@ -387,7 +420,8 @@ def table(rows: list[dict]) -> str:
             f"{(format(r['min_s'], '8.3f') if 'min_s' in r else ' ' * 8)} "
             f"{(format(r['cpu_s_median'], '8.2f') if 'cpu_s_median' in r else ' ' * 8)} "
             f"{r.get('peak_rss_bytes', 0) / 2**20:9.0f} {speed:>10s} "
-            f"{(f'{diff:9.1e}' if diff is not None else ''):>9s}")
+            f"{(f'{diff:9.1e}' if diff is not None else ''):>9s} "
+            f"{_cores(r.get('others_cores_median')):>6s}")
     return "\n".join(lines)
 
 
@@ -422,8 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         print(msg, flush=True)
 
     info = machine()
+    info["loadavg_start"] = os.getloadavg()
     log(f"machine: {info.get('cpu')} x{info.get('cpus')}, {info.get('mem_total_gib')} GiB, "
-        f"torch {info.get('torch')} ({info.get('torch_threads')} threads), {info.get('cc')}")
+        f"torch {info.get('torch')} ({info.get('torch_threads')} threads), {info.get('cc')}; "
+        f"load average {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}")
     for n in notes:
         log(n)
     rows: list[dict] = []
@@ -449,7 +485,10 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     log("")
     log(text)
-    log(f"\ntotal {total:.0f} s")
+    info["loadavg_end"] = os.getloadavg()
+    log(f"\ntotal {total:.0f} s; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in info['loadavg_end'])}; 'others': cores the rest of the "
+        "machine kept busy during the engine's runs (median)")
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"started_utc": stamp, "machine": info, "argv": sys.argv[1:] if argv is None
               else argv, "quick": opts.quick, "notes": notes, "total_s": total, "rows": rows}

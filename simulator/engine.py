@@ -16,6 +16,7 @@ trace module only formats them.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
@@ -82,6 +83,8 @@ def _interp_warning(trigger: int, h, k, l, h0, k0, l0) -> tuple:
 def _stop_at_nan_index(h, k, l, live, trigger):
     """nanoBragg crashes at a live step with a nan Miller index while interpolation is on (it
     is on before the step ``trigger`` that switches it off, in serial order): stop there too."""
+    if all(math.isfinite(float(x.detach().sum())) for x in (h, k, l)):
+        return  # no nan index (a sum is nan whenever one of its terms is)
     bad = (nan_index(h, k, l) & live).reshape(-1)
     if bool(bad.any()) and (trigger is None or int(torch.argmax(bad.to(torch.uint8))) < trigger):
         raise InputError(NAN_INDEX_MESSAGE)
@@ -342,7 +345,8 @@ class _Model:
             term_needs_mask = True
         trigger = None
         if c.sf.interpolate and interp_on:
-            oor = hkl.out_of_interpolation_range(h, k, l) & live
+            out_range = hkl.out_of_interpolation_range(h, k, l)
+            oor = out_range & live
             flat = oor.reshape(-1)
             if bool(flat.any()):
                 trigger = int(torch.argmax(flat.to(torch.uint8)))
@@ -353,18 +357,21 @@ class _Model:
                 info["interp_warning"] = _interp_warning(trigger, h, k, l, h0, k0, l0)
             return None, info, (interp_on and trigger is None)
         if c.sf.interpolate and interp_on:
-            valid = ~hkl.out_of_interpolation_range(h, k, l)
+            valid = ~out_range
             # only live steps add a term; traces and printouts also show the others' values
             need = live if not want_taps and want_printout is None else None
             F_int = hkl.tricubic(h, k, l, valid, need=need)
-            F_near = hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
+            all_valid = trigger is None and not bool(out_range.any())
+            F_near = None if all_valid else hkl.nearest(h0.to(dt), k0.to(dt), l0.to(dt))
             # nanoBragg's lookup at an out-of-range index (L2935-3007) sets F_cell = default_F,
             # switches interpolation off, and then, interpolation being off, takes the
             # nearest-neighbour value: the step that flips the switch uses the table value
             # (default_F only outside the table) [T]. Out-of-range steps before the flip are
             # steps nanoBragg skips (F_latt == 0); the traces print the value the lookup
             # would give there, the same nearest-neighbour value.
-            if trigger is None:
+            if all_valid:
+                F_cell = F_int
+            elif trigger is None:
                 F_cell = torch.where(valid, F_int, F_near)
             else:
                 serial = torch.arange(h.numel(), device=self.device).reshape(h.shape)

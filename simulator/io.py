@@ -14,6 +14,7 @@ import re
 import struct
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -119,6 +120,9 @@ def _hkl_columns(text):
     """
     if not text.isascii() or "_" in text:
         return None
+    fast = _hkl_bytes(text)
+    if fast is not None:
+        return fast
     if any(len(line.split()) not in (0, 4) for line in text.splitlines()):
         return None
     toks = text.split()
@@ -130,6 +134,84 @@ def _hkl_columns(text):
     if hkl.size and int(np.abs(hkl).max()) > INDEX_LIMIT:
         return None
     return hkl.reshape(-1, 3), F
+
+
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[[9, 10, 32]] = True  # tab, newline, space
+_INDEX_CHARS = np.zeros(256, dtype=bool)
+_INDEX_CHARS[list(b"0123456789+-")] = True
+_F_CHARS = _INDEX_CHARS.copy()
+_F_CHARS[list(b".eE")] = True
+_POW10 = np.array([10.0**i for i in range(23)])  # exact doubles
+
+
+def _hkl_bytes(text):
+    """The column path's result for a plain ASCII table (lines of 'h k l F' separated by
+    spaces, tabs and newlines), checked and converted with array operations on its bytes; None
+    for anything else (the column path then decides). A 270 000-line table: ~0.1 s instead of
+    ~0.45 s.
+
+    Index tokens must be [+-]digits (what int() and nanoBragg's %d read alike). An F token of
+    at most 15 digits with an optional point and no exponent is M / 10^k with M and 10^k exact
+    doubles: one division, correctly rounded, the value float() gives. Other F tokens are read
+    by numpy's strtod (correctly rounded too); a token it cannot read to its end hands the
+    text back."""
+    if any(c in text for c in "\r\x0b\x0c\x1c\x1d\x1e\x1f"):
+        return None  # other line breaks and blanks: splitlines() / split() decide
+    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    blank = _BLANK[b]
+    start = ~blank
+    start[1:] &= blank[:-1]  # first character of each token
+    count = np.cumsum(start)
+    ntok = int(count[-1]) if len(count) else 0
+    newlines = np.flatnonzero(b == 10)
+    per_line = np.diff(np.concatenate(([0], count[newlines], [ntok])))
+    if ntok == 0 or not bool(np.isin(per_line, (0, 4)).all()):
+        return None
+    chars = np.flatnonzero(~blank)
+    tok = count[chars] - 1  # token of each character
+    c = b[chars]
+    index = tok % 4 < 3  # every line holds 0 or 4 tokens
+    if not bool(_INDEX_CHARS[c[index]].all()) or not bool(_F_CHARS[c[~index]].all()):
+        return None
+    first = start[chars]
+    sign = (c == ord("+")) | (c == ord("-"))
+    exponent = (c == ord("e")) | (c == ord("E"))
+    if bool((sign & index & ~first).any()):
+        return None  # a sign inside an index
+    seg = np.flatnonzero(first)  # each token's first character, in ``chars``
+    digit = (c >= ord("0")) & (c <= ord("9"))
+    ndigits = np.add.reduceat(digit.astype(np.int64), seg)
+    if int(ndigits.min()) == 0:
+        return None  # '+', '-' or '.' alone
+    if not bool(exponent.any()) and not bool((sign & ~first).any()) and ndigits.max() <= 15:
+        point = c == ord(".")
+        if int(np.add.reduceat(point.astype(np.int64), seg).max()) > 1:
+            return None
+        before = np.cumsum(digit)  # digits up to and including each character
+        total = before[np.append(seg[1:], len(c)) - 1]  # digits up to each token's end
+        weight = _POW10[total[tok] - before]  # 10^(digits to the right)
+        M = np.add.reduceat(np.where(digit, (c - ord("0")) * weight, 0.0), seg)
+        k = np.zeros(ntok, dtype=np.int64)
+        at = np.flatnonzero(point)
+        k[tok[at]] = total[tok[at]] - before[at]  # digits after the point
+        values = M / _POW10[k]
+        negative = c[seg] == ord("-")
+        values[negative] = -values[negative]
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                values = np.fromstring(text, dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning):
+                return None
+        if values.size != ntok:
+            return None
+    values = values.reshape(-1, 4)
+    hkl = values[:, :3]
+    if float(np.abs(hkl).max()) > INDEX_LIMIT:
+        return None
+    return hkl.astype(np.int64), np.ascontiguousarray(values[:, 3])
 
 
 def _hkl_rows(text, path):

@@ -58,6 +58,38 @@ def sincg_index(h: torch.Tensor, N, N_value: float, out_dtype=None) -> torch.Ten
     return val
 
 
+def _square_f64_nograd(h, k, l, N, N_values, one):
+    """The square shape's F_latt in float64 without a gradient: what ``lattice_factor`` gives,
+    ((1 * Fa) * Fb) * Fc of nanoBragg's sincg(pi * h, Na) etc., with one finiteness test of the
+    product instead of one per axis (a nan factor, from x == 0, makes the product nan)."""
+    axes = [(x, n, v) for x, n, v in zip((h, k, l), N, N_values) if v > 1]
+    if not axes:
+        return one, (one, one, one)
+
+    def raw(x, n):
+        x = math.pi * x
+        val = x * n
+        val.sin_()
+        val /= torch.sin(x)
+        return val
+
+    factors = [raw(x, n) for x, n, _ in axes]
+    F = factors[0].clone() if len(factors) == 1 else factors[0] * factors[1]
+    for f in factors[2:]:
+        F *= f
+    if not math.isfinite(float(F.sum())):  # sin(N x) / sin(x) is 0/0 where x == 0: N there
+        factors = [
+            torch.where(x == 0, n if isinstance(n, torch.Tensor) else float(n), f)
+            for (x, n, _), f in zip(axes, factors)
+        ]
+        F = factors[0].clone() if len(factors) == 1 else factors[0] * factors[1]
+        for f in factors[2:]:
+            F *= f
+    it = iter(factors)
+    parts = tuple(next(it) if v > 1 else one for v in N_values)
+    return F, parts
+
+
 def sinc3(x: torch.Tensor) -> torch.Tensor:
     """3 (sin x / x - cos x) / x^2, and 1 where x == 0 (gradient safe at 0)."""
     zero = x == 0
@@ -95,6 +127,8 @@ def lattice_factor(
     out_dtype = out_dtype or h.dtype
     if shape == "square":
         one = torch.ones((), dtype=out_dtype, device=h.device).expand(h.shape)
+        if out_dtype == torch.float64 and not torch.is_grad_enabled():
+            return _square_f64_nograd(h, k, l, N, N_values, one)
         if out_dtype == torch.float64:
             Fa = sincg(math.pi * h, Na) if N_values[0] > 1 else one
             Fb = sincg(math.pi * k, Nb) if N_values[1] > 1 else one

@@ -241,3 +241,66 @@ def test_benchmark_workloads_and_their_hkl_table(tmp_path):
     assert dmin.sampling.oversample == 85 and dmin.sf.interpolate and dmin.beam.dmin > 0
     assert simulator.parse_argv(run.workload_args("sweep", tmp_path)[0]).sampling.oversample == 13
     assert simulator.parse_argv(run.workload_args("hkl", tmp_path)[0]).sf.table is not None
+
+
+def test_hkl_byte_reader_matches_the_line_reader(tmp_path):
+    """The byte-level HKL reader gives the line reader's arrays bit for bit, or hands over."""
+    import random
+
+    from benchmarks import run
+    from simulator import io
+
+    for path in (REPO_ROOT / "traces" / "default" / "P1.hkl", run.write_p1_hkl(tmp_path / "a")):
+        text = path.read_text()
+        fast = io._hkl_bytes(text)
+        rows = io._hkl_rows(text, str(path))
+        assert fast is not None
+        np.testing.assert_array_equal(fast[0], rows[0])
+        assert fast[1].tobytes() == rows[1].tobytes()
+    rng = random.Random(0)
+    tokens = (
+        "0 1 -1 +2 12 -0 007 1.5 .5 5. -.5 0.000 -0.000 1e3 -2E-2 3.141592653589793 "
+        "12345678901234 1234567890123456 99999999999 + - 1-2 e 1e .. 1.5.5 nan inf 3x +-1"
+    ).split()
+    taken = 0
+    for _ in range(3000):
+        lines = []
+        for _ in range(rng.randint(1, 4)):
+            n = rng.choice([0, 4, 4, 4, 3, 5])
+            sep = rng.choice([" ", "  ", "\t", " \t "])
+            lines.append(sep.join(rng.choice(tokens) for _ in range(n)) + rng.choice(["", " "]))
+        text = "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
+        fast = io._hkl_bytes(text)
+        if fast is None:
+            continue
+        taken += 1
+        rows = io._hkl_rows(text, "x")  # raises if the fast path took a malformed text
+        np.testing.assert_array_equal(fast[0], rows[0])
+        assert fast[1].tobytes() == rows[1].tobytes(), text
+    assert taken > 0
+
+
+@pytest.mark.parametrize(
+    "N", [(10.0, 10.0, 10.0), (1.0, 7.0, 4.0), (1.0, 1.0, 1.0), (5.0, 1.0, 1.0)]
+)
+def test_square_lattice_factor_fast_path_equals_the_general_one(N):
+    """Without a gradient, one finiteness test of the product replaces one per axis: the same
+    values bit for bit, N at x == 0, nan where an index is nan."""
+    from simulator.lattice import lattice_factor
+
+    g = torch.Generator().manual_seed(2)
+    h, k, l = ((torch.rand(4000, generator=g, dtype=torch.float64) - 0.5) * 60 for _ in "hkl")
+    h[:50] = torch.round(h[:50])
+    h[3], k[3], l[3] = 0.0, 0.0, 0.0
+    k[9], l[11], h[13] = 0.0, float("nan"), float("inf")
+    Nt = tuple(torch.tensor(n, dtype=torch.float64) for n in N)
+    args = (None, None, None, Nt, 1.0, None, None, None, N)
+    with torch.no_grad():
+        fast, fparts = lattice_factor("square", h, k, l, *args)
+    with torch.enable_grad():
+        slow, sparts = lattice_factor("square", h, k, l, *args)
+    assert torch.equal(torch.nan_to_num(fast, nan=-1.0), torch.nan_to_num(slow, nan=-1.0))
+    for a, b in zip(fparts, sparts):
+        assert torch.equal(torch.nan_to_num(a, nan=-1.0), torch.nan_to_num(b, nan=-1.0))
+    if N[0] > 1:
+        assert float(fast[3]) == N[0] * (N[1] if N[1] > 1 else 1) * (N[2] if N[2] > 1 else 1)
