@@ -23,6 +23,13 @@ in pipeline order through one packed int64 key per record (pixel, stage rank, lo
 rank; see ``_align``), with no pandas merge or sort. A record that one log holds twice after
 alignment (only a last-iteration record mapped onto a step that log also holds can be) is a
 structural mismatch.
+
+Size: the logs are read column by column where they are (a contract log's compact records,
+``nbparity.parse._StepRecords``, are never made a frame), the statuses are computed a block of
+records at a time, and the comparison keeps per record only its row in each log, its key and
+stage codes, its status and its relative error. ``Comparison.records`` (one row per record,
+all columns) is built when first asked for; ``failed``, ``missing``, ``worst()``,
+``incomplete``, the counts and ``select`` build only the rows they return.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from nbparity import exitcodes, schema
-from nbparity.parse import INDEX_TOKENS, TraceLog
+from nbparity.parse import INDEX_TOKENS, TraceLog, _LazyFrame, _names_array
 from nbparity.tolerance import (
     AMBIGUOUS,
     FAILING,
@@ -44,48 +51,153 @@ from nbparity.tolerance import (
 )
 
 RECORD_COLUMNS = ["slow", "fast", "stage", *INDEX_TOKENS, "key"]
+_ID_COLUMNS = ["slow", "fast", *INDEX_TOKENS]  # the integer ones
+
+#: records evaluated at a time when the statuses are computed (bounds the temporaries)
+_CHUNK = 1 << 20
 
 
 class StructuralMismatch(ValueError):
     """The logs cannot be compared record by record (exit code 3)."""
 
 
+STATUSES = ("pass", "fail", "precision-limited", "both-nan", "missing-candidate",
+            "missing-reference", "not-comparable", AMBIGUOUS)
+(_PASS, _FAIL, _LIMITED, _BOTH_NAN, _MISSING_X, _MISSING_R, _NOT_COMPARED,
+ _AMBIGUOUS) = range(len(STATUSES))
+_CODE = {name: code for code, name in enumerate(STATUSES)}
+
+
+def _codes_of(statuses) -> list[int]:
+    return [_CODE[s] for s in statuses if s in _CODE]
+
+
 @dataclass
 class Comparison:
-    """The aligned comparison of two logs; ``records`` is in pipeline order."""
+    """The aligned comparison of two logs; ``records`` is in pipeline order (built when first
+    asked for: see the module's note on size)."""
 
-    records: pd.DataFrame
+    records: pd.DataFrame = _LazyFrame()
     reference: TraceLog
     candidate: TraceLog
     tolerance: Tolerance
 
     @property
+    def _evaluated(self) -> _Evaluated | None:
+        """The compact comparison, while ``records`` has not been built from it."""
+        value = self.__dict__.get("_records")
+        return value if isinstance(value, _Evaluated) else None
+
+    def _where(self, statuses, keep: bool = True) -> pd.DataFrame:
+        """The records whose status is (``keep``) or is not among ``statuses``."""
+        ev = self._evaluated
+        if ev is None:
+            inside = self.records.status.isin(statuses)
+            return self.records[inside if keep else ~inside]
+        inside = np.isin(ev.status, _codes_of(statuses))
+        return ev.rows(np.flatnonzero(inside if keep else ~inside))
+
+    @property
     def failed(self) -> pd.DataFrame:
-        return self.records[self.records.status.isin(FAILING)]
+        return self._where(FAILING)
 
     @property
     def missing(self) -> pd.DataFrame:
-        return self.records[self.records.status.isin(MISSING)]
+        return self._where(MISSING)
 
     @property
     def compared(self) -> pd.DataFrame:
-        return self.records[~self.records.status.isin(MISSING | {"not-comparable"})]
+        return self._where(MISSING | {"not-comparable"}, keep=False)
+
+    def count(self, statuses) -> int:
+        """How many records have one of ``statuses``."""
+        ev = self._evaluated
+        if ev is None:
+            return int(self.records.status.isin(statuses).sum())
+        return int(np.isin(ev.status, _codes_of(statuses)).sum())
+
+    @property
+    def n_records(self) -> int:
+        """How many records (rows of ``records``)."""
+        ev = self._evaluated
+        return len(self.records) if ev is None else ev.status.size
+
+    def select(self, keys=None, stages=None, statuses=None, exclude=None) -> pd.DataFrame:
+        """The records of ``keys`` and ``stages`` (all when None) whose status is among
+        ``statuses`` and not among ``exclude``, as ``records`` filtered by them."""
+        ev = self._evaluated
+        if ev is None:
+            rows = self.records
+            if keys:
+                rows = rows[rows.key.isin(keys)]
+            if stages:
+                rows = rows[rows.stage.isin(stages)]
+            if statuses is not None:
+                rows = rows[rows.status.isin(statuses)]
+            if exclude is not None:
+                rows = rows[~rows.status.isin(exclude)]
+            return rows
+        if not keys and not stages and statuses is None and exclude is None:
+            return self.records
+        filters = []
+        if keys:
+            filters.append((ev.key_code, [i for i, k in enumerate(ev.key_names) if k in keys],
+                            True))
+        if stages:
+            filters.append((ev.stage_code, [i for i, s in enumerate(ev.shown_stages)
+                                            if s in stages], True))
+        if statuses is not None:
+            filters.append((ev.status, _codes_of(statuses), True))
+        if exclude is not None:
+            filters.append((ev.status, _codes_of(exclude), False))
+        # one filter after the other, as on the frame (the rows' index follows the chain)
+        index, at = pd.RangeIndex(ev.status.size), np.arange(ev.status.size)
+        for codes, wanted, inside in filters:
+            keep = np.isin(codes[at], wanted) == inside
+            index, at = index[keep], at[keep]
+        return ev.rows(at, index)
+
+    def keys_with_status(self, status: str) -> list[str]:
+        """The keys of the records with ``status``, in record order, each once."""
+        ev = self._evaluated
+        if ev is None:
+            return list(dict.fromkeys(self.records.key[self.records.status == status]))
+        codes = pd.unique(ev.key_code[ev.status == _CODE[status]])
+        return [ev.key_names[c] for c in codes.tolist()]
 
     def worst(self) -> pd.Series | None:
         """The record a summary should name: when any record fails, the failing one with the
         largest relative error (a failure without one, NaN against a number or text against
         text, counts as the largest); else the compared record with the largest relative
         error. None if nothing was compared."""
-        failed = self.failed
-        pool, undefined = (failed, np.inf) if not failed.empty else (self.compared, -1.0)
-        rel = pool.rel_err.replace(np.nan, undefined)
-        if rel.empty:
+        ev = self._evaluated
+        if ev is None:
+            failed = self.failed
+            pool, undefined = (failed, np.inf) if not failed.empty else (self.compared, -1.0)
+            rel = pool.rel_err.replace(np.nan, undefined)
+            if rel.empty:
+                return None
+            return pool.loc[rel.idxmax()]
+        failed = np.flatnonzero(np.isin(ev.status, _codes_of(FAILING)))
+        if failed.size:
+            pool, undefined = failed, np.inf
+        else:
+            pool = np.flatnonzero(~np.isin(ev.status, _codes_of(MISSING | {"not-comparable"})))
+            undefined = -1.0
+        if pool.size == 0:
             return None
-        return pool.loc[rel.idxmax()]
+        rel = ev.rel_err[pool]
+        best = int(pool[np.argmax(np.where(np.isnan(rel), undefined, rel))])
+        return ev.rows(np.array([best])).loc[best]
 
     @property
     def ambiguous(self) -> pd.DataFrame:
-        return self.records[self.records.status == AMBIGUOUS]
+        return self._where({AMBIGUOUS})
+
+    @cached_property
+    def _lost(self) -> np.ndarray:
+        """Rows of the lost records (``incomplete``), from the compact comparison."""
+        return self._evaluated.lost_rows()
 
     @cached_property
     def incomplete(self) -> pd.DataFrame:
@@ -94,6 +206,11 @@ class Comparison:
         but not here (a log cut inside a pixel or a φ loop). A key a log never prints is a
         difference of vocabulary (a stock printout has few keys), not a lost record; so are
         the steps around a printout's one last-iteration value."""
+        ev = self._evaluated
+        if ev is not None:  # (the index a selection of ``missing`` gives)
+            missing = np.isin(ev.status, (_MISSING_X, _MISSING_R))
+            index = pd.RangeIndex(ev.status.size)[missing]
+            return ev.rows(self._lost, index[np.isin(np.flatnonzero(missing), self._lost)])
         missing = self.missing
         if missing.empty:
             return missing
@@ -112,21 +229,35 @@ class Comparison:
             lost[np.flatnonzero(side)] = no_pixel | known_key
         return missing[lost]
 
+    def has_lost_records(self) -> bool:
+        """Whether ``incomplete`` holds any record (without building it)."""
+        if self._evaluated is not None:
+            return self._lost.size > 0
+        return not self.incomplete.empty
+
     def incomplete_text(self) -> str:
         """One line saying which records are lost and on which side (empty if none)."""
-        lost = self.incomplete
-        if lost.empty:
+        if not self.has_lost_records():
             return ""
+        ev = self._evaluated
         parts = []
         for status, log, other in (("missing-candidate", self.candidate, self.reference),
                                    ("missing-reference", self.reference, self.candidate)):
-            rows = lost[lost.status == status]
-            if rows.empty:
-                continue
-            pixels = list(dict.fromkeys(zip(rows.slow.tolist(), rows.fast.tolist())))
+            if ev is not None:
+                rows = self._lost[ev.status[self._lost] == _CODE[status]]
+                if rows.size == 0:
+                    continue
+                count, pixels = rows.size, ev.pixels_of(rows)
+            else:
+                lost = self.incomplete
+                rows = lost[lost.status == status]
+                if rows.empty:
+                    continue
+                count = len(rows)
+                pixels = list(dict.fromkeys(zip(rows.slow.tolist(), rows.fast.tolist())))
             shown = ", ".join(f"({s}, {f})" for s, f in pixels[:4])
             more = f" and {len(pixels) - 4} more pixels" if len(pixels) > 4 else ""
-            parts.append(f"{log.source} lacks {len(rows)} records that {other.source} holds "
+            parts.append(f"{log.source} lacks {count} records that {other.source} holds "
                          f"(keys it prints elsewhere, or whole pixels) at {shown}{more}")
         return ("; ".join(parts) + " (a truncated log or a different pixel set; "
                 "--allow-missing compares what both hold)")
@@ -135,12 +266,12 @@ class Comparison:
         """0 parity, 1 a failure; 3 for lost records (``incomplete``) unless ``allow_missing``;
         with ``strict``, also 3 for a key on one side only, a TRACE line either reader skipped,
         or an ambiguous (repeated, differing) record."""
-        if not self.failed.empty:
+        if self.count(FAILING):
             return exitcodes.DIVERGED
-        if not allow_missing and not self.incomplete.empty:
+        if not allow_missing and self.has_lost_records():
             return exitcodes.STRUCTURAL
-        if strict and (not self.missing.empty or self.reference.skipped
-                       or self.candidate.skipped or not self.ambiguous.empty):
+        if strict and (self.count(MISSING) or self.reference.skipped
+                       or self.candidate.skipped or self.count({AMBIGUOUS})):
             return exitcodes.STRUCTURAL
         return exitcodes.PARITY
 
@@ -152,48 +283,107 @@ def _pixel_codes(records: pd.DataFrame) -> np.ndarray:
 
 # --------------------------------------------------------------------------- records
 
-@dataclass
-class _Side:
-    """One log's comparable records (meta excluded): ``rows``, their positions in
-    ``log.records``, and ``ids``, their alignment columns (alignment may rewrite them)."""
+class _FrameSource:
+    """A log's records frame read at positions (its rows), as ``_StepRecords`` reads a
+    contract log's compact records."""
 
-    log: TraceLog
-    rows: np.ndarray
-    ids: dict[str, np.ndarray]  # released once the logs are aligned
+    def __init__(self, records: pd.DataFrame):
+        self.records = records
+        self.width = records.attrs.get("width", 1)
+        self._coded: dict[str, tuple[np.ndarray, list]] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def comparable(self) -> np.ndarray:
+        return np.flatnonzero(self.records.stage.to_numpy() != "meta")
+
+    def ints(self, name: str, at: np.ndarray) -> np.ndarray:
+        return self.records[name].to_numpy()[at]
+
+    def floats(self, name: str, at: np.ndarray) -> np.ndarray:
+        return self.records[name].to_numpy()[at]
+
+    def coded(self, name: str, at: np.ndarray) -> tuple[np.ndarray, list]:
+        if name not in self._coded:
+            codes, names = pd.factorize(self.records[name].to_numpy())
+            self._coded[name] = codes, list(names)
+        codes, names = self._coded[name]
+        return codes[at], names
+
+    def strings(self, name: str, at: np.ndarray, fill):
+        return self.records[name].array.take(at, allow_fill=True, fill_value=fill)
+
+    def pixel_first_line(self, slow: int, fast: int) -> int:
+        records = self.records
+        return int(records[(records.slow == slow) & (records.fast == fast)].line.min())
+
+    def unknown_key_lines(self) -> dict[str, int]:
+        extra = self.records[~self.records.key.isin(schema.NAMES)]
+        return {key: int(line) for key, line in
+                extra.groupby("key", sort=False)["line"].min().items()}
+
+
+class _Side:
+    """One log's comparable records (meta excluded): ``rows``, their positions in the log's
+    records (``src``), their alignment columns (``id``; ``ids`` holds those alignment
+    rewrote), and their stage and key as codes into names both sides share."""
+
+    def __init__(self, log: TraceLog):
+        self.log = log
+        steps = log._steps
+        self.src = steps if steps is not None else _FrameSource(log.records)
+        self.rows = self.src.comparable()
+        self.ids: dict[str, np.ndarray] = {}
+        self.stage = self.key = np.zeros(0, np.int64)
+
+    def id(self, name: str, local: np.ndarray | None = None) -> np.ndarray:
+        """Alignment column ``name`` at the comparable records ``local`` (all when None)."""
+        if name in self.ids:
+            return self.ids[name] if local is None else self.ids[name][local]
+        return self.src.ints(name, self.rows if local is None else self.rows[local])
+
+    def position(self, local: np.ndarray) -> np.ndarray:
+        """Positions in the log's records of comparable records ``local`` (-1 stays -1)."""
+        return _take(self.rows, local, -1)
 
     def take(self, name: str, at: np.ndarray, fill) -> np.ndarray:
-        """Column ``name`` of the log's records at rows ``at``; ``fill`` where ``at`` is -1."""
-        return _take(self.log.records[name].to_numpy(), at, fill)
+        """Column ``name`` of the log's records at positions ``at``; ``fill`` where -1."""
+        if len(self.src) == 0:
+            return np.full(at.size, fill, dtype=np.float64 if fill is np.nan else np.int64)
+        read = self.src.floats if name == "resolution" or name[0] == "v" else self.src.ints
+        out = read(name, np.maximum(at, 0))
+        out[at < 0] = fill
+        return out
 
-    def take_strings(self, name: str, at: np.ndarray, fill: str | None):
-        """A string column at rows ``at``, kept a pandas string array (no per-value check);
+    def take_strings(self, name: str, at: np.ndarray, fill):
+        """A string column at positions ``at``, kept a pandas string array (no per-value check);
         ``fill`` where ``at`` is -1 (None: the column's missing value)."""
-        return self.log.records[name].array.take(at, allow_fill=True, fill_value=fill)
+        return self.src.strings(name, at, fill)
 
     def values(self, at: np.ndarray, width: int) -> np.ndarray:
-        """(component, record) values at rows ``at``; NaN where ``at`` is -1 or past the log's
-        width."""
+        """(component, record) values at positions ``at``; NaN where ``at`` is -1 or past the
+        log's width."""
         out = np.full((width, at.size), np.nan)
-        for j in range(min(width, self.log.records.attrs.get("width", 1))):
-            out[j] = self.take(f"v{j}", at, np.nan)
+        present = at >= 0
+        for j in range(min(width, self.src.width)):
+            out[j, present] = self.src.floats(f"v{j}", at[present])
         return out
 
 
-def _sides(reference: TraceLog, candidate: TraceLog
-           ) -> tuple[_Side, _Side, dict[str, np.ndarray]]:
-    """Both logs' comparable records, and their alignment columns as one array per column (the
-    reference's records first); each side's ``ids`` are views of those arrays."""
-    logs = (reference, candidate)
-    rows = [np.flatnonzero(log.records.stage.to_numpy() != "meta") for log in logs]
-    n_ref = rows[0].size
-    both = {}
-    for name in RECORD_COLUMNS:
-        columns = [log.records[name].to_numpy() for log in logs]
-        both[name] = np.empty(n_ref + rows[1].size, dtype=np.result_type(*columns))
-        np.take(columns[0], rows[0], out=both[name][:n_ref])
-        np.take(columns[1], rows[1], out=both[name][n_ref:])
-    return (_Side(reference, rows[0], {name: ids[:n_ref] for name, ids in both.items()}),
-            _Side(candidate, rows[1], {name: ids[n_ref:] for name, ids in both.items()}), both)
+def _sides(reference: TraceLog, candidate: TraceLog) -> tuple[_Side, _Side, dict]:
+    """Both logs' comparable records, with stage and key codes into names they share
+    (``names``: "stage" and "key" -> list)."""
+    ref, cand = _Side(reference), _Side(candidate)
+    names = {}
+    for name in ("stage", "key"):
+        joint: dict = {}
+        for side in (ref, cand):
+            codes, side_names = side.src.coded(name, side.rows)
+            remap = np.array([joint.setdefault(n, len(joint)) for n in side_names], np.int64)
+            setattr(side, name, remap[codes] if remap.size else codes.astype(np.int64))
+        names[name] = list(joint)
+    return ref, cand, names
 
 
 def _take(column: np.ndarray, at: np.ndarray, fill) -> np.ndarray:
@@ -214,14 +404,16 @@ def _resolve_pixels(ref: _Side, cand: _Side) -> None:
                           and (p != unknown or side.log.grammar == "contract"))
         if negative:
             s, f = negative[0]
-            at = side.log.records[(side.log.records.slow == s) & (side.log.records.fast == f)]
-            raise StructuralMismatch(f"{side.log.source}:{int(at.line.min())}: pixel ({s}, {f}) "
+            line = side.src.pixel_first_line(s, f)
+            raise StructuralMismatch(f"{side.log.source}:{line}: pixel ({s}, {f}) "
                                      f"has a negative index; pixels are zero-based")
     if ref_pix == {unknown} and len(cand_pix) == 1:
-        ref.ids["slow"][:], ref.ids["fast"][:] = next(iter(cand_pix))
+        for name, value in zip(("slow", "fast"), next(iter(cand_pix))):
+            ref.ids[name] = np.full(ref.rows.size, value, np.int64)
         ref_pix = cand_pix
     if cand_pix == {unknown} and len(ref_pix) == 1:
-        cand.ids["slow"][:], cand.ids["fast"][:] = next(iter(ref_pix))
+        for name, value in zip(("slow", "fast"), next(iter(ref_pix))):
+            cand.ids[name] = np.full(cand.rows.size, value, np.int64)
         cand_pix = ref_pix
     if not ref_pix & cand_pix:
         raise StructuralMismatch(
@@ -236,67 +428,75 @@ def _pixels_text(pixels: set[tuple[int, int]]) -> str:
 _NOT_COMPARABLE = "not-comparable"  # the stage of last-iteration records no step matches
 
 
-def _map_last_iteration(ref: _Side, cand: _Side) -> None:
+def _map_last_iteration(ref: _Side, cand: _Side, names: dict) -> None:
     """Printout last-iteration records (phi_tic = -2) → the candidate's last step, if knowable."""
-    last = ref.ids["phi_tic"] == -2
+    last = ref.id("phi_tic") == -2
     if not last.any():
         return
+    for token in INDEX_TOKENS:
+        ref.ids[token] = ref.id(token).copy()
     single = all(cand.log.meta(k) in (None, "1") for k in ("sources", "oversample"))
-    cand_ids = pd.DataFrame(cand.ids)
+    cand_ids = pd.DataFrame({name: cand.id(name) for name in _ID_COLUMNS})
+    cand_ids["stage"] = np.asarray(names["stage"], dtype=object)[cand.stage]
     steps = cand_ids[cand_ids.stage == "phi"]
     if single and not steps.empty:
         for (slow, fast), rows in steps.groupby(["slow", "fast"]):
             final = rows.sort_values(["phi_tic", "mos_tic"]).iloc[-1]
-            at = last & (ref.ids["slow"] == slow) & (ref.ids["fast"] == fast)
+            at = last & (ref.id("slow") == slow) & (ref.id("fast") == fast)
             for token in INDEX_TOKENS:
                 ref.ids[token][at] = final[token]
-    ref.ids["stage"][ref.ids["phi_tic"] == -2] = _NOT_COMPARABLE
+    if _NOT_COMPARABLE not in names["stage"]:
+        names["stage"].append(_NOT_COMPARABLE)
+    ref.stage = ref.stage.copy()
+    ref.stage[ref.id("phi_tic") == -2] = names["stage"].index(_NOT_COMPARABLE)
 
 
 # --------------------------------------------------------------------------- alignment
 
 @dataclass
 class _Aligned:
-    """Every record of either log once, in pipeline order: its row in each log's records (-1
-    where that log lacks it), its alignment columns, and its key as a code into key_names."""
+    """Every record of either log once, in pipeline order: its comparable record in each log
+    (-1 where that log lacks it), its stage and key as codes into stage_names / key_names."""
 
     at_r: np.ndarray
     at_x: np.ndarray
-    ids: dict  # the index columns as arrays; stage and key as pandas str arrays
+    stage_code: np.ndarray
+    stage_names: list[str]
     key_code: np.ndarray
     key_names: list[str]
-    not_comparable: np.ndarray  # stage "not-comparable" (reported as "phi")
-    key_rank: np.ndarray | None = None  # pipeline rank of each of key_names
+    key_rank: np.ndarray  # pipeline rank of each of key_names
 
 
-def _align(ref: _Side, cand: _Side, ids: dict[str, np.ndarray]) -> _Aligned:
+def _align(ref: _Side, cand: _Side, names: dict) -> _Aligned:
     """Join the logs on their records (pixel, stage, loop indices, key) and order the result as
     first-divergence walks it: per pixel, stage, then phi_tic, mos_tic, thick, sub, src, then
-    key order. Both are done on one int64 per record that packs those columns. ``ids``: both
-    logs' alignment columns, the reference's records first."""
-    stages, stage_code = _sorted_codes(ids["stage"])
-    key_names, key_code = _sorted_codes(ids["key"])
+    key order. Both are done on one int64 per record that packs those columns."""
+    stages, (ref.stage, cand.stage) = _sorted_codes(names["stage"], (ref.stage, cand.stage))
+    key_names, (ref.key, cand.key) = _sorted_codes(names["key"], (ref.key, cand.key))
     # a not-comparable record is reported as a step record, in the place of one
     stage_rank = np.array([schema.stage_rank("phi" if s == _NOT_COMPARABLE else s)
                            for s in stages], np.int64)
     key_rank = _key_ranks(key_names, ref, cand)
-    packed = _pack([ids["slow"], ids["fast"], stage_rank[stage_code], ids["phi_tic"],
-                    ids["mos_tic"], ids["thick"], ids["sub"], ids["src"], key_rank[key_code],
-                    key_code, stage_code])
+
+    def both(column):
+        return lambda: np.concatenate((column(ref), column(cand)))
+
+    packed = _pack([both(lambda s: s.id("slow")), both(lambda s: s.id("fast")),
+                    both(lambda s: stage_rank[s.stage]), both(lambda s: s.id("phi_tic")),
+                    both(lambda s: s.id("mos_tic")), both(lambda s: s.id("thick")),
+                    both(lambda s: s.id("sub")), both(lambda s: s.id("src")),
+                    both(lambda s: key_rank[s.key]), both(lambda s: s.key),
+                    both(lambda s: s.stage)])
     n_ref = ref.rows.size
-    at_r, at_x = _match(packed[:n_ref], packed[n_ref:], ref, cand)
-    both = np.where(at_r >= 0, at_r, n_ref + at_x)  # where the record is in the joint arrays
-    aligned = {name: ids[name][both] for name in RECORD_COLUMNS if name not in ("stage", "key")}
-    stage_code, key_code = stage_code[both], key_code[both]
-    # a not-comparable record is reported as a step record
-    aligned["stage"] = _names_at(["phi" if s == _NOT_COMPARABLE else s for s in stages],
-                                 stage_code)
-    aligned["key"] = _names_at(key_names, key_code)
-    not_comparable = np.isin(stage_code, [i for i, s in enumerate(stages)
-                                          if s == _NOT_COMPARABLE])
-    return _Aligned(_take(ref.rows, at_r, -1), _take(cand.rows, at_x, -1),
-                    {name: aligned[name] for name in RECORD_COLUMNS}, key_code, key_names,
-                    not_comparable, key_rank)
+    at_r, at_x = _match(packed[:n_ref], packed[n_ref:], ref, cand, key_names)
+    del packed
+    present_r = at_r >= 0
+
+    def pick(ref_column, cand_column):
+        return np.where(present_r, _take(ref_column, at_r, 0), _take(cand_column, at_x, 0))
+
+    return _Aligned(at_r, at_x, pick(ref.stage, cand.stage), stages,
+                    pick(ref.key, cand.key), key_names, key_rank)
 
 
 def _key_ranks(key_names: list[str], ref: _Side, cand: _Side) -> np.ndarray:
@@ -308,10 +508,8 @@ def _key_ranks(key_names: list[str], ref: _Side, cand: _Side) -> np.ndarray:
         return known
     first: dict[str, tuple[int, int]] = {}
     for side_rank, side in enumerate((ref, cand)):
-        records = side.log.records
-        extra = records[~records.key.isin(schema.NAMES)]
-        for key, line in extra.groupby("key", sort=False)["line"].min().items():
-            first.setdefault(key, (side_rank, int(line)))
+        for key, line in side.src.unknown_key_lines().items():
+            first.setdefault(key, (side_rank, line))
     order = sorted(unknown, key=lambda k: first.get(k, (2, 0)))
     rank_of = {k: len(schema.CATALOGUE) + i for i, k in enumerate(order)}
     return np.array([rank_of.get(k, r) for k, r in zip(key_names, known)], np.int64)
@@ -320,25 +518,32 @@ def _key_ranks(key_names: list[str], ref: _Side, cand: _Side) -> np.ndarray:
 def _names_at(names: list[str], codes: np.ndarray):
     """``names[codes]`` as the string array a frame column of them would hold (built from the
     few names, so pandas need not check a million values)."""
-    return pd.Index(names, dtype=None if names else object).array.take(codes)
+    return _names_array(names, codes)
 
 
-def _sorted_codes(column: np.ndarray) -> tuple[list, np.ndarray]:
-    """The sorted distinct values of a column, and each row's code (code order is value
-    order)."""
-    codes, names = pd.factorize(column)
-    order = sorted(range(len(names)), key=names.__getitem__)
-    rank = np.empty(len(names), np.int64)
-    rank[order] = np.arange(len(names))
-    return [names[i] for i in order], rank[codes]
-
-
-def _pack(columns: list[np.ndarray]) -> np.ndarray:
-    """One int64 per row that orders rows as the columns do (first column first) and is equal
-    exactly where all columns are (a mixed-radix number; re-ranked before it could overflow)."""
-    packed = np.zeros(columns[0].size, np.int64)
-    span = 1
+def _sorted_codes(names: list, columns: tuple[np.ndarray, ...]
+                  ) -> tuple[list, tuple[np.ndarray, ...]]:
+    """The sorted names that occur in the code columns, and the columns recoded into them
+    (code order is name order)."""
+    used = np.zeros(len(names), dtype=bool)
     for column in columns:
+        used[np.unique(column)] = True
+    order = sorted(np.flatnonzero(used).tolist(), key=names.__getitem__)
+    rank = np.full(len(names), -1, np.int64)
+    rank[order] = np.arange(len(order))
+    return [names[i] for i in order], tuple(rank[column] for column in columns)
+
+
+def _pack(columns: list) -> np.ndarray:
+    """One int64 per row that orders rows as the columns do (first column first) and is equal
+    exactly where all columns are (a mixed-radix number; re-ranked before it could overflow).
+    ``columns``: functions that make each column (one is held at a time)."""
+    packed = None
+    span = 1
+    for make in columns:
+        column = make()
+        if packed is None:
+            packed = np.zeros(column.size, np.int64)
         low, high = (int(column.min()), int(column.max())) if column.size else (0, 0)
         if low == high:
             continue  # a constant column (often sub, src, thick) neither orders nor tells apart
@@ -349,37 +554,42 @@ def _pack(columns: list[np.ndarray]) -> np.ndarray:
             if span * radix >= 2**62:
                 column, low = np.unique(column, return_inverse=True)[1].astype(np.int64), 0
                 radix = int(column.max(initial=0)) + 1
-        packed = packed * radix + (column - low)
+        packed *= radix
+        packed += column
+        if low:
+            packed -= low
         span *= radix
     return packed
 
 
-def _match(ref_keys: np.ndarray, cand_keys: np.ndarray, ref: _Side, cand: _Side
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _match(ref_keys: np.ndarray, cand_keys: np.ndarray, ref: _Side, cand: _Side,
+           key_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """For every key of either log, in key order: its position in each log's keys, -1 where
     that log lacks it."""
     ref_order = np.argsort(ref_keys, kind="stable")  # fast on the nearly sorted keys of a log
-    if ref_keys.size == cand_keys.size and (ref_keys == cand_keys).all():
-        _check_unique(ref_keys[ref_order], ref_order, ref)
+    if ref_keys.size == cand_keys.size and np.array_equal(ref_keys, cand_keys):
+        _check_unique(ref_keys[ref_order], ref_order, ref, key_names)
         return ref_order, ref_order  # the usual case: the same records in the same order
     cand_order = np.argsort(cand_keys, kind="stable")
     ref_sorted, cand_sorted = ref_keys[ref_order], cand_keys[cand_order]
-    _check_unique(ref_sorted, ref_order, ref)
-    _check_unique(cand_sorted, cand_order, cand)
+    _check_unique(ref_sorted, ref_order, ref, key_names)
+    _check_unique(cand_sorted, cand_order, cand, key_names)
     keys = np.concatenate([ref_sorted, cand_sorted])
     keys.sort(kind="stable")  # merges the two sorted runs
     keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
     return _positions(ref_sorted, ref_order, keys), _positions(cand_sorted, cand_order, keys)
 
 
-def _check_unique(ordered: np.ndarray, order: np.ndarray, side: _Side) -> None:
+def _check_unique(ordered: np.ndarray, order: np.ndarray, side: _Side,
+                  key_names: list[str]) -> None:
     """A parsed log holds each record once; only a last-iteration record mapped onto a step
     the log also holds could repeat one."""
     twice = np.flatnonzero(ordered[1:] == ordered[:-1])
     if twice.size:
-        i = order[twice[0]]
-        raise StructuralMismatch(f"{side.log.source} holds record {side.ids['key'][i]} for "
-                                 f"pixel {side.ids['slow'][i]} {side.ids['fast'][i]} twice")
+        i = order[twice[:1]]
+        raise StructuralMismatch(f"{side.log.source} holds record {key_names[side.key[i[0]]]} "
+                                 f"for pixel {side.id('slow', i)[0]} {side.id('fast', i)[0]} "
+                                 f"twice")
 
 
 def _positions(ordered: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -392,93 +602,198 @@ def _positions(ordered: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.n
 
 # --------------------------------------------------------------------------- compare
 
-STATUSES = ("pass", "fail", "precision-limited", "both-nan", "missing-candidate",
-            "missing-reference", "not-comparable", AMBIGUOUS)
-(_PASS, _FAIL, _LIMITED, _BOTH_NAN, _MISSING_X, _MISSING_R, _NOT_COMPARED,
- _AMBIGUOUS) = range(len(STATUSES))
-
-
 def compare_logs(reference: TraceLog, candidate: TraceLog,
                  tolerance: Tolerance | None = None) -> Comparison:
     """Align two logs and apply the tolerance model; raises StructuralMismatch (exit 3)."""
     tolerance = tolerance or Tolerance()
-    width = max(3, reference.records.attrs.get("width", 1),
-                candidate.records.attrs.get("width", 1))
-    ref, cand, ids = _sides(reference, candidate)
+    ref, cand, names = _sides(reference, candidate)
+    width = max(3, ref.src.width, cand.src.width)
     _resolve_pixels(ref, cand)
-    _map_last_iteration(ref, cand)
-    aligned = _align(ref, cand, ids)
-    del ids  # with the sides' views of it: its memory serves the evaluation instead
-    ref.ids = cand.ids = {}
+    _map_last_iteration(ref, cand, names)
+    aligned = _align(ref, cand, names)
     if not ((aligned.at_r >= 0) & (aligned.at_x >= 0)).any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
                                  f"comparable record")
-    return Comparison(_evaluate(ref, cand, aligned, tolerance, width), reference, candidate,
+    ref.stage = ref.key = cand.stage = cand.key = None  # (the aligned codes stand for them)
+    return Comparison(_Evaluated(ref, cand, aligned, tolerance, width), reference, candidate,
                       tolerance)
 
 
-def _evaluate(ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width: int
-              ) -> pd.DataFrame:
-    """One row per aligned record: both sides' values, the errors and the status."""
-    at_r, at_x = aligned.at_r, aligned.at_x
-    present_r, present_x = at_r >= 0, at_x >= 0
-    r, x = ref.values(at_r, width), cand.values(at_x, width)  # (component, record)
-    mask_r, mask_x = ref.take("mask", at_r, 0), cand.take("mask", at_x, 0)
-    # Compare the components both sides printed (a legacy log may give only some).
-    common = np.where(present_r & present_x, mask_r & mask_x, mask_r | mask_x)
-    mask = ((common[None, :] >> np.arange(width)[:, None]) & 1) == 1
-    kind = ref.take_strings("kind", at_r, None)
-    kind[~present_r] = cand.take_strings("kind", at_x[~present_r], None)
-    kinds = kind.to_numpy()
-    rtol, atol = tol.for_keys(aligned.key_names)[aligned.key_code].T
-    res = (np.nan_to_num(ref.take("resolution", at_r, np.nan))
-           + np.nan_to_num(cand.take("resolution", at_x, np.nan)))
-    text_r, text_x = ref.take_strings("text", at_r, ""), cand.take_strings("text", at_x, "")
+class _Evaluated:
+    """The comparison, compact: per aligned record its status and relative error (computed a
+    block of records at a time); ``rows(at)`` builds the records frame's rows ``at``."""
 
-    errors = _Errors(r, x, mask)
-    abs_err, ref_norm = errors.abs_err, errors.ref_norm
-    nan_r, nan_x = errors.nan_r, errors.nan_x
-    allowed = atol + rtol * ref_norm
-    status = np.where(abs_err <= allowed, _PASS, _FAIL)
-    status[(res > allowed) & (abs_err <= allowed + res)
-           & (abs_err <= allowed + PRECISION_LIMITED_MAX_REL * ref_norm)] = _LIMITED
-    # a record either side printed as words compares as text (a word's value is NaN: the NaN
-    # rules below are for numbers)
-    words = (kinds == "word") | (cand.take_strings("kind", at_x, None).to_numpy() == "word")
-    ints = (kinds == "int") & ~words
-    status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
-    numbers = ~words
-    both_nan = nan_r & nan_x & numbers
-    status[both_nan] = _PASS if tol.nan_equal else _BOTH_NAN
-    status[(nan_r ^ nan_x) & numbers] = _FAIL
-    # Infinities pass only when equal (inf - inf would otherwise hide behind an inf tolerance).
-    status[errors.inf_mismatch & ~(nan_r | nan_x) & numbers] = _FAIL
-    if words.any():
-        equal = text_r[words].to_numpy() == text_x[words].to_numpy()
-        status[words] = np.where(equal, _PASS, _FAIL)
-    ambiguous = _rows_in(at_r, ref.log.ambiguous) | _rows_in(at_x, cand.log.ambiguous)
-    status[ambiguous & np.isin(status, (_PASS, _LIMITED))] = _AMBIGUOUS
-    status[~present_x] = _MISSING_X
-    status[~present_r] = _MISSING_R
+    def __init__(self, ref: _Side, cand: _Side, aligned: _Aligned, tol: Tolerance, width: int):
+        self.ref, self.cand, self.aligned, self.tol, self.width = ref, cand, aligned, tol, width
+        self.key_code, self.key_names = aligned.key_code, aligned.key_names
+        self.stage_code = aligned.stage_code
+        # a not-comparable record is reported as a step record
+        self.shown_stages = ["phi" if s == _NOT_COMPARABLE else s for s in aligned.stage_names]
+        self.tolerances = tol.for_keys(aligned.key_names)
+        n = aligned.at_r.size
+        self.status = np.empty(n, np.int8)
+        self.rel_err = np.empty(n)
+        for start in range(0, n, _CHUNK):
+            part = _Rows(self, np.arange(start, min(start + _CHUNK, n)))
+            self.status[start:start + _CHUNK] = part.status
+            self.rel_err[start:start + _CHUNK] = part.rel_err
 
-    ids = aligned.ids
-    status[aligned.not_comparable & ~(present_r & present_x)] = _NOT_COMPARED
-    both_real = present_r & present_x & (kinds == "real")
-    key_rank = aligned.key_rank
-    records = {**ids, "order": key_rank[aligned.key_code], "kind": kind, "mask": common,
-               "ref": text_r, "cand": text_x}
-    for j in range(width):
-        records[f"r{j}"], records[f"x{j}"] = r[j], x[j]
-    records.update(abs_err=np.where(both_real, abs_err, np.nan),
-                   rel_err=np.where(both_real, errors.rel_err, np.nan),
-                   max_component_diff=np.where(both_real, errors.max_component_diff, np.nan),
-                   rtol=rtol, atol=atol, resolution=res,
-                   status=_names_at(list(STATUSES), status),
-                   ref_line=pd.arrays.IntegerArray(ref.take("line", at_r, 0), ~present_r),
-                   cand_line=pd.arrays.IntegerArray(cand.take("line", at_x, 0), ~present_x))
-    frame = pd.DataFrame(records, copy=False)
-    frame.attrs["width"] = width
-    return frame
+    def frame(self) -> pd.DataFrame:
+        return _Rows(self, np.arange(self.status.size)).frame(index=None)
+
+    def rows(self, at: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+        """The records frame's rows ``at`` (increasing), as a boolean selection of the frame
+        gives them (``index``: their labels, when a chain of selections made them)."""
+        at = np.asarray(at, dtype=np.int64)
+        if index is None:  # a range where the rows are one, as pandas gives it
+            index = pd.RangeIndex(self.status.size)[at]
+        return _Rows(self, at).frame(index=index)
+
+    def ids(self, name: str, at: np.ndarray) -> np.ndarray:
+        """Alignment column ``name`` of aligned records ``at`` (from the side that holds it)."""
+        at_r, at_x = self.aligned.at_r[at], self.aligned.at_x[at]
+        present = at_r >= 0
+        out = np.empty(at.size, np.int64)
+        out[present] = self.ref.id(name, at_r[present])
+        out[~present] = self.cand.id(name, at_x[~present])
+        return out
+
+    def pixels_of(self, at: np.ndarray) -> list[tuple[int, int]]:
+        """The distinct pixels of aligned records ``at``, in their order."""
+        codes = pd.unique(self.ids("slow", at) * (1 << 32) + self.ids("fast", at))
+        return [(int(c >> 32), int(c - ((c >> 32) << 32))) for c in codes.tolist()]
+
+    def lost_rows(self) -> np.ndarray:
+        """Comparison.incomplete's rule, on the compact columns: a missing record is lost when
+        the log lacking it holds no record of its pixel, or holds its key elsewhere."""
+        status = self.status
+        missing = np.flatnonzero((status == _MISSING_X) | (status == _MISSING_R))
+        if missing.size == 0:
+            return missing
+        lost = np.zeros(missing.size, dtype=bool)
+        pixels = None
+        for code, log in ((_MISSING_X, self.cand.log), (_MISSING_R, self.ref.log)):
+            side = status[missing] == code
+            if not side.any():
+                continue
+            if pixels is None:
+                every = np.arange(status.size)
+                pixels = self.ids("slow", every) * (1 << 32) + self.ids("fast", every)
+                del every
+            held = status != code
+            rows = missing[side]
+            no_pixel = ~np.isin(pixels[rows], pd.unique(pixels[held]))
+            held_keys = np.flatnonzero(np.bincount(self.key_code[held],
+                                                   minlength=len(self.key_names)))
+            known_key = np.isin(self.key_code[rows], held_keys)
+            if log.grammar == "printout":  # one value per pixel, put at the last step only
+                phi = [i for i, s in enumerate(self.shown_stages) if s == "phi"]
+                known_key &= ~np.isin(self.stage_code[rows], phi)
+            lost[np.flatnonzero(side)] = no_pixel | known_key
+        return missing[lost]
+
+
+class _Rows:
+    """Aligned records ``at`` compared: values, errors and status by the contract's rules;
+    ``frame()`` makes them rows of the records frame."""
+
+    def __init__(self, ev: _Evaluated, at: np.ndarray):
+        ref, cand, width = ev.ref, ev.cand, ev.width
+        self.ev, self.at = ev, at
+        self.pos_r = pos_r = ref.position(ev.aligned.at_r[at])
+        self.pos_x = pos_x = cand.position(ev.aligned.at_x[at])
+        self.present_r, self.present_x = present_r, present_x = pos_r >= 0, pos_x >= 0
+        self.r, self.x = r, x = ref.values(pos_r, width), cand.values(pos_x, width)
+        mask_r, mask_x = ref.take("mask", pos_r, 0), cand.take("mask", pos_x, 0)
+        # Compare the components both sides printed (a legacy log may give only some).
+        self.common = np.where(present_r & present_x, mask_r & mask_x, mask_r | mask_x)
+        mask = ((self.common[None, :] >> np.arange(width)[:, None]) & 1) == 1
+        kind_r, kind_x = _kinds(ref, pos_r), _kinds(cand, pos_x)
+        self.kinds = kinds = np.where(present_r, kind_r, kind_x)
+        self.rtol, self.atol = ev.tolerances[ev.key_code[at]].T
+        rtol, atol = self.rtol, self.atol
+        self.resolution = res = (np.nan_to_num(ref.take("resolution", pos_r, np.nan))
+                                 + np.nan_to_num(cand.take("resolution", pos_x, np.nan)))
+
+        errors = self.errors = _Errors(r, x, mask)
+        abs_err, ref_norm = errors.abs_err, errors.ref_norm
+        nan_r, nan_x = errors.nan_r, errors.nan_x
+        allowed = atol + rtol * ref_norm
+        status = np.where(abs_err <= allowed, _PASS, _FAIL)
+        status[(res > allowed) & (abs_err <= allowed + res)
+               & (abs_err <= allowed + PRECISION_LIMITED_MAX_REL * ref_norm)] = _LIMITED
+        # a record either side printed as words compares as text (a word's value is NaN: the
+        # NaN rules below are for numbers)
+        words = (kinds == _WORD) | (kind_x == _WORD)
+        ints = (kinds == _INT) & ~words
+        status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
+        numbers = ~words
+        both_nan = nan_r & nan_x & numbers
+        status[both_nan] = _PASS if ev.tol.nan_equal else _BOTH_NAN
+        status[(nan_r ^ nan_x) & numbers] = _FAIL
+        # Infinities pass only when equal (inf - inf would otherwise hide behind an inf
+        # tolerance).
+        status[errors.inf_mismatch & ~(nan_r | nan_x) & numbers] = _FAIL
+        if words.any():
+            text_r = ref.take_strings("text", pos_r[words], "").to_numpy()
+            text_x = cand.take_strings("text", pos_x[words], "").to_numpy()
+            status[words] = np.where(text_r == text_x, _PASS, _FAIL)
+        ambiguous = _rows_in(pos_r, ref.log.ambiguous) | _rows_in(pos_x, cand.log.ambiguous)
+        status[ambiguous & np.isin(status, (_PASS, _LIMITED))] = _AMBIGUOUS
+        status[~present_x] = _MISSING_X
+        status[~present_r] = _MISSING_R
+        not_comparable = np.array([s == _NOT_COMPARABLE for s in ev.aligned.stage_names],
+                                  dtype=bool)
+        status[not_comparable[ev.stage_code[at]] & ~(present_r & present_x)] = _NOT_COMPARED
+        self.status = status
+        self.both_real = present_r & present_x & (kinds == _REAL)
+        self.rel_err = np.where(self.both_real, errors.rel_err, np.nan)
+
+    def frame(self, index) -> pd.DataFrame:
+        ev, at, width = self.ev, self.at, self.ev.width
+        ref, cand = ev.ref, ev.cand
+        records = {name: ev.ids(name, at) for name in ("slow", "fast")}
+        records["stage"] = _names_at(ev.shown_stages, ev.stage_code[at])
+        records.update({name: ev.ids(name, at) for name in INDEX_TOKENS})
+        records["key"] = _names_at(ev.key_names, ev.key_code[at])
+        kind = ref.take_strings("kind", self.pos_r, None)
+        if not self.present_r.all():
+            kind[~self.present_r] = cand.take_strings("kind", self.pos_x[~self.present_r],
+                                                      None)
+        records.update(order=ev.aligned.key_rank[ev.key_code[at]], kind=kind, mask=self.common,
+                       ref=ref.take_strings("text", self.pos_r, ""),
+                       cand=cand.take_strings("text", self.pos_x, ""))
+        for j in range(width):
+            records[f"r{j}"], records[f"x{j}"] = self.r[j], self.x[j]
+        errors, both_real = self.errors, self.both_real
+        records.update(abs_err=np.where(both_real, errors.abs_err, np.nan),
+                       rel_err=self.rel_err,
+                       max_component_diff=np.where(both_real, errors.max_component_diff,
+                                                   np.nan),
+                       rtol=self.rtol, atol=self.atol, resolution=self.resolution,
+                       status=_names_at(list(STATUSES), self.status),
+                       ref_line=pd.arrays.IntegerArray(ref.take("line", self.pos_r, 0),
+                                                       ~self.present_r),
+                       cand_line=pd.arrays.IntegerArray(cand.take("line", self.pos_x, 0),
+                                                        ~self.present_x))
+        frame = pd.DataFrame(records, copy=False, index=index)
+        frame.attrs["width"] = width
+        return frame
+
+
+_REAL, _INT, _WORD, _OTHER = range(4)
+_KIND_CODE = {"real": _REAL, "int": _INT, "word": _WORD}
+
+
+def _kinds(side: _Side, at: np.ndarray) -> np.ndarray:
+    """The kind of the records at positions ``at`` as a small code (_OTHER where -1)."""
+    present = at >= 0
+    out = np.full(at.size, _OTHER, np.int8)
+    if present.any():
+        codes, names = side.src.coded("kind", at[present])
+        table = np.array([_KIND_CODE.get(name, _OTHER) for name in names], np.int8)
+        out[present] = table[codes]
+    return out
 
 
 def _rows_in(at: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -32,20 +32,19 @@ log to it. ``TraceLog.frame`` (one row per component) is built only when asked f
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nbparity import schema
 
@@ -74,6 +73,25 @@ class DuplicateRecordError(TraceFormatError):
     """The same (pixel, indices, key) twice in one contract log: a structural error."""
 
 
+class _LazyFrame:
+    """A dataclass field holding a frame that may be given as its builder (an object with a
+    ``frame()`` method, e.g. ``_StepRecords``): built on first access, then kept."""
+
+    def __set_name__(self, owner, name: str):
+        self.name = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            raise AttributeError(self.name)  # (to dataclasses: the field has no default)
+        value = obj.__dict__[self.name]
+        if not isinstance(value, pd.DataFrame) and hasattr(value, "frame"):
+            value = obj.__dict__[self.name] = value.frame()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
 @dataclass
 class TraceLog:
     """A parsed log: its records plus what the reader noticed on the way.
@@ -88,7 +106,7 @@ class TraceLog:
     """
 
     source: str
-    records: pd.DataFrame
+    records: pd.DataFrame = _LazyFrame()  # (a contract log's is built when first asked for)
     grammar: str  # "contract", "legacy" or "printout"
     repeated: dict[str, int] = field(default_factory=dict)  # legacy repetitions, per key
     ignored_lines: int = 0
@@ -101,8 +119,16 @@ class TraceLog:
     def frame(self) -> pd.DataFrame:
         return _explode(self.records)
 
+    @property
+    def _steps(self) -> _StepRecords | None:
+        """The fast path's compact records, while ``records`` has not been built from them."""
+        value = self.__dict__.get("_records")
+        return value if isinstance(value, _StepRecords) else None
+
     def meta(self, key: str) -> str | None:
         """The first value of a meta key (e.g. ``dtype``), as printed; None if absent."""
+        if self._steps is not None:
+            return self._steps.meta(key)
         rows = self.records[self.records.key == key]
         return None if rows.empty else str(rows.text.iloc[0])
 
@@ -131,11 +157,15 @@ class TraceLog:
 
     @property
     def engines(self) -> list[str]:
+        if self._steps is not None:
+            return self._steps.engines()
         return sorted(self.records["engine"].unique())
 
     @property
     def pixels(self) -> list[tuple[int, int]]:
-        slow, fast = self.records.slow.to_numpy(), self.records.fast.to_numpy()
+        # a step record's pixel is that of a trace_pixel line above it, a slow record's
+        records = self._steps.slow if self._steps is not None else self.records
+        slow, fast = records.slow.to_numpy(), records.fast.to_numpy()
         # records come a pixel at a time: only where the pixel changes can a new one start
         firsts = np.flatnonzero(np.concatenate((slow[:1] == slow[:1], (slow[1:] != slow[:-1])
                                                 | (fast[1:] != fast[:-1]))))
@@ -584,15 +614,18 @@ class _LogText:
         return self.data
 
 
-def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> TraceLog:
+def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None,
+               fast_path: bool = True) -> TraceLog:
+    """``fast_path`` False: the caller's fast path already found that this log needs the line
+    reader."""
     contract = _TRACE_PIXEL_RE.search(log.data) is not None
     if not contract and _looks_like_printout(log.text):
         return parse_printout_log(log.text, source)
     # A contract log is exact when it prints round-trip digits (%.17g); a contract-shaped log
     # written by hand or by a port with %g or %.6f is read at the precision it prints.
     exact = contract and _FULL_DIGITS_RE.search(log.data) is not None
-    if exact:
-        fast = _parse_contract_fast(log.newline_separated(), source, keymap)
+    if exact and fast_path:
+        fast = _parse_contract_fast(_memory_blocks(log.newline_separated()), source, keymap)
         if fast is not None:
             return fast
     builder = _RecordBuilder(source, on_duplicate="error" if contract else "first",
@@ -614,6 +647,18 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None) -> Trac
                     None if exact else builder.precision)
 
 
+def _memory_blocks(data: bytes):
+    """``data`` as blocks of whole lines for the fast path: (block, its size)."""
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + _BLOCK_BYTES) + 1
+        if end <= start:  # a line longer than a block
+            end = data.find(b"\n", start + _BLOCK_BYTES) + 1 or len(data)
+        block = data[start:end]
+        yield block, len(block)
+        start = end
+
+
 _TRACE_PIXEL_RE = re.compile(rb"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
 #: a number printed with at least FULL_DIGITS (15) significant digits (leading zeros aside)
 _FULL_DIGITS_RE = re.compile(rb"[1-9](?:\.?[0-9]){%d}" % (FULL_DIGITS - 1))
@@ -629,10 +674,17 @@ def _parse_lines(builder: _RecordBuilder, numbered_lines, contract: bool) -> int
 # --------------------------------------------------------------------------- contract fast path
 #
 # A contract log is nearly all plain step lines, "TRACE_<E>_PHI: phi_tic=i mos_tic=j key v ...".
-# The fast path finds them with array operations on the log's bytes (no Python object per line
-# but the value text each record keeps), reads all their numbers in one C pass, and gives every
-# other line (pixel lines, steps with extra indices, anything unusual) to the line-by-line
-# reader, which also names bad lines.
+# The fast path reads the log in blocks of whole lines and finds them with array operations on
+# each block's bytes (line heads compared as 8-byte words, no Python object per line); their
+# value tokens are cut out of the block by pyarrow (one ``take`` over a zero-copy view whose
+# elements alternate between the text around the tokens and the tokens) and read by pyarrow's
+# correctly rounded string-to-double cast. Every other line (pixel lines, steps with extra
+# indices, anything unusual) goes to the line-by-line reader, which also names bad lines. What a
+# block leaves behind is compact (codes for names, one int or float per column and token), and
+# ``TraceLog.records`` is built from it only when asked for (``_StepRecords``).
+
+#: bytes per block (whole lines: a block ends at its last newline)
+_BLOCK_BYTES = 8 << 20
 
 # characters other than str.splitlines() breaks at besides "\n"
 _OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -658,15 +710,16 @@ _MAX_ENGINE, _MAX_KEY = 8, 16  # longer names (no catalogue step key is) go line
 
 
 class _Bytes:
-    """A log's bytes as arrays: ``bytes[i]``, and ``word(i)`` the 8 bytes from offset i as one
-    little-endian integer (zeros past the end), so a short token is compared in one operation."""
+    """The first ``size`` bytes of ``data`` as arrays: ``bytes[i]``, and ``word(i)`` the 8 bytes
+    from offset i as one little-endian integer (zeros past the end), so a short token is
+    compared in one operation."""
 
-    def __init__(self, data: bytes | bytearray):
-        self.bytes = np.frombuffer(data, np.uint8)
-        self.size = size = len(data)
+    def __init__(self, data: bytes, size: int | None = None):
+        self.size = size = len(data) if size is None else size
+        self.bytes = np.frombuffer(data, np.uint8, count=size)
         # words[i] for i <= size - 8 read the log in place; the last ones read a padded copy
         self.words = np.ndarray((max(size - 7, 0),), "<u8", data, strides=(1,))
-        tail = bytes(data[max(size - 8, 0):]) + bytes(8)
+        tail = bytes(data[max(size - 8, 0):size]) + bytes(8)
         self.tail_at = max(size - 8, 0)
         self.tail_words = np.ndarray((len(tail) - 7,), "<u8", tail, strides=(1,))
 
@@ -698,17 +751,18 @@ class _Bytes:
 
 @dataclass
 class _StepLines:
-    """The plain step lines of a log, one entry per line in line order (codes index names)."""
+    """The plain step lines of a block, one entry per line in line order (codes index names)."""
 
-    line: np.ndarray  # 0-based line index
+    line: np.ndarray  # 0-based line index in the block
     engine: np.ndarray
     phi: np.ndarray
     mos: np.ndarray
     key: np.ndarray
     counts: np.ndarray  # how many values the line holds
-    values_at: np.ndarray  # byte offset of its first value
+    first_value: np.ndarray  # index in ``spaces`` of the space before the line's first value
     engine_names: list[str]
-    key_names: list[str]
+    key_names: list[str]  # every key of a step-shaped line, also those _KEY_RE refuses
+    spaces: np.ndarray  # offsets of the block's spaces
 
 
 def _line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -744,8 +798,8 @@ def _find_step_lines(raw: _Bytes, starts: np.ndarray, ends: np.ndarray) -> _Step
     named = engine_ok[engine] & key_ok[key]
     at = np.flatnonzero(ok)[named]
     counts = n_spaces[line[at]] - 3
-    return _StepLines(line[at], engine[named], phi[at], mos[at], key[named], counts, s3[at] + 1,
-                      engine_names, key_names)
+    return _StepLines(line[at], engine[named], phi[at], mos[at], key[named], counts,
+                      first[line[at]] + 3, engine_names, key_names, spaces)
 
 
 def _names(low: np.ndarray, high: np.ndarray | None, pattern: re.Pattern
@@ -767,174 +821,227 @@ def _names(low: np.ndarray, high: np.ndarray | None, pattern: re.Pattern
     return codes, names, fits
 
 
-def _split_values(data: bytes | bytearray, steps: _StepLines, n_lines: int
-                  ) -> tuple[list[str], list[tuple[int, str]]]:
-    """The value text of every step line, and (line number, text) of every other line. A
-    bytearray is marked in place, and restored."""
-    marked = data if isinstance(data, bytearray) else bytearray(data)
-    view = np.frombuffer(marked, np.uint8)
-    view[steps.values_at - 1] = 10  # the values: a line of their own
-    try:
-        pieces = marked.decode("utf-8", "surrogatepass").split("\n")
-    finally:
-        view[steps.values_at - 1] = 32  # the space it was
-    del view, marked
-    is_step = np.zeros(n_lines, dtype=bool)
-    is_step[steps.line] = True
-    piece_of_line = np.arange(n_lines) + np.cumsum(is_step) - is_step
-    other = np.flatnonzero(~is_step)
-    others = list(zip((other + 1).tolist(), _pick(pieces, piece_of_line[other])))
-    return _pick(pieces, piece_of_line[steps.line] + 1), others
-
-
-def _pick(items: list, at: np.ndarray) -> list:
-    """``items`` at the increasing positions ``at``: one list slice per run of positions two
-    apart (the values of consecutive step lines), else one itemgetter call."""
-    if at.size < 2:
-        return [items[i] for i in at.tolist()]
-    bounds = np.concatenate(([0], np.flatnonzero(np.diff(at) != 2) + 1, [at.size])).tolist()
-    if len(bounds) > at.size // 8 + 2:  # many short runs
-        return list(itemgetter(*at.tolist())(items))
-    picked = []
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        first = int(at[begin])
-        picked += items[first:first + 2 * (end - begin):2]
-    return picked
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated ranges start..start+length-1 (token positions of records)."""
+    total = int(lengths.sum())
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
 
 
 _PRINTABLE = bytes(range(32, 127)) + b"\n"
-_NUMBER_CHARS = b"0123456789.eE+- \n"
-# pandas >= 3.1 reads floats with fast_float, correctly rounded; before, only "round_trip" was
-_CSV_EXACT = ({} if tuple(int(p) for p in pd.__version__.split(".")[:2]) >= (3, 1)
-              else {"float_precision": "round_trip"})
+_NUMBER_CHARS = b"0123456789.eE+-"
 
 
-def _read_values(texts: list[str], counts: np.ndarray) -> np.ndarray | None:
-    """The numbers of each line's space-separated tokens, in a (line, component) array padded
-    with NaN, exactly as float() reads them; None if a token is not a number or the text holds
-    what the line reader splits differently (the line reader then names the line)."""
-    raw = "\n".join(texts).encode("utf-8", "surrogatepass")
-    if raw.translate(None, _PRINTABLE) or b"_" in raw:
+class _StepScan:
+    """What the blocks of a contract log hold: its step lines column-wise (names as codes over
+    the whole log), the tokens of their values and the numbers they read as; every other line
+    as (line number, text) for the line reader. Checks that name a line (a count of values
+    that does not fit the key, a non-integer for an integer key) are kept for the end, where
+    they are raised in the line reader's order."""
+
+    def __init__(self):
+        self.engine_codes: dict[str, int] = {}
+        self.key_codes: dict[str, int] = {}
+        self.columns: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("line", "engine", "key", "phi", "mos", "counts", "values")}
+        self.tokens: list[pa.Array] = []
+        self.others: list[tuple[int, str]] = []
+        self.lines = 0
+        self.values_ok = True  # every value a number this path reads as float() would
+        self.first_bad_count: tuple | None = None  # (line, key, arity, count)
+        self.first_bad_int: tuple | None = None  # (line, key, text)
+        self._arity = np.zeros(0, np.int64)
+        self._int_key = np.zeros(0, bool)
+
+    def add(self, data: bytes, size: int) -> None:
+        """The whole lines data[:size] (the log's last line may lack its newline)."""
+        raw = _Bytes(data, size)
+        starts, ends = _line_bounds(raw.bytes)
+        steps = _find_step_lines(raw, starts, ends)
+        base, self.lines = self.lines, self.lines + starts.size
+        is_step = np.zeros(starts.size, dtype=bool)
+        is_step[steps.line] = True
+        other = np.flatnonzero(~is_step)
+        self.others += zip((other + base + 1).tolist(),
+                           (data[s:e].decode("utf-8", "surrogatepass")
+                            for s, e in zip(starts[other].tolist(), ends[other].tolist())))
+        engine_map = self._codes(self.engine_codes, steps.engine_names)
+        key_map = self._codes(self.key_codes, steps.key_names)
+        if steps.line.size == 0:
+            return
+        line = steps.line + (base + 1)
+        key = key_map[steps.key]
+        columns = self.columns
+        columns["line"].append(line)
+        columns["engine"].append(engine_map[steps.engine])
+        columns["key"].append(key)
+        columns["phi"].append(steps.phi)
+        columns["mos"].append(steps.mos)
+        columns["counts"].append(steps.counts)
+        if not self.values_ok:
+            return  # the line reader reads this log; only its other lines still matter
+        tokens = _value_tokens(data, size, steps, ends)
+        values = None if tokens is None else _read_numbers(tokens)
+        if values is None:
+            self.values_ok = False
+            columns["values"].clear()
+            self.tokens.clear()
+            return
+        columns["values"].append(values)
+        self.tokens.append(tokens)
+        if self.first_bad_count is None:
+            bad = np.flatnonzero(self._arity[key] != steps.counts)
+            if bad.size:
+                i = bad[0]
+                self.first_bad_count = (int(line[i]), self._key_name(key[i]),
+                                        int(self._arity[key[i]]), int(steps.counts[i]))
+        if self.first_bad_int is None:
+            self._check_ints(tokens, steps.counts, key, line)
+
+    def _codes(self, table: dict[str, int], names: list[str]) -> np.ndarray:
+        for name in names:
+            if name not in table:
+                table[name] = len(table)
+        if table is self.key_codes and len(self._arity) != len(table):
+            self._arity = np.array([_ARITY_OF.get(k, 0) for k in table], np.int64)
+            self._int_key = np.array([_KIND_OF.get(k) == "int" for k in table], dtype=bool)
+        return np.array([table[name] for name in names], np.int64)
+
+    def _key_name(self, code: int) -> str:
+        return list(self.key_codes)[code]
+
+    def _check_ints(self, tokens: pa.Array, counts: np.ndarray, key: np.ndarray,
+                    line: np.ndarray) -> None:
+        """Integer keys hold integers. Every token already reads as a number, so a token of
+        digits and signs only is [+-]?\\d+; the regular expression runs only to name a line."""
+        rows = np.flatnonzero(self._int_key[key])
+        if rows.size == 0:
+            return
+        offsets = np.cumsum(counts) - counts
+        picked = tokens.take(_ranges(offsets[rows], counts[rows]))
+        if not _token_bytes(picked).translate(None, b"0123456789+-"):
+            return
+        for i in rows.tolist():
+            text = " ".join(tokens[int(offsets[i]):int(offsets[i] + counts[i])].to_pylist())
+            if not _INTS_RE.match(text):
+                self.first_bad_int = (int(line[i]), self._key_name(key[i]), text)
+                return
+
+
+def _value_tokens(data: bytes, size: int, steps: _StepLines, ends: np.ndarray
+                  ) -> pa.Array | None:
+    """The step lines' value tokens (the text between single spaces), one string each, in
+    line order; None if one is empty (two spaces in a row) or the block is too large for
+    32-bit offsets."""
+    counts, spaces = steps.counts, steps.spaces
+    if size >= 2**31 - 1:
+        return None
+    before = _ranges(steps.first_value, counts)  # the space before each token
+    start = spaces[before] + 1
+    stop = spaces[np.minimum(before + 1, spaces.size - 1)]
+    stop[np.cumsum(counts) - 1] = ends[steps.line]  # a line's last token ends with the line
+    if (stop <= start).any():
+        return None
+    # a zero-copy view of the block whose elements alternate: text before a token, the token
+    bounds = np.empty(2 * start.size + 1, np.int32)
+    bounds[0], bounds[1::2], bounds[2::2] = 0, start, stop
+    view = pa.StringArray.from_buffers(2 * start.size, pa.py_buffer(bounds),
+                                       pa.py_buffer(data))
+    return view.take(pa.array(np.arange(1, 2 * start.size, 2)))
+
+
+def _token_bytes(tokens: pa.Array) -> bytes:
+    """The characters of a string array's elements, one after the other."""
+    offsets = np.frombuffer(tokens.buffers()[1], np.int32, count=len(tokens) + 1,
+                            offset=tokens.offset * 4)
+    return memoryview(tokens.buffers()[2])[int(offsets[0]):int(offsets[-1])].tobytes()
+
+
+def _read_numbers(tokens: pa.Array) -> np.ndarray | None:
+    """Each token's number, exactly as float() reads it; None if a token is not one (the line
+    reader then names the line) or holds what the line reader splits differently."""
+    text = _token_bytes(tokens)
+    if text.translate(None, _PRINTABLE) or b"_" in text:
         return None  # other whitespace or non-ASCII; numpy reads 1_0 as 10
-    width = int(counts.max())
-    if raw.translate(None, _NUMBER_CHARS) or _has_leading_plus(raw):
-        return _read_values_by_token(raw, counts, width)  # nan, inf, a leading "+"
-    try:
-        values = pd.read_csv(io.BytesIO(raw), sep=" ", header=None, names=range(width),
-                             index_col=False, dtype=np.float64, engine="c",
-                             quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""],
-                             skip_blank_lines=False, low_memory=False, **_CSV_EXACT).to_numpy()
-    except (ValueError, pd.errors.ParserError):
+    if text.translate(None, _NUMBER_CHARS):  # nan, inf: one float() per token
+        try:
+            return np.array(tokens.to_pylist(), dtype=np.float64)
+        except ValueError:
+            return None
+    try:  # pyarrow's cast is correctly rounded, and refuses what float() refuses
+        return pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
         return None
-    # A number is never NaN here (no letters), so NaNs are the padding, or empty tokens
-    # (two spaces in a row), which the line reader reads differently.
-    if len(values) != len(counts) or (np.isnan(values).sum(axis=1) != width - counts).any():
-        return None
-    return values
-
-
-def _has_leading_plus(raw: bytes) -> bool:
-    """Whether a token starts with "+" (pandas reads those with a converter not always
-    correctly rounded; "+" after an exponent's "e" is fine)."""
-    if b"+" not in raw:
-        return False
-    buf = np.frombuffer(raw, np.uint8)
-    plus = np.flatnonzero(buf == 43)
-    return bool(plus[0] == 0 or np.isin(buf[plus - 1], (10, 32)).any())
-
-
-def _read_values_by_token(raw: bytes, counts: np.ndarray, width: int) -> np.ndarray | None:
-    """_read_values for tokens the CSV reader does not take: one float() per token."""
-    if b"  " in raw:
-        return None  # an empty token
-    try:
-        flat = np.array(raw.replace(b"\n", b" ").decode().split(" "), dtype=np.float64)
-    except ValueError:
-        return None
-    if flat.size != counts.sum():
-        return None
-    values = np.full((len(counts), width), np.nan)
-    values[np.repeat(np.arange(len(counts)), counts),
-           np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)] = flat
-    return values
-
-
-def _parse_contract_fast(data: bytes | bytearray, source: str, keymap: KeyMap | None = None
-                         ) -> TraceLog | None:
-    """Vectorised reading of a contract log (UTF-8, "\\n" line breaks; a bytearray is marked
-    in place for a moment); None when the log needs the line-by-line reader."""
-    raw = _Bytes(data)
-    starts, ends = _line_bounds(raw.bytes)
-    steps = _find_step_lines(raw, starts, ends)
-    if keymap and (keymap.names | keymap.targets) & set(steps.key_names):
-        return None  # a key map renames step keys: the line reader applies it
-    texts, others = _split_values(data, steps, len(starts))
-    builder = _RecordBuilder(source, on_duplicate="error", keymap=keymap)
-    builder.reserved_names = frozenset(steps.key_names)
-    ignored = _parse_lines(builder, others, contract=True)
-    slow_records = builder.records(exact=True)
-    read = (ignored, builder.skipped_list(), builder.notes_list())
-    if steps.line.size == 0:
-        return TraceLog(source, slow_records, "contract", {}, *read)
-    kinds = np.array([_KIND_OF.get(k) for k in steps.key_names], dtype=object)
-    used_kinds = set(kinds[np.bincount(steps.key, minlength=len(kinds)) > 0])
-    if None in used_kinds or "word" in used_kinds:
-        return None  # engine-specific or word-valued step keys: line by line
-    values = _read_values(texts, steps.counts)
-    if values is None:
-        return None
-    _check_arity(source, steps)
-    _check_ints(source, steps, texts, kinds == "int")
-    # Each step line belongs to the last trace_pixel line above it.
-    pixel_rows = slow_records[slow_records.key == "trace_pixel"]
-    owner = np.searchsorted(pixel_rows.line.to_numpy(), steps.line + 1) - 1
-    if (owner < 0).any():
-        return None  # step lines before any trace_pixel: the line reader places them
-    width = max(values.shape[1], slow_records.attrs.get("width", 1))
-    columns = _step_columns(steps, kinds, texts, values, width, pixel_rows, owner)
-    if _has_duplicate_steps(owner, steps) or (slow_records.phi_tic != NO_INDEX).any():
-        return _merge_checked(source, slow_records, columns, width, read)
-    return TraceLog(source, _interleave(slow_records, columns, width), "contract", {}, *read)
-
-
-def _check_arity(source: str, steps: _StepLines) -> None:
-    arity = np.array([_ARITY_OF.get(k, 0) for k in steps.key_names], np.int64)[steps.key]
-    bad = np.flatnonzero(arity != steps.counts)
-    if bad.size:
-        i = bad[0]
-        raise TraceFormatError(f"{source}:{steps.line[i] + 1}: key "
-                               f"{steps.key_names[steps.key[i]]} takes {arity[i]} value(s), "
-                               f"found {steps.counts[i]}")
-
-
-def _check_ints(source: str, steps: _StepLines, texts: list[str], int_key: np.ndarray
-                ) -> None:
-    """Integer keys hold integers. Every token already reads as a float, so a token of digits
-    and signs only is [+-]?\\d+; the slow regex runs only to name a bad line."""
-    at = np.flatnonzero(int_key[steps.key])
-    if not "\n".join(_pick(texts, at)).encode().translate(None, b"0123456789+- \n"):
-        return
-    for i in at.tolist():
-        if not _INTS_RE.match(texts[i]):
-            raise TraceFormatError(f"{source}:{steps.line[i] + 1}: key "
-                                   f"{steps.key_names[steps.key[i]]} expects integers, "
-                                   f"found {texts[i]!r}")
 
 
 _INTS_RE = re.compile(r"^[+-]?\d+(?: [+-]?\d+)*$")
 
 
-def _has_duplicate_steps(owner: np.ndarray, steps: _StepLines) -> bool:
-    """Whether two plain step lines share a record (pixel, phi_tic, mos_tic, key)."""
-    dims = [int(owner.max()) + 1, int(steps.phi.max()) + 1, int(steps.mos.max()) + 1,
-            len(steps.key_names)]
-    if math.prod(dims) >= 2**62:
-        return True  # cannot pack: let pandas decide
-    packed = np.ravel_multi_index((owner, steps.phi, steps.mos, steps.key), dims)
-    if (packed[1:] > packed[:-1]).all():
-        return False  # the usual loop order: strictly increasing, no sort needed
-    packed.sort()
-    return bool((packed[1:] == packed[:-1]).any())
+def _parse_contract_fast(blocks, source: str, keymap: KeyMap | None = None
+                         ) -> TraceLog | None:
+    """Vectorised reading of a contract log given as blocks ``(data, size)`` of whole lines
+    (UTF-8, "\\n" line breaks); None when the log needs the line-by-line reader."""
+    scan = _StepScan()
+    for data, size in blocks:
+        scan.add(data, size)
+    return _finish_contract(scan, source, keymap)
+
+
+def _finish_contract(scan: _StepScan, source: str, keymap: KeyMap | None) -> TraceLog | None:
+    """The log's records from its scan, checked in the line reader's order: the other lines'
+    errors, then counts of values, then integers, then duplicates."""
+    key_names = list(scan.key_codes)
+    if keymap and (keymap.names | keymap.targets) & set(key_names):
+        return None  # a key map renames step keys: the line reader applies it
+    builder = _RecordBuilder(source, on_duplicate="error", keymap=keymap)
+    builder.reserved_names = frozenset(key_names)
+    ignored = _parse_lines(builder, scan.others, contract=True)
+    scan.others = []
+    slow_records = builder.records(exact=True)
+    read = (ignored, builder.skipped_list(), builder.notes_list())
+    columns = scan.columns
+    if not columns["line"]:
+        return TraceLog(source, slow_records, "contract", {}, *read)
+    key = _concat(columns.pop("key"))
+    used = np.flatnonzero(np.bincount(key, minlength=len(key_names)))
+    used_kinds = {_KIND_OF.get(key_names[i]) for i in used.tolist()}
+    if None in used_kinds or "word" in used_kinds or not scan.values_ok:
+        return None  # engine-specific or word-valued step keys, or a value float() refuses
+    if scan.first_bad_count is not None:
+        line, name, arity, count = scan.first_bad_count
+        raise TraceFormatError(f"{source}:{line}: key {name} takes {arity} value(s), found "
+                               f"{count}")
+    if scan.first_bad_int is not None:
+        line, name, text = scan.first_bad_int
+        raise TraceFormatError(f"{source}:{line}: key {name} expects integers, found {text!r}")
+    line = _concat(columns.pop("line"))
+    # Each step line belongs to the last trace_pixel line above it.
+    pixel_rows = slow_records[slow_records.key == "trace_pixel"]
+    firsts = np.searchsorted(line, pixel_rows.line.to_numpy())  # each pixel's first step
+    if firsts.size == 0 or firsts[0] > 0:
+        return None  # step lines before any trace_pixel: the line reader places them
+    counts = _concat(columns.pop("counts"), np.int8)
+    steps = _StepRecords(
+        slow_records, line, _concat(columns.pop("engine"), np.int16), list(scan.engine_codes),
+        key.astype(np.int16 if len(key_names) < 2**15 else np.int64), key_names,
+        _concat(columns.pop("phi"), np.int32), _concat(columns.pop("mos"), np.int32),
+        counts, _concat(columns.pop("values")), pa.chunked_array(scan.tokens, pa.string()),
+        pixel_rows.slow.to_numpy(), pixel_rows.fast.to_numpy(), firsts)
+    scan.tokens = []
+    if steps.has_duplicates() or (slow_records.phi_tic != NO_INDEX).any():
+        return _merge_checked(source, slow_records, steps.step_columns(), steps.width, read)
+    return TraceLog(source, steps, "contract", {}, *read)
+
+
+def _concat(parts: list[np.ndarray], dtype=None) -> np.ndarray:
+    """The parts in one array (of ``dtype`` when every value fits it), the parts released."""
+    out = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    parts.clear()
+    if dtype is not None and out.size and np.dtype(dtype).itemsize < out.dtype.itemsize:
+        info = np.iinfo(dtype)
+        if info.min <= out.min() and out.max() <= info.max:
+            out = out.astype(dtype)
+    return out
 
 
 @dataclass
@@ -948,27 +1055,242 @@ class _Coded:
         return np.asarray(self.names, dtype=object)[self.codes]
 
 
-def _step_columns(steps: _StepLines, kinds: np.ndarray, texts: list[str],
-                  values: np.ndarray,
-                  width: int, pixel_rows: pd.DataFrame, owner: np.ndarray) -> dict:
-    """The step lines' records, column by column, as the line reader would make them."""
-    n = steps.line.size
-    columns = {
-        "engine": _Coded(steps.engine_names, steps.engine),
-        "slow": pixel_rows.slow.to_numpy()[owner], "fast": pixel_rows.fast.to_numpy()[owner],
-        # names no step line uses (a key the line reader got) may lack a stage or kind: ""
-        "stage": _Coded([_STAGE_OF.get(k, "") for k in steps.key_names], steps.key),
-        "phi_tic": steps.phi, "mos_tic": steps.mos,
-        "sub": np.full(n, NO_INDEX), "src": np.full(n, NO_INDEX), "thick": np.full(n, NO_INDEX),
-        "key": _Coded(steps.key_names, steps.key),
-        "kind": _Coded([kind or "" for kind in kinds], steps.key),
-        "arity": steps.counts, "mask": (1 << steps.counts) - 1,
-    }
-    for j in range(width):
-        columns[f"v{j}"] = values[:, j] if j < values.shape[1] else np.full(n, np.nan)
-    columns.update(text=np.array(texts, dtype=object), resolution=np.zeros(n),
-                   line=steps.line + 1)
-    return columns
+#: the string dtype a frame gives a column of str objects (pandas >= 3: "str")
+_STR_DTYPE = pd.Series(np.array(["x"], dtype=object)).dtype
+
+
+class _StepRecords:
+    """A contract log's records as the fast path read them, compact and column-wise: the step
+    lines (names as codes, numbers as int32/float64 columns, each record's values as a run of
+    tokens and numbers) and the line reader's records (``slow``, a small frame).
+
+    ``frame()`` builds ``TraceLog.records`` from them (the step lines' records interleaved with
+    the slow records in line order). The comparison reads columns without that frame, at
+    *positions*: 0..n_steps-1 are the step records in line order, then the slow records.
+    """
+
+    def __init__(self, slow: pd.DataFrame, line, engine, engine_names, key, key_names, phi,
+                 mos, counts, values, tokens, pixel_slow, pixel_fast, pixel_firsts):
+        self.slow = slow
+        self.line, self.engine, self.engine_names = line, engine, engine_names
+        self.key, self.key_names = key, key_names
+        self.phi, self.mos, self.counts = phi, mos, counts
+        self.values, self.tokens = values, tokens  # per token
+        self.token_at = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        self.pixel_slow, self.pixel_fast = pixel_slow, pixel_fast
+        self.pixel_firsts = pixel_firsts  # the first step record of each trace_pixel line
+        self.n_steps = line.size
+        self.width = max(int(counts.max()), slow.attrs.get("width", 1))
+        self._owner: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.n_steps + len(self.slow)
+
+    # ------------------------------------------------------------------ names of step keys
+
+    def _by_key(self, table: dict) -> tuple[list[str], np.ndarray]:
+        """Names per key (stage or kind; "" for a key outside the catalogue) and each key's
+        code into them."""
+        names = list(dict.fromkeys(table.get(k) or "" for k in self.key_names))
+        index = {name: i for i, name in enumerate(names)}
+        return names, np.array([index[table.get(k) or ""] for k in self.key_names], np.int64)
+
+    def owner(self) -> np.ndarray:
+        """Each step record's pixel (index into the trace_pixel lines)."""
+        if self._owner is None:
+            bounds = np.append(self.pixel_firsts, self.n_steps)
+            self._owner = np.repeat(np.arange(self.pixel_firsts.size, dtype=np.int32),
+                                    np.diff(bounds))
+        return self._owner
+
+    # ------------------------------------------------------------------ the frame
+
+    def step_columns(self) -> dict:
+        """The step lines' records, column by column, as the line reader would make them."""
+        n = self.n_steps
+        owner = self.owner()
+        stage_names, stage_of = self._by_key(_STAGE_OF)
+        kind_names, kind_of = self._by_key(_KIND_OF)
+        key = self.key.astype(np.int64)
+        counts = self.counts.astype(np.int64)
+        columns = {
+            "engine": _Coded(self.engine_names, self.engine.astype(np.int64)),
+            "slow": self.pixel_slow[owner], "fast": self.pixel_fast[owner],
+            # names no step line uses (a key the line reader got) may lack a stage or kind: ""
+            "stage": _Coded(stage_names, stage_of[key]),
+            "phi_tic": self.phi.astype(np.int64), "mos_tic": self.mos.astype(np.int64),
+            "sub": np.full(n, NO_INDEX), "src": np.full(n, NO_INDEX),
+            "thick": np.full(n, NO_INDEX),
+            "key": _Coded(self.key_names, key), "kind": _Coded(kind_names, kind_of[key]),
+            "arity": counts, "mask": (1 << counts) - 1,
+        }
+        step_width = int(self.counts.max())
+        for j in range(self.width):
+            columns[f"v{j}"] = (self.component(np.arange(n), j) if j < step_width
+                                else np.full(n, np.nan))
+        columns.update(text=self.texts(np.arange(n)).to_numpy(zero_copy_only=False),
+                       resolution=np.zeros(n), line=self.line)
+        return columns
+
+    def frame(self) -> pd.DataFrame:
+        return _interleave(self.slow, self.step_columns(), self.width)
+
+    def has_duplicates(self) -> bool:
+        """Whether two step records share a record (pixel, phi_tic, mos_tic, key)."""
+        dims = [self.pixel_firsts.size, int(self.phi.max()) + 1, int(self.mos.max()) + 1,
+                len(self.key_names)]
+        if math.prod(dims) >= 2**62:
+            return True  # cannot pack: let pandas decide
+        packed = np.ravel_multi_index((self.owner(), self.phi, self.mos, self.key), dims)
+        if (packed[1:] > packed[:-1]).all():
+            return False  # the usual loop order: strictly increasing, no sort needed
+        packed.sort()
+        return bool((packed[1:] == packed[:-1]).any())
+
+    # ------------------------------------------------------------------ columns at positions
+
+    def _split(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which positions are step records, and the slow records' rows of the others."""
+        step = at < self.n_steps
+        return step, at[~step] - self.n_steps
+
+    def comparable(self) -> np.ndarray:
+        """Positions of the records that are not meta (meta keys are never compared)."""
+        stage_names, stage_of = self._by_key(_STAGE_OF)
+        meta = np.array([name == "meta" for name in stage_names], dtype=bool)[stage_of]
+        steps = (np.arange(self.n_steps) if not meta.any()
+                 else np.flatnonzero(~meta[self.key]))
+        slow = np.flatnonzero(self.slow.stage.to_numpy() != "meta") + self.n_steps
+        return np.concatenate((steps, slow))
+
+    def ints(self, name: str, at: np.ndarray) -> np.ndarray:
+        """An integer column (pixel, loop indices, mask, arity, line) at positions ``at``."""
+        step, slow_rows = self._split(at)
+        out = np.empty(at.size, np.int64)
+        steps = at[step] if not step.all() else at
+        if name in ("slow", "fast"):
+            pixel = self.pixel_slow if name == "slow" else self.pixel_fast
+            column = pixel[self.owner()[steps]]
+        elif name in ("phi_tic", "mos_tic"):
+            column = (self.phi if name == "phi_tic" else self.mos)[steps]
+        elif name in ("sub", "src", "thick"):
+            column = NO_INDEX
+        elif name in ("mask", "arity"):
+            counts = self.counts[steps].astype(np.int64)
+            column = (1 << counts) - 1 if name == "mask" else counts
+        else:
+            column = getattr(self, name)[steps]
+        out[step] = column
+        if slow_rows.size:
+            out[~step] = self.slow[name].to_numpy()[slow_rows]
+        return out
+
+    def floats(self, name: str, at: np.ndarray) -> np.ndarray:
+        """A float column (``v<j>``, ``resolution``) at positions ``at``."""
+        step, slow_rows = self._split(at)
+        out = np.empty(at.size)
+        if name == "resolution":
+            out[step] = 0.0
+        else:
+            out[step] = self.component(at[step] if not step.all() else at, int(name[1:]))
+        if slow_rows.size:
+            slow = self.slow[name].to_numpy() if name in self.slow else np.full(len(self.slow),
+                                                                              np.nan)
+            out[~step] = slow[slow_rows]
+        return out
+
+    def component(self, steps: np.ndarray, j: int) -> np.ndarray:
+        """Value component ``j`` of step records ``steps`` (NaN where a record has fewer)."""
+        counts = self.counts[steps]
+        present = j < counts
+        out = np.full(steps.size, np.nan)
+        out[present] = self.values[self.token_at[steps[present]] + j]
+        return out
+
+    def coded(self, name: str, at: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """A string column (stage, key, kind, engine) at positions ``at`` as codes into names
+        (names unique; some may not occur at ``at``)."""
+        step, slow_rows = self._split(at)
+        if name == "key":
+            names, of_key = list(self.key_names), None
+        elif name == "engine":
+            names, of_key = list(self.engine_names), None
+        else:
+            names, of_key = self._by_key(_STAGE_OF if name == "stage" else _KIND_OF)
+        column = self.engine if name == "engine" else self.key
+        codes = np.empty(at.size, np.int64)
+        steps = column[at[step] if not step.all() else at].astype(np.int64)
+        codes[step] = steps if of_key is None else of_key[steps]
+        if slow_rows.size:
+            slow_codes, slow_names = pd.factorize(self.slow[name].to_numpy()[slow_rows])
+            index = {n: i for i, n in enumerate(names)}
+            for n in slow_names:
+                index.setdefault(n, len(index))
+            names = list(index)
+            codes[~step] = np.array([index[n] for n in slow_names], np.int64)[slow_codes]
+        return codes, names
+
+    def texts(self, steps: np.ndarray) -> pa.Array:
+        """The printed values of step records ``steps`` (their tokens, space-separated)."""
+        counts = self.counts[steps].astype(np.int32)
+        tokens = self.tokens.take(_ranges(self.token_at[steps], counts))
+        offsets = np.concatenate(([0], np.cumsum(counts, dtype=np.int32)))
+        lists = pa.ListArray.from_arrays(pa.array(offsets), tokens.combine_chunks()
+                                         if isinstance(tokens, pa.ChunkedArray) else tokens)
+        return pc.binary_join(lists, " ")
+
+    def strings(self, name: str, at: np.ndarray, fill) -> pd.api.extensions.ExtensionArray:
+        """``text`` or ``kind`` at positions ``at`` (-1: ``fill``), as the frame's column
+        would give them (``records[name].array.take(at, allow_fill=True, fill_value=fill)``)."""
+        present = at >= 0
+        if name != "text":
+            codes, names = self.coded(name, np.where(present, at, 0))
+            out = _names_array(names, codes)
+            return out if present.all() else out.take(np.where(present, np.arange(at.size), -1),
+                                                      allow_fill=True, fill_value=fill)
+        step = present & (at < self.n_steps)
+        slow = present & ~step
+        parts = [self.texts(at[step]), pa.array(self.slow.text.to_numpy()[at[slow]
+                                                                         - self.n_steps],
+                                                 pa.string()),
+                 pa.array([fill], pa.string())]
+        where = np.full(at.size, step.sum() + slow.sum(), np.int64)  # the fill
+        where[step] = np.arange(step.sum())
+        where[slow] = step.sum() + np.arange(slow.sum())
+        joined = pa.chunked_array(parts, pa.string()).take(where)
+        return pd.array(joined, dtype=_STR_DTYPE)
+
+    # ------------------------------------------------------------------ what TraceLog asks
+
+    def meta(self, key: str) -> str | None:
+        rows = self.slow[self.slow.key == key]
+        slow_line = int(rows.line.iloc[0]) if not rows.empty else None
+        if key in self.key_names:
+            first = np.flatnonzero(self.key == self.key_names.index(key))
+            if first.size and (slow_line is None or self.line[first[0]] < slow_line):
+                return str(self.texts(first[:1])[0].as_py())
+        return None if slow_line is None else str(rows.text.iloc[0])
+
+    def pixel_first_line(self, slow: int, fast: int) -> int:
+        """The first line of a pixel (its trace_pixel line: step records come after it)."""
+        records = self.slow
+        return int(records[(records.slow == slow) & (records.fast == fast)].line.min())
+
+    def engines(self) -> list[str]:
+        used = np.flatnonzero(np.bincount(self.engine, minlength=len(self.engine_names)))
+        return sorted({*self.slow.engine.unique(), *(self.engine_names[i] for i in used)})
+
+    def unknown_key_lines(self) -> dict[str, int]:
+        """The first line of each key outside the catalogue (step keys are all in it)."""
+        extra = self.slow[~self.slow.key.isin(schema.NAMES)]
+        return {key: int(line) for key, line in
+                extra.groupby("key", sort=False)["line"].min().items()}
+
+
+def _names_array(names: list[str], codes: np.ndarray):
+    """``names[codes]`` as the string array a frame column of them would hold (built from the
+    few names, so pandas need not check a million values)."""
+    return pd.Index(names, dtype=None if names else object).array.take(codes)
 
 
 def _interleave(slow_records: pd.DataFrame, columns: dict, width: int) -> pd.DataFrame:
@@ -1056,13 +1378,21 @@ def parse_trace_file(path: str | Path, keymap: KeyMap | None = None) -> TraceLog
 
 def _parse_trace_file(path: Path, keymap: KeyMap | None) -> TraceLog:
     try:
-        data = _read_file(path)
+        log_file = _read_file(path)
     except OSError as exc:
         raise TraceFormatError(f"{path}:0: cannot read ({exc.strerror or exc})") from None
+    with log_file:
+        try:
+            fast = _parse_contract_stream(log_file, str(path), keymap)
+            data = log_file.whole() if fast is _WHOLE or fast is None else None
+        except OSError as exc:
+            raise TraceFormatError(f"{path}:0: cannot read ({exc.strerror or exc})") from None
+    if data is None:
+        return fast
     if b"\x00" in data:
         raise TraceFormatError(f"{path}:1: binary data, not a trace log")
     if data.isascii():  # the common case: no need to decode (the fast path reads bytes)
-        return _parse_log(_LogText(None, data), str(path), keymap)
+        return _parse_log(_LogText(None, data), str(path), keymap, fast_path=fast is _WHOLE)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -1072,14 +1402,73 @@ def _parse_trace_file(path: Path, keymap: KeyMap | None) -> TraceLog:
     return parse_trace_text(text, str(path), keymap)
 
 
-def _read_file(path: Path) -> bytearray:
-    """The file's bytes, in a buffer of our own: the fast path marks it in place (and undoes
-    that) instead of copying 80 MB."""
-    with path.open("rb") as stream:
-        data = bytearray(os.fstat(stream.fileno()).st_size)
-        del data[stream.readinto(data):]
-        data += stream.read()  # a file that grew meanwhile
-    return data
+#: _parse_contract_stream's answer for a log it leaves to the whole-file readers
+_WHOLE = object()
+
+
+def _parse_contract_stream(log_file: _LogFile, source: str, keymap: KeyMap | None):
+    """A contract log read block by block (no copy of the whole file is ever held): its
+    TraceLog; None when it needs the line reader; _WHOLE when the whole-file readers decide
+    (a first block without a trace_pixel line or a full-precision number, NUL bytes, bytes
+    that are not ASCII, line breaks other than "\n"): they give the same records."""
+    scan = _StepScan()
+    for data, size in log_file.blocks():
+        if (b"\x00" in data or not data.isascii()
+                or any(data.find(brk, 0, size) >= 0 for brk in _ASCII_OTHER_BREAKS)):
+            return _WHOLE
+        if scan.lines == 0 and not (_TRACE_PIXEL_RE.search(data, 0, size)
+                                    and _FULL_DIGITS_RE.search(data, 0, size)):
+            return _WHOLE  # (a legacy log, a printout, a contract log printed with %g)
+        scan.add(data, size)
+    if scan.lines == 0:
+        return _WHOLE  # an empty file
+    return _finish_contract(scan, source, keymap)
+
+
+class _LogFile:
+    """A log file, open: read in blocks of whole lines, or whole."""
+
+    def __init__(self, path: Path):
+        self.stream = path.open("rb")
+
+    def __enter__(self) -> _LogFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stream.close()
+
+    def blocks(self):
+        """(data, size): data[:size] is whole lines, about _BLOCK_BYTES of them (the last
+        block: the rest of the file, its last line perhaps without a newline)."""
+        pending: list[bytes] = []  # a line longer than a block, so far
+        while True:
+            chunk = self.stream.read(_BLOCK_BYTES)
+            if not chunk:
+                if pending:
+                    data = b"".join(pending)
+                    yield data, len(data)
+                return
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                pending.append(chunk)
+                continue
+            data = b"".join([*pending, chunk]) if pending else chunk
+            yield data, len(data) - len(chunk) + cut
+            pending = [chunk[cut:]] if cut < len(chunk) else []
+
+    def whole(self) -> bytearray:
+        """The file's bytes, from its start."""
+        self.stream.seek(0)
+        size = os.fstat(self.stream.fileno()).st_size
+        data = bytearray(size)
+        del data[self.stream.readinto(data):]
+        data += self.stream.read()  # a file that grew meanwhile
+        return data
+
+
+def _read_file(path: Path) -> _LogFile:
+    """The log file, opened for reading (in blocks, or whole)."""
+    return _LogFile(path)
 
 
 # --------------------------------------------------------------------------- stock printout

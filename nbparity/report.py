@@ -31,48 +31,40 @@ def select(comparison: Comparison, keys=None, stages=None, failed_only=False,
            show_missing=True) -> pd.DataFrame:
     """The records to show: ``failed_only`` keeps value failures (fail, both-nan);
     ``show_missing`` False leaves out records present on one side only (see missing_line)."""
-    rows = comparison.records
-    if keys:
-        rows = rows[rows.key.isin(keys)]
-    if stages:
-        rows = rows[rows.stage.isin(stages)]
-    if failed_only:
-        rows = rows[rows.status.isin(FAILING)]
-    elif not show_missing:
-        rows = rows[~rows.status.isin(MISSING)]
-    return rows
+    # (built from the comparison's compact columns: only the rows shown become a frame)
+    return comparison.select(keys, stages, statuses=FAILING if failed_only else None,
+                             exclude=MISSING if not failed_only and not show_missing else None)
 
 
 def missing_line(comparison: Comparison, hint: str = "--show-missing lists them") -> str:
     """Records held by one log only, in one line: how many, on which side, which keys."""
-    missing = comparison.missing
-    if missing.empty:
+    if not comparison.count(MISSING):
         return ""
     parts = []
     for status, side in (("missing-candidate", "the reference"),
                          ("missing-reference", "the candidate")):
-        keys = list(dict.fromkeys(missing.key[missing.status == status]))
+        keys = comparison.keys_with_status(status)
         if keys:
             shown = ", ".join(keys[:6]) + (f", … ({len(keys)} keys)" if len(keys) > 6 else "")
-            count = int((missing.status == status).sum())
+            count = comparison.count({status})
             parts.append(f"{count} only in {side} ({shown})")
     return f"records on one side only: {'; '.join(parts)}; {hint}\n"
 
 
 def summary(comparison: Comparison) -> dict:
     """Counts and the worst record, for the summary line and machine formats."""
-    records = comparison.records
     worst = comparison.worst()
+    count = comparison.count  # (counted on the comparison's compact status column)
     return {
         "reference": comparison.reference.source,
         "candidate": comparison.candidate.source,
-        "records": int(len(records)),
-        "compared": int(len(comparison.compared)),
-        "failed": int(records.status.isin(FAILING).sum()),
-        "precision_limited": int((records.status == "precision-limited").sum()),
-        "missing": int(len(comparison.missing)),
-        "not_comparable": int((records.status == "not-comparable").sum()),
-        "ambiguous": int((records.status == "ambiguous").sum()),
+        "records": comparison.n_records,
+        "compared": comparison.n_records - count(MISSING | {"not-comparable"}),
+        "failed": count(FAILING),
+        "precision_limited": count({"precision-limited"}),
+        "missing": count(MISSING),
+        "not_comparable": count({"not-comparable"}),
+        "ambiguous": count({"ambiguous"}),
         "skipped_lines": {"reference": comparison.reference.skipped_lines,
                           "candidate": comparison.candidate.skipped_lines},
         "rtol": comparison.tolerance.rtol,
