@@ -300,6 +300,7 @@ def test_a_float32_engine_raises_a_case_files_per_key_rtol_but_not_the_users():
     case_file = Tolerance(per_key={"I_pixel_final": (1e-6, 1e-38)})
     raised = for_precision(case_file, "float32")
     assert raised.rtol == FLOAT32_RTOL and raised.per_key["I_pixel_final"] == (FLOAT32_RTOL, 1e-38)
-    users = Tolerance(per_key={"I_pixel_final": (1e-6, 0.0)}, keys_given=frozenset({"I_pixel_final"}))
+    users = Tolerance(per_key={"I_pixel_final": (1e-6, 0.0)},
+                      keys_given=frozenset({"I_pixel_final"}))
     assert for_precision(users, "float32").per_key["I_pixel_final"] == (1e-6, 0.0)
     assert for_precision(Tolerance(rtol=1e-7, rtol_given=True), "float32").rtol == 1e-7
