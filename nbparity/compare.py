@@ -25,9 +25,9 @@ alignment (only a last-iteration record mapped onto a step that log also holds c
 structural mismatch.
 
 Size: the logs are read column by column where they are (a contract log's compact records,
-``nbparity.parse._StepRecords``, are never made a frame), the statuses are computed a block of
-records at a time, and the comparison keeps per record only its row in each log, its key and
-stage codes, its status and its relative error. ``Comparison.records`` (one row per record,
+``nbparity.parse.columns._StepRecords``, are never made a frame), the statuses are computed a
+block of records at a time, and the comparison keeps per record only its row in each log, its
+key and stage codes, its status and its relative error. ``Comparison.records`` (one row per record,
 all columns) is built when first asked for; ``failed``, ``missing``, ``worst()``,
 ``incomplete``, the counts and ``select`` build only the rows they return.
 """
@@ -41,7 +41,9 @@ import numpy as np
 import pandas as pd
 
 from nbparity import exitcodes, schema
-from nbparity.parse import INDEX_TOKENS, TraceLog, _LazyFrame, _names_array
+from nbparity.parse import INDEX_TOKENS, TraceLog
+from nbparity.parse.columns import _names_array
+from nbparity.parse.log import _LazyFrame
 from nbparity.tolerance import (
     AMBIGUOUS,
     FAILING,

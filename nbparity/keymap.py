@@ -3,8 +3,8 @@
 One alias table for the toolkit. ``BUILTIN`` holds the names instrumented nanoBragg builds and
 ports are known to print (``lambda_meters``, ``pix0_vector``, ``k_frac`` ...); a user key map
 (``--keymap FILE``, TOML) adds to it or overrides it. The readers apply a key map in one place
-(``nbparity.legacy``): built-in aliases to lines outside the contract grammar, a user key map
-to every line. An alias is never applied to a name whose target the log also prints under the
+(``nbparity.parse.legacy``): built-in aliases to lines outside the contract grammar, a user key
+map to every line. An alias is never applied to a name whose target the log also prints under the
 contract name: the reader reports that clash and keeps the aliased name as it was printed.
 
 TOML format, one entry per printed name (quote names holding dots or brackets)::

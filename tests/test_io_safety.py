@@ -265,12 +265,12 @@ def test_a_closed_pipe_stays_quiet(logs, command):
 # --------------------------------------------------------------------------- 5. out of memory
 
 def test_out_of_memory_reading_a_log_names_the_file_and_its_size(logs, monkeypatch, capsys):
-    import nbparity.parse
+    import nbparity.parse.reading
 
     def no_memory(path):
         raise MemoryError
 
-    monkeypatch.setattr(nbparity.parse, "_read_file", no_memory)
+    monkeypatch.setattr(nbparity.parse.reading, "_read_file", no_memory)
     with pytest.raises(SystemExit) as exit_:
         main(["diff", str(logs[0]), str(logs[1])])
     assert exit_.value.code == 2

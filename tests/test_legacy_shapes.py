@@ -1,4 +1,4 @@
-"""The tolerant legacy reader (nbparity.legacy): every shape reads, diffs against itself as
+"""The tolerant legacy reader (nbparity.parse.legacy): every shape reads, diffs against itself as
 parity, and the skip summary names exactly the TRACE lines it could not read."""
 
 from __future__ import annotations
@@ -373,21 +373,21 @@ def test_hostile_corpus_reads_and_diffs_against_itself_as_parity(tmp_path):
 
 def test_contract_logs_with_odd_lines_keep_the_fast_path(monkeypatch, make_log):
     """Only the odd lines go line by line; the step lines stay on the vectorised path."""
-    from nbparity import parse
+    from nbparity.parse import legacy
 
     steps = {(i, 0): {"F_latt": 0.5 * i, "hkl_frac": (0.1, 0.2, 0.3 * i)} for i in range(200)}
     text = make_log("C", {(3, 7): {"pixel": {"polar": 0.5}, "steps": steps}})
     text += "TRACE_C_TAP5: weight 0.25\nTRACE_C_TAP5: ----\nTRACE:  junk = [\n"
     seen = []
-    line_reader = parse._parse_lines
+    line_reader = legacy.read_lines
 
     def spy(builder, lines, contract):
         lines = list(lines)
         seen.append(len(lines))
         return line_reader(builder, lines, contract)
 
-    monkeypatch.setattr(parse, "_parse_lines", spy)
-    log = parse.parse_trace_text(text, "c.log")
+    monkeypatch.setattr(legacy, "read_lines", spy)
+    log = parse_trace_text(text, "c.log")
     assert seen and max(seen) < 20  # the pixel lines and the odd ones, not 400 step lines
     assert len(log.records) > 400 and "TAP5.weight" in set(log.records.key)
     assert [item["line"] for item in log.skipped] == [text.count("\n") - 1, text.count("\n")]

@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbparity import parse
-from nbparity.parse import TraceFormatError, parse_trace_file, parse_trace_text
+from nbparity.parse import TraceFormatError, legacy, parse_trace_file, parse_trace_text
+from nbparity.parse.builder import _RecordBuilder
 
 COLS = ["engine", "slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "thick", "key",
         "kind", "arity", "mask", "text", "line"]
 
 
 def _line_reader(text: str):
-    builder = parse._RecordBuilder("<string>", on_duplicate="error")
-    parse._parse_lines(builder, enumerate(text.splitlines(), start=1), True)
+    builder = _RecordBuilder("<string>", on_duplicate="error")
+    legacy.read_lines(builder, enumerate(text.splitlines(), start=1), True)
     return builder.records(exact=True)
 
 

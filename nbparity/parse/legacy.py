@@ -34,13 +34,13 @@ from dataclasses import dataclass
 
 from nbparity import schema
 from nbparity.keymap import BUILTIN, Alias, KeyMap
-from nbparity.parse import (
+from nbparity.parse.builder import _RecordBuilder
+from nbparity.parse.records import (
     _INT_RE,
     _KEY_RE,
     INDEX_TOKENS,
     NO_INDEX,
     TraceFormatError,
-    _RecordBuilder,
     _small_int,
 )
 

@@ -1,0 +1,59 @@
+"""What every trace reader shares: the identity of a record and the frame's columns, the
+catalogue's kinds, arities and stages by key name, the readers' errors and the checks of a
+single token (a number, a pixel coordinate or loop index)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from nbparity import schema
+
+COLUMNS = (
+    "engine", "slow", "fast", "stage", "phi_tic", "mos_tic", "sub", "src", "thick",
+    "key", "component", "value", "text", "kind", "resolution", "line",
+)
+INDEX_TOKENS = ("phi_tic", "mos_tic", "sub", "src", "thick")
+NO_INDEX = -1
+RECORD_ID = ("slow", "fast", "stage", *INDEX_TOKENS, "key")
+_NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
+
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_REAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_SPECIAL = {"nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf,
+            "-inf": -math.inf, "infinity": math.inf, "-infinity": -math.inf}
+
+_KNOWN = frozenset(key.name for key in schema.CATALOGUE)
+_KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
+_ARITY_OF = {key.name: key.arity for key in schema.CATALOGUE}
+_STAGE_OF = {key.name: key.stage for key in schema.CATALOGUE}
+
+
+class TraceFormatError(ValueError):
+    """Unreadable or malformed input; the message starts with ``file:line``."""
+
+
+class DuplicateRecordError(TraceFormatError):
+    """The same (pixel, indices, key) twice in one contract log: a structural error."""
+
+
+
+#: pixel coordinates and loop indices must fit the records' int64 columns (with room to spare)
+_INT_LIMIT = 2**62
+
+
+def _small_int(text: str, where: str, what: str) -> int:
+    value = int(text)
+    if abs(value) >= _INT_LIMIT:
+        raise TraceFormatError(f"{where}: {what} {text} is out of range")
+    return value
+
+
+def _number(token: str, where: str) -> float:
+    low = token.lower()
+    if low in _SPECIAL:
+        return _SPECIAL[low]
+    if _INT_RE.match(token) or _REAL_RE.match(token):
+        return float(token)
+    raise TraceFormatError(f"{where}: {token!r} is not a number")
