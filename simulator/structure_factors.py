@@ -125,11 +125,37 @@ class HklTable:
         return out.index_put((pos,), v).reshape(shape)
 
     def _tricubic_steps(self, hkl):
-        """Interpolated F at (n, 3) fractional indices whose blocks lie inside the table."""
-        dev = hkl.device
+        """Interpolated F at (n, 3) fractional indices whose blocks lie inside the table.
+
+        Laid out with the steps innermost: the block values are (i3, (i1, i2), n) and each of
+        polint's levels reads whole contiguous (., n) slabs (no strided views, no transposes).
+        """
         n = hkl.shape[0]
-        _, kr, lr = self.ranges
         fl = torch.floor(hkl)
+        G = self._blocks(fl)  # (4 [i3], 16 [i1, i2], n)
+        # polint's numerators for the nodes xa_j = floor - 1 + j, in its order:
+        # P_0 = ((x-xa_1)(x-xa_2))(x-xa_3), P_1 = ((x-xa_0)(x-xa_2))(x-xa_3),
+        # P_2 = ((x-xa_0)(x-xa_1))(x-xa_3), P_3 = ((x-xa_0)(x-xa_1))(x-xa_2); the denominators
+        # (products of xa_j - xa_i) are -6, 2, -2 and 6, exactly. Each term (P_j * y) / den_j
+        # is computed as ((-P_0) * y) / 6, ((P_1 / 2) * y), ((-P_2 / 2) * y), (P_3 * y) / 6:
+        # the same values bit for bit (a sign flip and a halving are exact in any order).
+        d0, d1, d2, d3 = ((hkl - (fl + j)).T for j in (-1.0, 0.0, 1.0, 2.0))  # (3 axes, n)
+        d01 = d0 * d1
+        W = torch.stack(
+            (-((d1 * d2) * d3), ((d0 * d2) * d3) * 0.5, (d01 * d3) * -0.5, d01 * d2), dim=1
+        ).to(self.flat.dtype)  # (3 axes [h, k, l], 4 nodes, n)
+        t = _polint(G, W[2])  # along l: (16 [i1, i2], n)
+        t = _polint(t.reshape(4, 4, n).transpose(0, 1), W[1])  # along k: (4 [i1], n)
+        return _polint(t[:, None, :], W[0])[0]  # along h: (n,)
+
+    def _blocks(self, fl):
+        """The 4x4x4 table blocks from floor - 1 to floor + 2 of each step, (4 [i3], 16, n).
+
+        Consecutive steps often share a block (neighbouring sub-pixels): each run of equal
+        blocks is read from the table once and its rows copied."""
+        _, kr, lr = self.ranges
+        n = fl.shape[0]
+        dev = fl.device
         # flat index of each block's first node (hf-1, kf-1, lf-1): integers, exact in float64
         # whatever the order of the sum (so a matrix-vector product gives them)
         strides = torch.tensor([kr * lr, lr, 1], dtype=torch.float64, device=dev)
@@ -140,57 +166,47 @@ class HklTable:
         if n > 1:
             torch.ne(base[1:], base[:-1], out=new[1:])
         starts = torch.nonzero(new).reshape(-1)
-        if 2 * starts.numel() < n:  # runs: read each run's block once, then copy rows
+        if 2 * starts.numel() < n:
             blocks = torch.take(self.flat, base.index_select(0, starts)[:, None] + offsets)
-            G = blocks.index_select(0, torch.cumsum(new, 0) - 1)
+            rows = blocks.index_select(0, torch.cumsum(new, 0) - 1)
         else:
-            G = torch.take(self.flat, base[:, None] + offsets)
-        # polint's numerators for the nodes xa_j = floor - 1 + j, (n, axis, j), in its order:
-        # P_0 = ((x-xa_1)(x-xa_2))(x-xa_3), P_1 = ((x-xa_0)(x-xa_2))(x-xa_3),
-        # P_2 = ((x-xa_0)(x-xa_1))(x-xa_3), P_3 = ((x-xa_0)(x-xa_1))(x-xa_2); the denominators
-        # (products of xa_j - xa_i) are -6, 2, -2 and 6, exactly. Each term is (P_j * y) / den_j,
-        # computed here as ((-P_0) * y) / 6, (P_1 * y) * 0.5, ((-P_2) * y) * 0.5, (P_3 * y) / 6:
-        # the same values bit for bit (a sign flip and a halving are exact in any order).
-        d0, d1, d2, d3 = (hkl - (fl + j) for j in (-1.0, 0.0, 1.0, 2.0))
-        d01 = d0 * d1
-        P = torch.stack((-(d1 * d2) * d3, (d0 * d2) * d3, -(d01 * d3), d01 * d2), dim=2)
-        P = P.to(self.flat.dtype)  # (n, 3 [h, k, l], 4 [j])
-        # along l: sum over i3 of the terms, left to right -> (n, i1, i2)
-        t = G.reshape(n, 4, 16) * P[:, 2, :, None]
-        _scale(t[:, 0::3], t[:, 1:3])
-        t = _sum4(t.transpose(1, 2))  # (n, 16)
-        # along k, then h, with the steps innermost: (i1, i2, n) and (i1, n)
-        t = t.T.reshape(4, 4, n) * P[:, 1].T
-        _scale(t[:, 0::3], t[:, 1:3])
-        t = ((t[:, 0] + t[:, 1]) + t[:, 2]) + t[:, 3]  # (i1, n)
-        t = t * P[:, 0].T
-        _scale(t[0::3], t[1:3])
-        return t[0] + t[1] + t[2] + t[3]
+            rows = torch.take(self.flat, base[:, None] + offsets)
+        return rows.T.reshape(4, 16, n)
 
 
-def _scale(outer, inner):
-    """Divide the terms of nodes 0 and 3 by 6 and halve those of nodes 1 and 2, in place."""
-    outer /= 6.0
-    inner *= 0.5
+def _polint(y, w):
+    """One level of polin3: polint's four terms summed left to right, for every row of y.
+
+    y: (4 [node], m, n) values at the nodes; w: (4 [node], n) numerators as _tricubic_steps
+    prepares them. Returns (m, n): ((T0 + T1) + T2) + T3 with T0 = (w0 y0) / 6,
+    T1 = w1 y1, T2 = w2 y2, T3 = (w3 y3) / 6 -- upstream's rounding, term for term."""
+    if torch.is_grad_enabled() and (y.requires_grad or w.requires_grad):
+        return (((y[0] * w[0]) / 6.0 + y[1] * w[1]) + y[2] * w[2]) + (y[3] * w[3]) / 6.0
+    # without a gradient: the same operations with one temporary reused
+    acc = y[0] * w[0]
+    acc /= 6.0
+    tmp = y[1] * w[1]
+    acc += tmp
+    torch.mul(y[2], w[2], out=tmp)
+    acc += tmp
+    torch.mul(y[3], w[3], out=tmp)
+    tmp /= 6.0
+    acc += tmp
+    return acc
 
 
-#: steps per block of the tricubic lookup: its (block, 64) intermediates stay in the caches
-TRICUBIC_BLOCK = 8192
+#: steps per block of the tricubic lookup: its (64, block) intermediates stay in the caches
+TRICUBIC_BLOCK = 4096
 
 _OFFSETS = {}
 
 
 def _block_offsets(kr, lr, device):
     """(64,) flat offsets of a 4x4x4 block's nodes from its first node, in (i3, i1, i2) order:
-    the l-level sums then add whole (n, 16) slices."""
+    each l node's 16 values form one (16, n) slab of the layout."""
     key = (kr, lr, str(device))
     if key not in _OFFSETS:
         i = torch.arange(4, device=device)
         i1, i2, i3 = i[None, :, None], i[None, None, :], i[:, None, None]
         _OFFSETS[key] = ((i1 * kr + i2) * lr + i3).reshape(-1)  # i3 slowest, then i1, i2
     return _OFFSETS[key]
-
-
-def _sum4(x):
-    """x[..., 0] + x[..., 1] + x[..., 2] + x[..., 3], in that order (shape-independent rounding)."""
-    return ((x[..., 0] + x[..., 1]) + x[..., 2]) + x[..., 3]
