@@ -1,0 +1,3 @@
+from nbparity.cli import console_main
+
+console_main()
