@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import simulator.cli
-from nbparity import campaign, exitcodes
+from nbparity import campaign_tasks, exitcodes
 from nbparity.campaign import CampaignError, CampaignSpec, read_rows, run_campaign
 from nbparity.cases import load_cases
 from nbparity.cli import cli
@@ -92,13 +92,13 @@ class _Stop(Exception):
 
 def test_an_interrupted_campaign_resumes_without_redoing_work(engines, tmp_path, monkeypatch):
     evaluated = []
-    real = campaign._evaluate
+    real = campaign_tasks._evaluate
 
     def spy(case, mode, *args):
         evaluated.append(case.name)
         return real(case, mode, *args)
 
-    monkeypatch.setattr(campaign, "_evaluate", spy)
+    monkeypatch.setattr(campaign_tasks, "_evaluate", spy)
 
     def stop_after_two(state):
         if state.phase == "run" and state.evaluated >= 2:
