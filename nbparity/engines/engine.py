@@ -1,251 +1,36 @@
-"""The engines nbparity runs, as plug-ins: the only place nbparity reaches the simulator.
-
-An engine is named on the command line (``--reference ENGINE`` / ``--candidate ENGINE``):
-
-- ``c-ref``: the project's C reference (or the build ``--c-bin`` / ``$NB_C_BIN`` names), run as
-  a subprocess with ``-trace_pixel``; a binary that does not know ``-trace_pixel`` is a stock
-  nanoBragg and is run as one (below);
-- ``nbsim``: the torch simulator, in process (``simulator.cli.run_argv``), so a gate over many
-  cases pays torch's start-up once;
-- ``nanobragg:PATH`` (or ``nanobragg`` with ``--c-bin``): a stock nanoBragg build, run once per
-  pixel with ``-printout_pixel F S`` in a scratch folder (its images are discarded) and read by
-  the printout reader;
-- a path to an engine profile (``*.toml``, ``nbparity.profiles``): a port's own command;
-- a path to an executable: ``c-ref`` if it knows ``-trace_pixel``, else a stock nanoBragg.
-
-Every engine returns an ``EngineRun``; failures raise ``EngineError`` (exit code 4) with a
-one-line message carrying the stderr tail, and an engine whose output holds no trace record is
-a failure with the reason and a hint, never an empty success.
-"""
+"""``Engine``: one engine as a plug-in (a built-in, a stock nanoBragg, a port's profile): it
+traces pixels and renders images, and its output is checked to hold what was asked for (a trace
+record per pixel, an image of the case's size)."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import itertools
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nbparity.cases import REPO_ROOT
-from nbparity.profiles import (
-    Profile,
-    ProfileError,
-    expand,
-    expand_image,
-    load_profile,
-    trace_destination,
+from nbparity.engines.runs import (
+    DEFAULT_TIMEOUT_S,
+    EngineError,
+    EngineRun,
+    _subprocess,
+    _tail,
+    find_c_binary,
+    mode_args,
+    run_c,
+    run_nbsim_in_process,
+    run_py,
+    sha256_of,
+    strip_output_options,
 )
-
-DEFAULT_C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
-DEFAULT_TIMEOUT_S = 300.0
-
-#: nanoBragg options whose value is an input file (made absolute, so engines can run anywhere).
-INPUT_FILE_OPTIONS = frozenset({"-hkl", "-mat", "-matrix", "-sourcefile", "-mask", "-img"})
-#: nanoBragg options whose value names an output file.
-OUTPUT_FILE_OPTIONS = frozenset({"-floatfile", "-intfile", "-noisefile", "-pgmfile",
-                                 "-floatimage", "-intimage", "-noiseimage", "-pgmimage"})
-
-
-def strip_output_options(args) -> list[str]:
-    """The arguments without their output-file options (so a caller can choose its own)."""
-    out, i, args = [], 0, [str(a) for a in args]
-    while i < len(args):
-        if args[i] in OUTPUT_FILE_OPTIONS:
-            i += 2
-            continue
-        out.append(args[i])
-        i += 1
-    return out
-
-
-#: φ=0 carry-over modes of the built-in engines; c-parity-omp needs a thread count.
-MODES = ("spec", "c-parity", "c-parity-omp")
-#: the pairings a gate runs (C default vs torch c-parity; both spec)
-GATE_MODES = ("spec", "c-parity")
-
-
-class EngineError(RuntimeError):
-    """An engine failed to run: missing binary, crash, bad exit, time-out."""
-
-
-@dataclass
-class EngineRun:
-    """What one engine run produced: the trace text and how it was made."""
-
-    engine: str  # "c" or "py"
-    command: list[str]
-    log_text: str
-    seconds: float
-    details: dict = field(default_factory=dict)
-
-
-def resolve_inputs(args: list[str] | tuple[str, ...], folder: Path | None) -> list[str]:
-    """Input-file arguments made absolute relative to ``folder`` (the case's folder)."""
-    out = list(args)
-    if folder is None:
-        return out
-    for i, token in enumerate(out[:-1]):
-        if token in INPUT_FILE_OPTIONS and not os.path.isabs(out[i + 1]):
-            out[i + 1] = str((folder / out[i + 1]).resolve())
-    return out
-
-
-def trace_args(pixels: list[tuple[int, int]]) -> list[str]:
-    return [token for s, f in pixels for token in ("-trace_pixel", str(s), str(f))]
-
-
-def find_c_binary(c_bin: str | None = None) -> Path:
-    """--c-bin, else $NB_C_BIN, else the project's build; EngineError if it is not there."""
-    chosen = c_bin or os.environ.get("NB_C_BIN")
-    if not chosen:
-        # The clone's `make build`, else the C sources (a wheel's, or an unbuilt clone's)
-        # compiled into the user cache on first use; resources says why it cannot.
-        from nbparity import resources
-        try:
-            return resources.c_reference_binary()
-        except resources.BuildError as exc:
-            raise EngineError(str(exc)) from None
-    if os.sep not in chosen and not Path(chosen).is_file() and shutil.which(chosen):
-        chosen = shutil.which(chosen)  # a bare name: found on PATH, as a shell would
-    # absolute: engines run in their own working folders
-    path = Path(chosen).absolute()
-    if not path.is_file() or not os.access(path, os.X_OK):
-        hint = " (from --c-bin or $NB_C_BIN; without either, nbparity builds its own)"
-        raise EngineError(f"C engine {path} is missing or not executable{hint}")
-    return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _tail(text: str, lines: int = 3) -> str:
-    tail = [line for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(tail) if tail else "(no stderr)"
-
-
-def mode_args(mode: str | None, omp_threads: int | None) -> list[str]:
-    """The built-in engines' carry-over options (``-omp_threads`` only with c-parity-omp)."""
-    if mode is None:
-        return []
-    out = ["-phi_carryover_mode", mode]
-    if mode == "c-parity-omp":
-        out += ["-omp_threads", str(omp_threads or 1)]
-    return out
-
-
-def _subprocess(command: list[str], workdir: Path, timeout_s: float, label: str,
-                env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run an engine to its end and capture its output. It runs in a process group of its own
-    (stdin empty), so that whatever it starts goes with it: on a time-out, and on any exception
-    while it runs (Ctrl-C, the SIGTERM of a cancelled CI job, see ``nbparity.signals``), the
-    whole group is killed and the engine waited for before the exception goes on."""
-    try:
-        process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   errors="replace", env=env, process_group=0)
-    except OSError as exc:
-        raise EngineError(f"{label} {command[0]} could not start: {exc.strerror or exc}"
-                          ) from None
-    with process:  # closes the pipes and waits for the engine, however this block is left
-        try:
-            stdout, stderr = process.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            raise EngineError(f"{label} timed out after {timeout_s:g} s") from None
-        except BaseException:
-            _kill_group(process)
-            raise
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL the engine's process group, then wait for the engine. Only while the engine is
-    not reaped: its id then names that group and no other."""
-    if process.returncode is None:
-        with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            process.kill()
-    process.wait()
-
-
-def run_c(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
-          c_bin: str | None = None, mode: str | None = None,
-          timeout_s: float = DEFAULT_TIMEOUT_S, omp_threads: int | None = None) -> EngineRun:
-    """Run the C engine with -trace_pixel for each pixel; mode None keeps the engine's default
-    (c-parity, like upstream's serial build)."""
-    binary = find_c_binary(c_bin)
-    command = [str(binary), *args, *trace_args(pixels), *mode_args(mode, omp_threads)]
-    start = time.perf_counter()
-    proc = _subprocess(command, workdir, timeout_s, "C engine")
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise EngineError(f"C engine exited with status {proc.returncode}: "
-                          f"{_tail(proc.stderr)}")
-    return EngineRun("c", command, proc.stdout, seconds,
-                     {"binary": str(binary), "binary_sha256": sha256_of(binary),
-                      "stderr_tail": _tail(proc.stderr) if proc.stderr.strip() else ""})
-
-
-def run_py(args: list[str], pixels: list[tuple[int, int]], workdir: Path,
-           mode: str = "spec", device: str = "cpu", dtype: str = "float64",
-           omp_threads: int | None = None) -> EngineRun:
-    """Run the torch simulator in process with tracing on."""
-    argv = [*args, *trace_args(pixels), *mode_args(mode, omp_threads), "-device", device,
-            "-dtype", dtype]
-    start = time.perf_counter()
-    stdout = run_nbsim_in_process(argv, workdir)
-    seconds = time.perf_counter() - start
-    import torch  # (loaded by the run above)
-
-    return EngineRun("py", ["nbsim", *argv], stdout, seconds,
-                     {"torch": torch.__version__, "device": device, "dtype": dtype})
-
-
-def run_nbsim_in_process(argv: list[str], workdir: Path) -> str:
-    """The simulator's own command-line path (``run_argv``) in this process, in ``workdir``;
-    returns what it printed. Its failures become EngineError (exit 4), never a traceback."""
-    try:
-        from simulator.cli import InputError, UsageError, run_argv
-        from simulator.io import OutputError
-    except ImportError as exc:
-        raise EngineError(f"torch engine unavailable: {exc}") from None
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            run_argv(argv, cwd=workdir, stdout=out)
-    except (UsageError, InputError) as exc:
-        raise EngineError(f"torch engine rejected its input: {exc}") from None
-    except OutputError as exc:
-        raise EngineError(f"torch engine could not write its output: {exc}") from None
-    except SystemExit as exc:
-        raise EngineError(f"torch engine exited with status {exc.code}") from None
-    except Exception as exc:  # an engine crash is reported, not re-raised as a traceback
-        raise EngineError(f"torch engine crashed: {type(exc).__name__}: {exc}") from None
-    return out.getvalue()
-
-
-def c_binary_available(c_bin: str | None = None) -> bool:
-    try:
-        find_c_binary(c_bin)
-    except EngineError:
-        return False
-    return True
-
+from nbparity.profiles import Profile, expand, expand_image, trace_destination
 
 # --------------------------------------------------------------------------- plug-ins
 
@@ -589,71 +374,3 @@ def _require_records(engine: Engine, run: EngineRun, pixels) -> None:
         hint = NO_RECORD_HINT
     raise EngineError(f"{engine.name} ran but printed no trace record for "
                       f"{', '.join(f'({s}, {f})' for s, f in pixels)}: {hint}")
-
-
-def is_stock_nanobragg(binary: Path) -> bool:
-    """A build that does not know -trace_pixel (the project's C reference does; upstream's
-    nanoBragg.c has no such option): the option's name is absent from the executable."""
-    try:
-        with open(binary, "rb") as handle:
-            data = handle.read(64 << 20)
-    except OSError:
-        return False
-    return b"-trace_pixel" not in data
-
-
-@dataclass
-class EngineOptions:
-    """The command line's engine settings that built-in engines take."""
-
-    c_bin: str | None = None
-    c_mode: str | None = None
-    mode: str = "spec"  # the simulator's
-    omp_threads: int | None = None
-    device: str = "cpu"
-    dtype: str = "float64"
-    timeout_s: float = DEFAULT_TIMEOUT_S
-
-
-BUILTINS = ("c-ref", "nbsim", "nanobragg")
-
-
-def resolve_engine(spec: str, options: EngineOptions, option_name: str) -> Engine:
-    """An ENGINE argument → Engine. Raises ValueError (a usage error naming the option) for
-    a name nbparity does not know and EngineError (exit 4) for a missing binary."""
-    kind, _, path = spec.partition(":")
-    if kind == "c-ref":
-        binary = find_c_binary(path or options.c_bin)
-        if is_stock_nanobragg(binary):
-            return _stock(binary, options, option_name)
-        return Engine("c-ref", "c-ref" if not (path or options.c_bin) else binary.name,
-                      binary, options.c_mode, options.omp_threads,
-                      timeout_s=options.timeout_s)
-    if kind == "nbsim" and not path:
-        return Engine("nbsim", "nbsim", mode=options.mode, omp_threads=options.omp_threads,
-                      device=options.device, dtype=options.dtype)
-    if kind == "nanobragg":
-        return _stock(find_c_binary(path or options.c_bin), options, option_name)
-    candidate = Path(spec)
-    if candidate.suffix == ".toml":
-        try:
-            profile = load_profile(candidate)
-            if profile.keymap is not None:  # a bad key map is found before anything runs
-                from nbparity.keymap import load_keymap
-
-                load_keymap(profile.keymap)
-        except (ProfileError, ValueError) as exc:
-            raise ValueError(f"{option_name}: {exc}") from None
-        return Engine("profile", profile.name, profile=profile)
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return resolve_engine(f"c-ref:{candidate}", options, option_name)
-    raise ValueError(f"{option_name}: unknown engine {spec!r} (c-ref, nbsim, nanobragg:PATH, "
-                     f"an engine profile .toml, or an executable)")
-
-
-def _stock(binary: Path, options: EngineOptions, option_name: str) -> Engine:
-    if options.c_mode not in (None, "c-parity"):
-        raise ValueError(f"{option_name}: a stock nanoBragg ({binary}) has only its own φ=0 "
-                         f"behaviour (c-parity in a serial build): --c-mode {options.c_mode} "
-                         f"cannot apply")
-    return Engine("nanobragg", binary.name, binary, timeout_s=options.timeout_s)
