@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import simulator.cli
 import simulator.engine
+import simulator.steps
 from nbparity.cli import cli
 from nbparity.compare import compare_logs
 from nbparity.divergence import first_divergences
@@ -90,7 +91,8 @@ def test_half_pixel_beam_centre(c_binary, tmp_path, upstream_dir, monkeypatch):
 
 
 class _TorchWithCeilMistake:
-    """torch, except that ceil is round: the engine's ceil(h - 0.5) becomes round(h - 0.5)."""
+    """torch, except that ceil is round: simulator.steps.rounded_indices's ceil(h - 0.5) becomes
+    round(h - 0.5)."""
 
     def __getattr__(self, name):
         return getattr(torch, name)
@@ -101,7 +103,7 @@ class _TorchWithCeilMistake:
 
 
 def test_hkl_rounding_mistake(c_binary, tmp_path, upstream_dir, monkeypatch):
-    monkeypatch.setattr(simulator.engine, "torch", _TorchWithCeilMistake())
+    monkeypatch.setattr(simulator.steps, "torch", _TorchWithCeilMistake())
     _, divergences = _trace(tmp_path, upstream_dir)
     root = _root(divergences)
     assert (root.record.stage, root.record.key) == ("phi", "hkl_rounded")
@@ -149,7 +151,7 @@ def test_first_divergence_command_prints_the_diagnosis(fault, c_binary, tmp_path
         monkeypatch.setattr(simulator.engine, "phi_angles",
                             lambda crystal, mode: original(crystal, "spec"))
     else:
-        monkeypatch.setattr(simulator.engine, "torch", _TorchWithCeilMistake())
+        monkeypatch.setattr(simulator.steps, "torch", _TorchWithCeilMistake())
     _trace(tmp_path, upstream_dir)
     out = CliRunner().invoke(cli, ["first-divergence", str(tmp_path / "bundle" / "c.log"),
                                    str(tmp_path / "bundle" / "py.log")])

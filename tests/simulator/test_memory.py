@@ -10,7 +10,7 @@ import sys
 from nbsim_testlib import REPO_ROOT
 
 import simulator
-from simulator.engine import _bytes_per_element
+from simulator.chunking import bytes_per_element as _bytes_per_element
 
 ARGS = (
     "-cell 100 100 100 90 90 90 -default_F 100 -lambda 1 -distance 100 -detpixels {n} "

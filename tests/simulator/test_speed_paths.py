@@ -18,7 +18,7 @@ import torch
 from nbsim_testlib import REPO_ROOT
 
 import simulator
-from simulator.engine import CACHE_ELEMENTS
+from simulator.chunking import CACHE_ELEMENTS
 from simulator.structure_factors import TRICUBIC_BLOCK, HklTable
 
 
