@@ -205,7 +205,6 @@ def write_figure(path: str | Path, reference: np.ndarray, candidate: np.ndarray,
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    from matplotlib import colors
     from matplotlib.figure import Figure
 
     if reference.shape != candidate.shape:
@@ -216,16 +215,41 @@ def write_figure(path: str | Path, reference: np.ndarray, candidate: np.ndarray,
         marks = worst_pixels(r, x, n_marks, nonfinite=False)
     marks = [(int(s), int(f)) for s, f in marks]
     nan_marks = nonfinite_mismatches(r, x)
+    figure = Figure(figsize=FIGURE_SIZE, dpi=FIGURE_DPI, layout="constrained")
+    axes = _draw_panels(figure, r, x)
+    drawn = _draw_marks(axes, marks, nan_marks, r.shape)
+    metrics = (f"max rel {parity.max_rel:.3e} over {parity.compared_pixels} compared pixels; "
+               f"{parity.nonfinite_mismatch} NaN/inf mismatches; correlation "
+               f"{parity.correlation:.9f}; dark pixels within {parity.max_dark_diff:.3e} of "
+               f"the peak")
+    heading = f"{title}\n{metrics}" if title else metrics
+    figure.suptitle(heading, fontsize=10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
+    atomic_write(path, buffer.getvalue(), overwrite=overwrite)
+    return drawn
 
-    # the images: one log scale over the positive finite values of both
+
+def _image_scale(r: np.ndarray, x: np.ndarray):
+    """The images' colour scale: one log scale over the positive finite values of both (zero,
+    negative, NaN: no place on a log scale, black)."""
+    import matplotlib
+    from matplotlib import colors
+
     both = np.concatenate([r[np.isfinite(r) & (r > 0)], x[np.isfinite(x) & (x > 0)]])
     top = float(both.max()) if both.size else 1.0
     low = max(float(both.min()) if both.size else top * 1e-6, top * 1e-7)
     image_norm = colors.LogNorm(vmin=low, vmax=max(top, low * 10))
-    # zero, negative, NaN: no place on a log scale
     image_cmap = matplotlib.colormaps["viridis"].with_extremes(bad="black")
-    # the relative difference: grey where equal, cyan where the reference is 0 and the
-    # candidate is not
+    return image_norm, image_cmap
+
+
+def _relative_difference(r: np.ndarray, x: np.ndarray):
+    """|x - r| / |r| as shown (masked where not > 0), its log scale and colour map: grey where
+    equal, cyan where the reference is 0 and the candidate is not."""
+    import matplotlib
+    from matplotlib import colors
+
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.abs(x - r)
         rel = np.where(r != 0, diff / np.abs(r), np.where(diff > 0, np.inf, 0.0))
@@ -235,8 +259,13 @@ def write_figure(path: str | Path, reference: np.ndarray, candidate: np.ndarray,
     rel_norm = colors.LogNorm(vmin=rel_low, vmax=max(rel_top, rel_low * 10))
     rel_cmap = matplotlib.colormaps["magma"].with_extremes(bad="lightgrey", over="cyan")
     rel_shown = np.ma.masked_where(~(rel > 0) | np.isnan(rel), rel)
+    return rel_shown, rel_norm, rel_cmap
 
-    figure = Figure(figsize=FIGURE_SIZE, dpi=FIGURE_DPI, layout="constrained")
+
+def _draw_panels(figure, r: np.ndarray, x: np.ndarray):
+    """The three panels (reference, candidate, relative difference) and their colour bars."""
+    image_norm, image_cmap = _image_scale(r, x)
+    rel_shown, rel_norm, rel_cmap = _relative_difference(r, x)
     axes = figure.subplots(1, 3)
     masked = {name: np.ma.masked_where(~(img > 0) | ~np.isfinite(img), img)
               for name, img in (("reference", r), ("candidate", x))}
@@ -255,8 +284,15 @@ def write_figure(path: str | Path, reference: np.ndarray, candidate: np.ndarray,
         ax.set_xlabel("fast", fontsize=8)
         ax.set_ylabel("slow", fontsize=8)
         ax.tick_params(labelsize=7)
+    return axes
+
+
+def _draw_marks(axes, marks: list[tuple[int, int]], nan_marks: list[tuple[int, int]],
+                shape: tuple[int, ...]) -> FigureMarks:
+    """The worst pixels circled and labelled, NaN/inf mismatches crossed, on every panel; the
+    marks as drawn on the last one, read back from its markers."""
     drawn_worst, drawn_nan = [], []
-    size = max(20.0, 2000.0 / max(r.shape))
+    size = max(20.0, 2000.0 / max(shape))
     for index, ax in enumerate(axes):
         if marks:
             circles = ax.scatter([f for _, f in marks], [s for s, _ in marks], s=size * 4,
@@ -276,17 +312,8 @@ def write_figure(path: str | Path, reference: np.ndarray, candidate: np.ndarray,
             if index == 2:
                 drawn_nan = [(int(round(sy)), int(round(fx))) for fx, sy in
                              crosses.get_offsets()]
-        ax.set_xlim(-0.5, r.shape[1] - 0.5)
-        ax.set_ylim(r.shape[0] - 0.5, -0.5)
+        ax.set_xlim(-0.5, shape[1] - 0.5)
+        ax.set_ylim(shape[0] - 0.5, -0.5)
     if marks or nan_marks:
         axes[2].legend(loc="lower right", fontsize=6, framealpha=0.6)
-    metrics = (f"max rel {parity.max_rel:.3e} over {parity.compared_pixels} compared pixels; "
-               f"{parity.nonfinite_mismatch} NaN/inf mismatches; correlation "
-               f"{parity.correlation:.9f}; dark pixels within {parity.max_dark_diff:.3e} of "
-               f"the peak")
-    heading = f"{title}\n{metrics}" if title else metrics
-    figure.suptitle(heading, fontsize=10)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
-    atomic_write(path, buffer.getvalue(), overwrite=overwrite)
     return FigureMarks(drawn_worst, drawn_nan)
