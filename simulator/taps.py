@@ -180,7 +180,13 @@ def setup_taps(model) -> dict:
         "phi0_deg": model.c.crystal.phi0 * RTD,
         "phistep_deg": model.c.crystal.phistep * RTD,
         "phi_deg": [phi * RTD for phi in model.phis_true],  # the phi of each step
+        "phisteps": model.F,
+        "mosaic_domains": model.M,
+        "sources": model.R,
+        "oversample": model.c.sampling.oversample,
         "steps": model.steps,
+        "r_e_sqr_m2": model.c.beam.r_e_sqr,
+        "fluence_photons_per_m2": model.c.beam.fluence,
     }
 
 
