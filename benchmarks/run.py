@@ -58,7 +58,8 @@ DMIN = ("-cell 79.1 79.1 38.4 90 90 90 -misset 10 20 30 -hkl P1.hkl -lambda 1 -d
 SWEEP = HEAVY.replace("-detpixels 1024 -pixel 0.1", "-detpixels 128 -pixel 0.8").replace(
     "-phisteps 10", "-phisteps 5").replace("-mosaic_domains 10", "-mosaic_domains 5")
 TRACE_PIXEL = (685, 1039)
-ALL_BENCHMARKS = ("simple", "heavy", "hkl", "dmin", "sweep", "large", "trace", "parse")
+ALL_BENCHMARKS = ("simple", "heavy", "hkl", "dmin", "sweep", "large", "trace", "parse",
+                  "diff10m")
 #: each image workload: (arguments, (slow, fast) pixels, the detector size --quick uses)
 IMAGE_WORKLOADS = {
     "simple": (SIMPLE, (1024, 1024), None),
@@ -342,8 +343,9 @@ def trace_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path
     return [{"benchmark": "trace", "engine": name, **_summary(runs[name])} for name, _, _ in jobs]
 
 
-def parse_benchmark(repeats: int, tmp: Path, log) -> list[dict]:
-    """benchmarks/parse_bench.py in a subprocess (its own medians; peak RSS measured here)."""
+def parse_benchmark(repeats: int, budget_s: float, tmp: Path, log) -> list[dict]:
+    """benchmarks/parse_bench.py in a subprocess (its own medians; peak RSS measured here), then
+    the whole ``nbparity diff`` command on the same one-million-line pair."""
     folder = tmp / "parse"
     out_json = tmp / "parse.json"
     code = ("import json, sys; from pathlib import Path; from benchmarks import parse_bench; "
@@ -359,12 +361,38 @@ def parse_benchmark(repeats: int, tmp: Path, log) -> list[dict]:
         f"{r['total_s_median']:.2f} s (median of {r['repeats']}; parse "
         f"{r['parse_both_s_median']:.2f} s, align+compare {r['align_compare_s_median']:.2f} s), "
         f"peak {run.peak_rss_bytes / 2**20:.0f} MiB")
-    return [{"benchmark": "parse", "engine": "nbparity (parse + align + compare)",
+    rows = [{"benchmark": "parse", "engine": "nbparity (parse + align + compare)",
              "repeats": r["repeats"], "median_s": r["total_s_median"],
              "parse_both_s_median": r["parse_both_s_median"],
              "align_compare_s_median": r["align_compare_s_median"],
              "lines_per_log": r["lines_per_log"], "peak_rss_bytes": run.peak_rss_bytes,
              "rc": [0]}]
+    return rows + diff_command_benchmark("parse", folder, repeats, budget_s, log)
+
+
+def diff_command_benchmark(name: str, folder: Path, repeats: int, budget_s: float, log
+                           ) -> list[dict]:
+    """``nbparity diff --failed-only c.log py.log`` as a user runs it: a whole process (start,
+    imports, reading, comparing, the table), peak RSS measured here."""
+    argv = [sys.executable, "-m", "nbparity", "diff", "--failed-only",
+            str(folder / "c.log"), str(folder / "py.log")]
+    job = "nbparity diff (whole command)"
+    runs = round_robin([(job, argv, ROOT)], repeats, budget_s, log)
+    return [{"benchmark": name, "engine": job, **_summary(runs[job])}]
+
+
+def diff10m_benchmark(repeats: int, budget_s: float, tmp: Path, log) -> list[dict]:
+    """The whole ``nbparity diff`` command on a pair of ten-million-line logs (~0.8 GB each)."""
+    from benchmarks import parse_bench
+
+    folder = tmp / "diff10m"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = parse_bench.write_pair(folder, pixels=1000)
+    log(f"  wrote two {lines}-line logs")
+    try:
+        return diff_command_benchmark("diff10m", folder, repeats, budget_s, log)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- report
@@ -437,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="stop repeating an engine on a benchmark once its runs take this long")
     ap.add_argument("--quick", action="store_true",
                     help="one repeat, smaller detectors (heavy 256, hkl 128, dmin 16, sweep 64), "
-                    "no large")
+                    "no large, no diff10m")
     ap.add_argument("--out", default=str(ROOT / "bench-results"))
     opts = ap.parse_args(argv)
     only = [b.strip() for b in opts.only.split(",") if b.strip()]
@@ -445,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown benchmark(s) {sorted(unknown)}; known: {ALL_BENCHMARKS}")
     repeats = 1 if opts.quick else opts.repeats
-    if opts.quick and "large" in only and opts.only == ",".join(ALL_BENCHMARKS):
-        only.remove("large")
+    if opts.quick and opts.only == ",".join(ALL_BENCHMARKS):
+        only = [b for b in only if b not in ("large", "diff10m")]
     selected = {s.strip() for s in opts.engines.split(",")} if opts.engines else None
     engs, notes = engines(selected)
     out = Path(opts.out)
@@ -478,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
             elif bench == "trace":
                 rows += trace_benchmark(engs, repeats, opts.budget_s, tmp, log)
             elif bench == "parse":
-                rows += parse_benchmark(repeats, tmp, log)
+                rows += parse_benchmark(repeats, opts.budget_s, tmp, log)
+            elif bench == "diff10m":
+                rows += diff10m_benchmark(repeats, opts.budget_s, tmp, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = time.perf_counter() - t_start
