@@ -1,9 +1,9 @@
-"""Command line of the torch simulator: nanoBragg's options -> SimulationConfig, and ``main``.
+"""Command line of the torch simulator: ``nbsim`` argv -> SimulationConfig -> run, and ``main``.
 
-Option names are nanoBragg's, matched exactly (nanoBragg's substring matching, where one token
-may fire several handlers, is intentionally not reproduced). Every default and derivation of
-nanoBragg is reproduced (automatic phi steps, divergence/dispersion/thickness sampling,
-oversampling, conventions, pivots, sizes). Extra options of this engine:
+The options are one table, ``simulator.options`` (names, value counts, values and their units);
+the set-up derivations that turn them into the frozen config are ``simulator.setup``. Every
+default and derivation of nanoBragg is reproduced (automatic phi steps, divergence/dispersion/
+thickness sampling, oversampling, conventions, pivots, sizes). Extra options of this engine:
 
   -trace_pixel S F               trace pixel (slow, fast), zero-based; repeatable
   -trace_only                    compute only the traced pixels (also the default when pixels
@@ -19,12 +19,27 @@ oversampling, conventions, pivots, sizes). Extra options of this engine:
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import sys
 
+from simulator.engine import simulate
 from simulator.io import InputError, OutputError
+from simulator.options import OPTIONS, UsageError, c_strtod, split_argv
+from simulator.output import write_outputs
+from simulator.setup import build_config
+
+#: what other modules import from here: the errors ``main`` turns into exit codes, C's strtod
+__all__ = [
+    "USAGE",
+    "InputError",
+    "OutputError",
+    "UsageError",
+    "c_strtod",
+    "console_main",
+    "main",
+    "parse_argv",
+    "run_argv",
+]
 
 USAGE = """usage: nbsim [nanoBragg options] [-trace_pixel S F ...]
              [-phi_carryover_mode spec|c-parity|c-parity-omp] [-omp_threads T]
@@ -57,298 +72,9 @@ an output that cannot be written (a folder, a full disk, standard output) exits 
 """
 
 
-class UsageError(Exception):
-    """A usage error: the message is one line, naming the option."""
-
-
-#: what C's strtod reads as a whole token (the C reference's parse_real): decimal or hex
-#: numbers, inf/infinity, nan or nan(chars); surrounding white space allowed. Python's float()
-#: also takes '1_000', which upstream's atof reads as 1: such a token is not a number here.
-_C_DECIMAL = re.compile(
-    r"\s*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)\s*",
-    re.I,
-)
-_C_HEX = re.compile(
-    r"\s*[-+]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][-+]?\d+)?\s*"
-)
-#: the integer prefix C's atoi/strtol read (upstream reads integer options with atoi)
-_C_INT_PREFIX = re.compile(r"\s*[-+]?\d+")
-#: upstream holds integer options in C ints
-INT_LIMIT = 2**31 - 1
-
-
-def c_strtod(tok):
-    """The value C's strtod gives for the whole token, or None when it is not a number."""
-    if not isinstance(tok, str):
-        return None
-    if _C_DECIMAL.fullmatch(tok):
-        t = tok.strip().lower()
-        return float(t.split("(")[0]) if "nan" in t else float(t)
-    if _C_HEX.fullmatch(tok):
-        return float.fromhex(tok.strip())
-    return None
-
-
-def _num(opt, tok):
-    v = c_strtod(tok)
-    if v is None:
-        raise UsageError(f"bad value for {opt}: {tok!r}")
-    return v
-
-
-def _int(opt, tok):
-    """An integer option: a number that upstream's atoi reads as written ('5', '5.0'); '2.5',
-    '1e2', 'nan' or 'inf' are usage errors (atoi would read 2, 1, 0, 0), as are values beyond a
-    C int."""
-    v = c_strtod(tok)
-    if v is None:
-        raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)")
-    prefix = _C_INT_PREFIX.match(tok)
-    n = int(prefix.group(0)) if prefix else 0
-    if v != n:
-        raise UsageError(f"bad value for {opt}: {tok!r} (an integer is needed)")
-    if abs(n) > INT_LIMIT:
-        raise UsageError(f"bad value for {opt}: {tok!r} (beyond a C int)")
-    return n
-
-
-#: -sample*/-xtal* size options (one value, mm) -> the axes they set
-SIZE_NAMES = {
-    "-samplesize": "xyz",
-    "-sample_size": "xyz",
-    "-xtalsize": "xyz",
-    "-xtal_size": "xyz",
-    "-sample_thick": "x",
-    "-sample_x": "x",
-    "-xtal_thick": "x",
-    "-xtal_x": "x",
-    "-sample_width": "y",
-    "-sample_y": "y",
-    "-width": "y",
-    "-xtal_width": "y",
-    "-xtal_y": "y",
-    "-sample_heigh": "z",
-    "-sample_height": "z",
-    "-sample_z": "z",
-    "-heigh": "z",
-    "-height": "z",
-    "-xtal_heigh": "z",
-    "-xtal_height": "z",
-    "-xtal_z": "z",
-}
-#: options nanoBragg accepts with one value and ignores (-coherent, with none, too)
-IGNORED_OPTIONS = (
-    "-density",
-    "-sample_den",
-    "-sample_density",
-    "-MW",
-    "-molec",
-    "-molecules",
-    "-molecular_weight",
-    "-stolout",
-)
-
-# name -> number of values
-_OPTS: dict[str, int] = {}
-
-
-def _reg(n, *names):
-    for name in names:
-        _OPTS[name] = n
-
-
-_reg(
-    1,
-    *SIZE_NAMES,
-    *IGNORED_OPTIONS,
-    "-Na",
-    "-Nb",
-    "-Nc",
-    "-N",
-    "-Xbeam",
-    "-Ybeam",
-    "-Xclose",
-    "-Yclose",
-    "-ORGX",
-    "-ORGY",
-    "-pivot",
-    "-distance",
-    "-close_distance",
-    "-detector_abs",
-    "-detector_absorb",
-    "-detector_absorption",
-    "-detector_thick",
-    "-detector_thicksteps",
-    "-thicksteps",
-    "-twotheta",
-    "-detector_rotx",
-    "-detector_roty",
-    "-detector_rotz",
-    "-detsize",
-    "-detsize_f",
-    "-detsize_s",
-    "-detpixels",
-    "-detpixels_f",
-    "-detpixels_x",
-    "-detpixels_s",
-    "-detpixels_y",
-    "-pixel",
-    "-polar",
-    "-oversample",
-    "-lambda",
-    "-wave",
-    "-wavelength",
-    "-energy",
-    "-fluence",
-    "-flux",
-    "-exposure",
-    "-beamsize",
-    "-mosaic",
-    "-mosaicity",
-    "-mosaic_spread",
-    "-mosaic_spr",
-    "-mosaici",
-    "-mosaic_dom",
-    "-mosaic_domains",
-    "-dispersion",
-    "-dispsteps",
-    "-divergence",
-    "-hdivrange",
-    "-vdivrange",
-    "-hdivstep",
-    "-hdivsteps",
-    "-vdivstep",
-    "-vdivsteps",
-    "-divsteps",
-    "-adc",
-    "-phi",
-    "-osc",
-    "-phistep",
-    "-phisteps",
-    "-dmin",
-    "-mat",
-    "-matrix",
-    "-hkl",
-    "-default_F",
-    "-dump",
-    "-img",
-    "-mask",
-    "-stol",
-    "-4stol",
-    "-Q",
-    "-sourcefile",
-    "-floatfile",
-    "-floatimage",
-    "-intfile",
-    "-intimage",
-    "-pgmfile",
-    "-pgmimage",
-    "-noisefile",
-    "-noiseimage",
-    "-scale",
-    "-pgmscale",
-    "-fudge",
-    "-seed",
-    "-mosaic_seed",
-    "-misset_seed",
-    "-water",
-    "-phi_carryover_mode",
-    "-omp_threads",
-    "-device",
-    "-dtype",
-    "-memory_budget_gb",
-    "-geometry_dtype",
-)
-_reg(
-    0,
-    "-mosflm",
-    "-xds",
-    "-adxv",
-    "-denzo",
-    "-dials",
-    "-curved_det",
-    "-curved_detector",
-    "-point_pixel",
-    "-nopolar",
-    "-oversample_thick",
-    "-oversample_polar",
-    "-oversample_omega",
-    "-round_div",
-    "-square_div",
-    "-nonoise",
-    "-nopgm",
-    "-coherent",
-    "-printout",
-    "-noprogress",
-    "-progress",
-    "-interpolate",
-    "-nointerpolate",
-    "-round_xtal",
-    "-square_xtal",
-    "-gauss_xtal",
-    "-binary_spots",
-    "-tophat_spots",
-    "-trace_only",
-)
-#: Options taking a 3-vector; any of them selects the CUSTOM convention.
-VECTOR_OPTIONS = (
-    "-fdet_vector",
-    "-sdet_vector",
-    "-odet_vector",
-    "-beam_vector",
-    "-polar_vector",
-    "-spindle_axis",
-    "-twotheta_axis",
-    "-pix0_vector",
-)
-_reg(3, *VECTOR_OPTIONS)
-_reg(2, "-printout_pixel", "-trace_pixel")
-_reg(4, "-roi")
-_OPTS["-cell"] = -6  # up to six values, stops at a token starting with '-'
-_OPTS["-misset"] = -3  # 'random' or three values
-
-NAN = math.nan
-
-
-def _tokenize(argv):
-    """Split argv into (option, values) pairs; unknown options and missing values are errors."""
-    out = []
-    i = 0
-    n = len(argv)
-    while i < n:
-        tok = argv[i]
-        if not tok.startswith("-") or tok == "-":
-            raise UsageError(f"unexpected argument {tok!r} (values must follow their option)")
-        if tok not in _OPTS:
-            raise UsageError(f"unknown option {tok}")
-        k = _OPTS[tok]
-        if tok == "-cell":
-            vals = []
-            j = i + 1
-            while j < n and len(vals) < 6 and not argv[j].startswith("-"):
-                vals.append(argv[j])
-                j += 1
-            if not vals:
-                raise UsageError("-cell needs at least one value (a b c alpha beta gamma)")
-            out.append((tok, vals))
-            i = j
-            continue
-        if tok == "-misset":
-            if i + 1 < n and "rand" in argv[i + 1]:
-                out.append((tok, [argv[i + 1]]))
-                i += 2
-                continue
-            k = 3
-        if tok == "-curved_det" or tok == "-curved_detector":
-            # nanoBragg needs a token after it; as the last token it is ignored
-            out.append((tok, [] if i + 1 < n else None))
-            i += 1
-            continue
-        if i + k >= n:
-            raise UsageError(f"{tok} needs {k} value{'s' if k > 1 else ''}")
-        out.append((tok, argv[i + 1 : i + 1 + k]))
-        i += 1 + k
-    return out
+#: option name -> number of values (-6: -cell's one to six, -3: -misset's 'random' or three), a
+#: view of the option table for callers that list the options
+_OPTS: dict[str, int] = {name: option.count for name, option in OPTIONS.items()}
 
 
 def parse_argv(argv, cwd=None):
@@ -357,12 +83,9 @@ def parse_argv(argv, cwd=None):
     Files named in argv resolve relative to ``cwd`` (default: the current directory).
     Raises UsageError (bad option/value) or InputError (bad file) with a one-line message.
     """
-    from simulator.setup import build_config
-
     argv = [str(a) for a in argv]
     cwd = os.getcwd() if cwd is None else str(cwd)
-    pairs = _tokenize(argv)
-    return build_config(pairs, argv, cwd)
+    return build_config(split_argv(argv), argv, cwd)
 
 
 def run_argv(argv, cwd=None, stdout=None):
@@ -370,9 +93,6 @@ def run_argv(argv, cwd=None, stdout=None):
 
     Returns the SimulationResult. Output files resolve relative to cwd.
     """
-    from simulator.engine import simulate
-    from simulator.output import write_outputs
-
     stdout = sys.stdout if stdout is None else stdout
     config = parse_argv(argv, cwd=cwd)
     result = simulate(config)

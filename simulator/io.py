@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from simulator.options import c_strtod
+
 
 class InputError(Exception):
     """Bad input: the message is one line naming the option or file:line."""
@@ -219,8 +221,6 @@ def _hkl_rows(text, path):
 
     Indices are plain integers (nanoBragg's %d would stop reading at '1.0' or '1e2'), within
     a C int; F is any number C's strtod reads."""
-    from simulator.cli import c_strtod
-
     rows = []
     for n, line in enumerate(text.splitlines(), start=1):
         toks = line.split()
