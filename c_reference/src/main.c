@@ -73,7 +73,7 @@ static nb_trace_pixel *find_trace(nb_trace_pixel *tp, int n, int fp, int sp)
 {
     int j;
     for (j = 0; j < n; j++)
-        if (tp[j].fast == fp && tp[j].slow == sp)
+        if (tp[j].trace_pixel[0] == sp && tp[j].trace_pixel[1] == fp)
             return &tp[j];
     return NULL;
 }
@@ -101,7 +101,8 @@ static void run_rows(nb_sim *s, nb_engine *e, nb_persist *p, nb_trace_pixel *tp,
         for (fp = 0; fp < s->fpixels; fp++) {
             if (!nb_pixel_active(s, fp, sp))
                 continue;
-            nb_compute_pixel(s, e, p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
+            nb_eval_pixel(s, e, p, fp, sp, NB_PASS_IMAGE,
+                          s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
             if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0)) {
 #pragma omp critical(nb_printout)
                 nb_printout_pixel(s, p, fp, sp);
@@ -120,14 +121,14 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         nb_persist p;
         int sp, b;
         nb_persist_init(&p, s);
-        if (s->carry_omp) {
+        if (nb_carry_per_thread_block(s)) {
             /* the emulated threads' blocks, each from the unrotated cell: the image does not
              * depend on how many threads really run them */
 #pragma omp for schedule(dynamic, 1)
             for (b = 0; b < blocks; b++) {
                 int first, end;
                 nb_block_rows(s, b, &first, &end);
-                p.carry = 0;
+                p.carried_cell_state = 0;
                 run_rows(s, e, &p, tp, first, end);
             }
         } else {
@@ -150,12 +151,13 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         nb_block_rows(s, b, &first, &end);
         /* c-parity-omp: a thread starts from the unrotated cell (upstream's firstprivate
          * ap, bp, cp); the other loop variables only feed -printout and stay serial */
-        p.carry = 0;
+        p.carried_cell_state = 0;
         for (sp = first; sp < end; sp++)
             for (fp = 0; fp < s->fpixels; fp++) {
                 if (!nb_pixel_active(s, fp, sp))
                     continue;
-                nb_compute_pixel(s, e, &p, fp, sp, s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
+                nb_eval_pixel(s, e, &p, fp, sp, NB_PASS_IMAGE,
+                              s->ntrace ? find_trace(tp, s->ntrace, fp, sp) : NULL);
                 if (s->printout && ((fp == s->printout_f && sp == s->printout_s) || s->printout_f < 0))
                     nb_printout_pixel(s, &p, fp, sp);
                 else
@@ -169,17 +171,17 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 }
 
 /* Only the traced pixels, each with the state it has in a full serial run:
- * the carried cell is the previous sweep's last non-zero phi step (or the
- * unrotated cell if no sweep ran before the pixel in its thread block; the whole
- * detector is one block except in c-parity-omp), and the interpolation switch is
- * found by evaluating pixels in raster order until it flips. */
+ * the carried cell is the previous sweep's last non-zero phi step, or the
+ * unrotated cell if the pixel is (or comes before) the first sweep of its thread
+ * block (the whole detector is one block except in c-parity-omp); the
+ * interpolation switch is found by probing pixels in raster order until it flips. */
 static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 {
     long last_traced = -1;
     int j;
 
     for (j = 0; j < s->ntrace; j++) {
-        long idx = (long)tp[j].slow * s->fpixels + tp[j].fast;
+        long idx = tp[j].trace_pixel[0] * s->fpixels + tp[j].trace_pixel[1];
         if (idx > last_traced)
             last_traced = idx;
     }
@@ -190,33 +192,32 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
         for (idx = 0; idx <= last_traced && e->interpolate; idx++) {
             int fp = (int)(idx % s->fpixels), sp = (int)(idx / s->fpixels);
             nb_trace_pixel *tr;
-            if (fp == 0 && s->carry_omp) {
+            if (fp == 0 && nb_carry_per_thread_block(s)) {
                 int first, end;
                 nb_block_rows(s, nb_row_block(s, sp), &first, &end);
                 if (sp == first)
-                    p.carry = 0;
+                    p.carried_cell_state = 0;
             }
             if (!nb_pixel_active(s, fp, sp))
                 continue;
             tr = find_trace(tp, s->ntrace, fp, sp);
-            if (tr)
-                nb_compute_pixel(s, e, &p, fp, sp, tr);
-            else
-                nb_probe_pixel(s, e, &p, fp, sp);
+            nb_eval_pixel(s, e, &p, fp, sp, tr ? NB_PASS_IMAGE : NB_PASS_PROBE, tr);
         }
     }
     for (j = 0; j < s->ntrace; j++) {
-        long idx = (long)tp[j].slow * s->fpixels + tp[j].fast;
+        const int sp = (int)tp[j].trace_pixel[0], fp = (int)tp[j].trace_pixel[1];
+        const long idx = (long)sp * s->fpixels + fp;
         long first_sweep;
         int first, end;
         nb_persist p;
-        if (tp[j].computed || !nb_pixel_active(s, tp[j].fast, tp[j].slow))
+        if (tp[j].computed || !nb_pixel_active(s, fp, sp))
             continue;
-        nb_block_rows(s, nb_row_block(s, tp[j].slow), &first, &end);
-        first_sweep = nb_first_sweep_pixel(s, first, end);
+        nb_block_rows(s, nb_row_block(s, sp), &first, &end);
+        first_sweep = nb_first_sweep_pixel(s, e, first, end);
         nb_persist_init(&p, s);
-        p.carry = (first_sweep >= 0 && first_sweep < idx) ? e->last_nonzero + 1 : 0;
-        nb_compute_pixel(s, e, &p, tp[j].fast, tp[j].slow, &tp[j]);
+        p.carried_cell_state =
+            (first_sweep >= 0 && first_sweep < idx) ? e->last_nonzero_phi_step + 1 : 0;
+        nb_eval_pixel(s, e, &p, fp, sp, NB_PASS_IMAGE, &tp[j]);
     }
 }
 
@@ -276,10 +277,8 @@ int main(int argc, char **argv)
     nb_engine_init(&eng, s);
     if (s->ntrace) {
         tp = nb_calloc((size_t)s->ntrace, sizeof *tp);
-        for (j = 0; j < s->ntrace; j++) {
-            tp[j].slow = s->trace[j][0];
-            tp[j].fast = s->trace[j][1];
-        }
+        for (j = 0; j < s->ntrace; j++)
+            nb_trace_open(&tp[j], s, s->trace[j][0], s->trace[j][1]);
     }
 
     full = s->floatfile || s->intfile || (s->pgmfile && s->write_pgm) ||
@@ -289,19 +288,19 @@ int main(int argc, char **argv)
         nb_finish_full_run(s, omega_sum);
         /* trace blocks last: every line above ends with a newline by now */
         for (j = 0; j < s->ntrace; j++)
-            nb_trace_print(&tp[j], s);
+            nb_trace_print(&tp[j]);
     } else {
         run_traced_only(s, &eng, tp);
         printf("\n");
         for (j = 0; j < s->ntrace; j++)
-            nb_trace_print(&tp[j], s);
+            nb_trace_print(&tp[j]);
         printf("trace only: %d pixel%s evaluated, no image statistics\n", s->ntrace,
                s->ntrace == 1 ? "" : "s");
     }
     for (j = 0; j < s->ntrace; j++)
         if (!tp[j].computed)
             nb_warn("traced pixel (slow %d, fast %d) is outside the ROI or masked: not evaluated",
-                    tp[j].slow, tp[j].fast);
+                    s->trace[j][0], s->trace[j][1]);
     /* everything printed must have arrived before any output file is published */
     nb_stdout_check();
     nb_out_publish();

@@ -23,6 +23,27 @@ typedef enum { PIVOT_SAMPLE, PIVOT_BEAM } nb_pivot;
 typedef enum { SHAPE_SQUARE, SHAPE_ROUND, SHAPE_GAUSS, SHAPE_TOPHAT } nb_shape;
 typedef enum { CONV_CUSTOM, CONV_ADXV, CONV_MOSFLM, CONV_XDS, CONV_DIALS, CONV_DENZO } nb_convention;
 
+/* The phi=0 carry-over, with the names both engines and the docs use:
+ *
+ * - phi_carryover_mode (-phi_carryover_mode): SPEC rotates every phi step from the
+ *   reference orientation; C_PARITY reproduces upstream's serial loop, where a step with
+ *   phi == 0 skips the rotation and so reuses the cell of the last evaluated step;
+ *   C_PARITY_OMP reproduces upstream's OpenMP build run with omp_threads threads, where
+ *   each thread (a static-schedule block of slow rows) carries its own cell.
+ * - carried_cell: the rotated cell kept from the last evaluated phi step and reused at
+ *   phi == 0 steps.  It does not depend on the pixel, so it is kept as an index,
+ *   carried_cell_state, into the engine's cell table (nb_engine.cells: 0 the unrotated
+ *   cell, t + 1 the cell of phi step t).
+ * - first_sweep: the pixel(s) evaluated while the carried cell is still the unrotated one,
+ *   i.e. before any phi sweep ran in the run (or in the thread block): the first active
+ *   pixel whose sub-pixels let a source through the -dmin cut.  Every later pixel starts
+ *   from the last non-zero phi step. */
+typedef enum {
+    PHI_CARRYOVER_SPEC,
+    PHI_CARRYOVER_C_PARITY,
+    PHI_CARRYOVER_C_PARITY_OMP
+} nb_phi_carryover_mode;
+
 typedef struct {
     /* ---- files ---- */
     const char *matfile, *hklfile, *dumpfile, *maskfile, *imgfile, *sourcefile, *stolfile;
@@ -102,9 +123,8 @@ typedef struct {
     int recommended_oversample;
 
     /* ---- extras ---- */
-    int carry_cparity; /* 1: phi=0 steps keep the last rotated cell (c-parity, c-parity-omp) */
-    int carry_omp;     /* c-parity-omp: the carry restarts at each static-schedule thread block */
-    int omp_threads;   /* threads of that schedule (-omp_threads; 0 when not given) */
+    nb_phi_carryover_mode phi_carryover_mode; /* see above; default C_PARITY */
+    int omp_threads;   /* threads of C_PARITY_OMP's schedule (-omp_threads; 0 when not given) */
     int ntrace;
     int (*trace)[2]; /* slow, fast */
 
@@ -114,8 +134,21 @@ typedef struct {
     float *image;
 } nb_sim;
 
+/* phi == 0 steps use the carried cell (c-parity, c-parity-omp) */
+static inline int nb_carries_cell(const nb_sim *s)
+{
+    return s->phi_carryover_mode != PHI_CARRYOVER_SPEC;
+}
+/* the carried cell restarts at every thread block (c-parity-omp) */
+static inline int nb_carry_per_thread_block(const nb_sim *s)
+{
+    return s->phi_carryover_mode == PHI_CARRYOVER_C_PARITY_OMP;
+}
+
 /* options.c */
 void nb_defaults(nb_sim *s);
+/* "spec", "c-parity" or "c-parity-omp": the option value and the trace word */
+const char *nb_phi_carryover_mode_name(nb_phi_carryover_mode mode);
 void nb_parse_args(nb_sim *s, int argc, char **argv);
 /* smv.c */
 void nb_read_mask_header(nb_sim *s, const char *path, int is_mask);

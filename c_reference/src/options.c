@@ -73,7 +73,20 @@ void nb_defaults(nb_sim *s)
     s->adc = 40.0;
     s->progress = 1;
     s->printout_f = s->printout_s = -1;
-    s->carry_cparity = 1;
+    s->phi_carryover_mode = PHI_CARRYOVER_C_PARITY;
+}
+
+const char *nb_phi_carryover_mode_name(nb_phi_carryover_mode mode)
+{
+    switch (mode) {
+    case PHI_CARRYOVER_SPEC:
+        return "spec";
+    case PHI_CARRYOVER_C_PARITY_OMP:
+        return "c-parity-omp";
+    case PHI_CARRYOVER_C_PARITY:
+    default:
+        return "c-parity";
+    }
 }
 
 /* ---------------------------------------------------------------- values */
@@ -460,13 +473,12 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
         }
         else if (is(o, "-phi_carryover_mode")) {
             const char *t = val_word(c, 1);
-            s->carry_omp = 0;
-            if (is(t, "spec"))
-                s->carry_cparity = 0;
-            else if (is(t, "c-parity"))
-                s->carry_cparity = 1;
-            else if (is(t, "c-parity-omp"))
-                s->carry_cparity = s->carry_omp = 1;
+            if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_SPEC)))
+                s->phi_carryover_mode = PHI_CARRYOVER_SPEC;
+            else if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_C_PARITY)))
+                s->phi_carryover_mode = PHI_CARRYOVER_C_PARITY;
+            else if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_C_PARITY_OMP)))
+                s->phi_carryover_mode = PHI_CARRYOVER_C_PARITY_OMP;
             else
                 nb_die("option -phi_carryover_mode: value '%s' is not 'spec', 'c-parity' or "
                        "'c-parity-omp'", t);
@@ -478,8 +490,8 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
     }
     /* a thread count means nothing to the other modes: silently ignoring it would let a
      * caller believe a serial run reproduced a threaded one */
-    if (s->omp_threads && !s->carry_omp)
+    if (s->omp_threads && !nb_carry_per_thread_block(s))
         nb_die("option -omp_threads: needs -phi_carryover_mode c-parity-omp");
-    if (s->carry_omp && !s->omp_threads)
+    if (nb_carry_per_thread_block(s) && !s->omp_threads)
         s->omp_threads = 1;
 }

@@ -1,4 +1,5 @@
-/* Physics of one step: lattice transforms, crystal shapes, polarisation. */
+/* Physics of one sub-pixel and one step: solid angle, detector absorption, polarisation,
+ * lattice transforms, crystal shapes. */
 #include <math.h>
 #include "nb.h"
 #include "physics.h"
@@ -18,6 +19,22 @@ double nb_sinc3(double x)
     if (x == 0.0)
         return 1.0;
     return 3.0 * (sin(x) / x - cos(x)) / (x * x);
+}
+
+double nb_solid_angle(const nb_sim *s, double airpath)
+{
+    if (s->point_pixel)
+        return 1.0 / airpath / airpath;
+    return s->pixel_size * s->pixel_size / airpath / airpath * s->close_distance / airpath;
+}
+
+/* the layer's share of exp(-mu x) along the path through the sensor: the path
+ * length per layer is det_thickstep / parallax */
+double nb_capture_fraction(const nb_sim *s, int layer, const double *diffracted)
+{
+    double parallax = vec_dot(diffracted, s->odet);
+    return exp((double)(-layer) * s->det_thickstep * s->det_mu / parallax) -
+           exp((double)(-(layer + 1)) * s->det_thickstep * s->det_mu / parallax);
 }
 
 /* Kahn polarisation factor.  incident and diffracted are re-normalised in

@@ -1,34 +1,113 @@
+/* Formatting of the TRACE_C / TRACE_C_PHI lines: one ordered key table, walked per
+ * section.  The values are recorded in contract units by the engine (engine.c); nothing
+ * here converts or computes. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "err.h"
 #include "trace.h"
 
-void nb_text_printf(nb_text *t, const char *fmt, ...)
-{
-    va_list ap;
-    int need;
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_start(ap, fmt);
-        need = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? room : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0)
-            nb_die_code(NB_EXIT_IO, "trace formatting failed");
-        if (t->buf && (size_t)need < room) {
-            t->len += (size_t)need;
-            return;
-        }
-        t->cap = (t->cap ? t->cap * 2 : 4096) + (size_t)need + 1;
-        t->buf = realloc(t->buf, t->cap);
-        if (!t->buf)
-            nb_die_code(NB_EXIT_IO, "out of memory (trace)");
-    }
-}
+typedef enum { KIND_INT, KIND_REAL, KIND_WORD } key_kind; /* long, double, const char * */
+typedef enum { SEC_META, SEC_SETUP, SEC_PIXEL, SEC_STEP, SEC_FINAL } key_section;
 
-#define RF "%.17g"
+typedef struct {
+    const char *key;
+    key_section section;
+    key_kind kind;
+    int n;          /* values on the line */
+    size_t offset;  /* of the field in nb_trace_pixel (nb_trace_step for SEC_STEP) */
+    int axes_only;  /* printed only when the record has F_latt_axes */
+} trace_key;
+
+/* the field is named after the key: #key is both */
+#define K(section, kind, n, key) {#key, section, kind, n, offsetof(nb_trace_pixel, key), 0}
+#define STEP(kind, n, key) {#key, SEC_STEP, kind, n, offsetof(nb_trace_step, key), 0}
+#define STEP_AXES(kind, n, key) {#key, SEC_STEP, kind, n, offsetof(nb_trace_step, key), 1}
+
+/* every key of the contract's catalogue, in its order (the order of the lines) */
+static const trace_key trace_keys[] = {
+    K(SEC_META, KIND_INT, 2, trace_pixel),
+    K(SEC_META, KIND_INT, 1, schema_version),
+    K(SEC_META, KIND_WORD, 1, engine),
+    K(SEC_META, KIND_WORD, 1, phi_carryover_mode),
+    K(SEC_META, KIND_WORD, 1, dtype),
+    K(SEC_META, KIND_WORD, 1, device),
+
+    K(SEC_SETUP, KIND_REAL, 3, fdet_vec),
+    K(SEC_SETUP, KIND_REAL, 3, sdet_vec),
+    K(SEC_SETUP, KIND_REAL, 3, odet_vec),
+    K(SEC_SETUP, KIND_REAL, 3, beam_vec),
+    K(SEC_SETUP, KIND_REAL, 3, polar_vec),
+    K(SEC_SETUP, KIND_REAL, 3, spindle_vec),
+    K(SEC_SETUP, KIND_REAL, 3, pix0_vector_meters),
+    K(SEC_SETUP, KIND_REAL, 1, distance_meters),
+    K(SEC_SETUP, KIND_REAL, 1, close_distance_meters),
+    K(SEC_SETUP, KIND_REAL, 3, a_angstroms),
+    K(SEC_SETUP, KIND_REAL, 3, b_angstroms),
+    K(SEC_SETUP, KIND_REAL, 3, c_angstroms),
+    K(SEC_SETUP, KIND_REAL, 3, a_star_A_inv),
+    K(SEC_SETUP, KIND_REAL, 3, b_star_A_inv),
+    K(SEC_SETUP, KIND_REAL, 3, c_star_A_inv),
+    K(SEC_SETUP, KIND_REAL, 1, V_cell_A3),
+    K(SEC_SETUP, KIND_REAL, 3, N_cells),
+    K(SEC_SETUP, KIND_REAL, 1, phi0_deg),
+    K(SEC_SETUP, KIND_REAL, 1, phistep_deg),
+    K(SEC_SETUP, KIND_INT, 1, phisteps),
+    K(SEC_SETUP, KIND_INT, 1, mosaic_domains),
+    K(SEC_SETUP, KIND_INT, 1, sources),
+    K(SEC_SETUP, KIND_INT, 1, oversample),
+    K(SEC_SETUP, KIND_INT, 1, steps),
+    K(SEC_SETUP, KIND_REAL, 1, r_e_sqr_m2),
+    K(SEC_SETUP, KIND_REAL, 1, fluence_photons_per_m2),
+
+    K(SEC_PIXEL, KIND_REAL, 3, pixel_pos_meters),
+    K(SEC_PIXEL, KIND_REAL, 1, R_distance_meters),
+    K(SEC_PIXEL, KIND_REAL, 1, omega_pixel_sr),
+    K(SEC_PIXEL, KIND_REAL, 1, obliquity_factor),
+    K(SEC_PIXEL, KIND_REAL, 3, diffracted_vec),
+    K(SEC_PIXEL, KIND_REAL, 3, incident_vec),
+    K(SEC_PIXEL, KIND_REAL, 1, lambda_angstroms),
+    K(SEC_PIXEL, KIND_REAL, 3, scattering_vec_A_inv),
+    K(SEC_PIXEL, KIND_REAL, 1, stol_A_inv),
+    K(SEC_PIXEL, KIND_REAL, 1, polar),
+    K(SEC_PIXEL, KIND_REAL, 1, capture_fraction),
+
+    STEP(KIND_REAL, 1, phi_deg),
+    STEP(KIND_REAL, 3, rot_a_angstroms),
+    STEP(KIND_REAL, 3, rot_b_angstroms),
+    STEP(KIND_REAL, 3, rot_c_angstroms),
+    STEP(KIND_REAL, 3, hkl_frac),
+    STEP(KIND_INT, 3, hkl_rounded),
+    STEP_AXES(KIND_REAL, 1, F_latt_a),
+    STEP_AXES(KIND_REAL, 1, F_latt_b),
+    STEP_AXES(KIND_REAL, 1, F_latt_c),
+    STEP(KIND_REAL, 1, F_latt),
+    STEP(KIND_REAL, 1, F_cell),
+    STEP(KIND_REAL, 1, I_term),
+
+    K(SEC_FINAL, KIND_REAL, 1, I_before_scaling),
+    K(SEC_FINAL, KIND_REAL, 1, polar_applied),
+    K(SEC_FINAL, KIND_REAL, 1, omega_applied_sr),
+    K(SEC_FINAL, KIND_REAL, 1, capture_fraction_applied),
+    K(SEC_FINAL, KIND_REAL, 1, I_pixel_final),
+};
+#define NKEYS (sizeof trace_keys / sizeof trace_keys[0])
+
+nb_trace_step *nb_trace_add_step(nb_trace_pixel *tr)
+{
+    nb_trace_step *step;
+    if (tr->nstep_records == tr->step_records_cap) {
+        size_t cap = tr->step_records_cap ? 2 * tr->step_records_cap : 64;
+        nb_trace_step *grown = realloc(tr->step_records, cap * sizeof *grown);
+        if (!grown)
+            nb_die_code(NB_EXIT_IO, "out of memory (trace)");
+        tr->step_records = grown;
+        tr->step_records_cap = cap;
+    }
+    step = &tr->step_records[tr->nstep_records++];
+    *step = (nb_trace_step){0};
+    return step;
+}
 
 /* a real as the trace contract spells it: glibc prints a NaN with its sign bit set as "-nan";
  * the contract has one spelling, "nan" (fabs clears the sign bit of a NaN too) */
@@ -37,111 +116,46 @@ static double tv(double v)
     return isnan(v) ? fabs(v) : v;
 }
 
-/* a rotated cell vector of a step, in Angstrom */
-static void step_cell_vector(nb_text *t, const char *pre, const char *key, const double *v)
+static void print_line(const char *prefix, const trace_key *k, const void *record)
 {
-    nb_text_printf(t, "%s %s " RF " " RF " " RF "\n", pre, key, tv(v[1] * 1e10), tv(v[2] * 1e10),
-                   tv(v[3] * 1e10));
-}
-
-void nb_trace_step(nb_trace_pixel *tr, const nb_sim *s, int phi_tic, int mos_tic, double phi,
-                   const double *a, const double *b, const double *c, double h, double k,
-                   double l, int h0, int k0, int l0, const double *Flatt_axes, double F_latt,
-                   double F_cell, double I_term)
-{
-    nb_text *t = &tr->steps;
-    char pre[64];
-    sprintf(pre, "TRACE_C_PHI: phi_tic=%d mos_tic=%d", phi_tic, mos_tic);
-    nb_text_printf(t, "%s phi_deg " RF "\n", pre, tv(phi * NB_RTD));
-    step_cell_vector(t, pre, "rot_a_angstroms", a);
-    step_cell_vector(t, pre, "rot_b_angstroms", b);
-    step_cell_vector(t, pre, "rot_c_angstroms", c);
-    nb_text_printf(t, "%s hkl_frac " RF " " RF " " RF "\n", pre, tv(h), tv(k), tv(l));
-    nb_text_printf(t, "%s hkl_rounded %d %d %d\n", pre, h0, k0, l0);
-    if (s->shape == SHAPE_SQUARE) {
-        nb_text_printf(t, "%s F_latt_a " RF "\n", pre, tv(Flatt_axes[0]));
-        nb_text_printf(t, "%s F_latt_b " RF "\n", pre, tv(Flatt_axes[1]));
-        nb_text_printf(t, "%s F_latt_c " RF "\n", pre, tv(Flatt_axes[2]));
+    const char *field = (const char *)record + k->offset;
+    int i;
+    printf("%s %s", prefix, k->key);
+    for (i = 0; i < k->n; i++) {
+        if (k->kind == KIND_INT)
+            printf(" %ld", ((const long *)(const void *)field)[i]);
+        else if (k->kind == KIND_REAL)
+            printf(" %.17g", tv(((const double *)(const void *)field)[i]));
+        else
+            printf(" %s", ((const char *const *)(const void *)field)[i]);
     }
-    nb_text_printf(t, "%s F_latt " RF "\n", pre, tv(F_latt));
-    nb_text_printf(t, "%s F_cell " RF "\n", pre, tv(F_cell));
-    nb_text_printf(t, "%s I_term " RF "\n", pre, tv(I_term));
+    printf("\n");
 }
 
-static void v3(const char *key, const double *v, double scale)
+/* the lines of one section, in table order */
+static void print_section(key_section section, const char *prefix, const void *record,
+                          int F_latt_axes)
 {
-    printf("TRACE_C: %s " RF " " RF " " RF "\n", key, tv(v[1] * scale), tv(v[2] * scale),
-           tv(v[3] * scale));
+    size_t j;
+    for (j = 0; j < NKEYS; j++)
+        if (trace_keys[j].section == section && (F_latt_axes || !trace_keys[j].axes_only))
+            print_line(prefix, &trace_keys[j], record);
 }
 
-static void r1(const char *key, double v)
+void nb_trace_print(const nb_trace_pixel *tr)
 {
-    printf("TRACE_C: %s " RF "\n", key, tv(v));
-}
-
-static void i1(const char *key, long v)
-{
-    printf("TRACE_C: %s %ld\n", key, v);
-}
-
-void nb_trace_print(const nb_trace_pixel *tr, const nb_sim *s)
-{
-    printf("TRACE_C: trace_pixel %d %d\n", tr->slow, tr->fast);
-    printf("TRACE_C: schema_version 1\n");
-    printf("TRACE_C: engine c-reference\n");
-    printf("TRACE_C: phi_carryover_mode %s\n",
-           s->carry_omp ? "c-parity-omp" : (s->carry_cparity ? "c-parity" : "spec"));
-    printf("TRACE_C: dtype float64\n");
-    printf("TRACE_C: device cpu\n");
-
-    v3("fdet_vec", s->fdet, 1.0);
-    v3("sdet_vec", s->sdet, 1.0);
-    v3("odet_vec", s->odet, 1.0);
-    v3("beam_vec", s->beam, 1.0);
-    v3("polar_vec", s->polar_vec, 1.0);
-    v3("spindle_vec", s->spindle, 1.0);
-    v3("pix0_vector_meters", s->pix0, 1.0);
-    r1("distance_meters", s->distance);
-    r1("close_distance_meters", s->close_distance);
-    v3("a_angstroms", s->a_A, 1.0);
-    v3("b_angstroms", s->b_A, 1.0);
-    v3("c_angstroms", s->c_A, 1.0);
-    v3("a_star_A_inv", s->a_star, 1.0);
-    v3("b_star_A_inv", s->b_star, 1.0);
-    v3("c_star_A_inv", s->c_star, 1.0);
-    r1("V_cell_A3", s->V_cell);
-    printf("TRACE_C: N_cells " RF " " RF " " RF "\n", tv(s->Na), tv(s->Nb), tv(s->Nc));
-    r1("phi0_deg", s->phi0 * NB_RTD);
-    r1("phistep_deg", s->phistep * NB_RTD);
-    i1("phisteps", s->phisteps);
-    i1("mosaic_domains", s->mosaic_domains);
-    i1("sources", s->sources);
-    i1("oversample", s->oversample);
-    i1("steps", s->steps);
-    r1("r_e_sqr_m2", s->r_e_sqr);
-    r1("fluence_photons_per_m2", s->fluence);
-
+    size_t i;
+    print_section(SEC_META, "TRACE_C:", tr, 0);
+    print_section(SEC_SETUP, "TRACE_C:", tr, 0);
     if (!tr->computed)
         return; /* outside the ROI or masked: the pixel is never evaluated */
-
-    if (tr->have_pixel) {
-        v3("pixel_pos_meters", tr->pixel_pos, 1.0);
-        r1("R_distance_meters", tr->R);
-        r1("omega_pixel_sr", tr->omega);
-        r1("obliquity_factor", tr->obliquity);
-        v3("diffracted_vec", tr->diffracted, 1.0);
-        v3("incident_vec", tr->incident, 1.0);
-        r1("lambda_angstroms", tr->lambda * 1e10);
-        v3("scattering_vec_A_inv", tr->scattering, 1e-10);
-        r1("stol_A_inv", tr->stol * 1e-10);
-        r1("polar", tr->polar);
-        r1("capture_fraction", tr->capture);
+    if (tr->have_pixel)
+        print_section(SEC_PIXEL, "TRACE_C:", tr, 0);
+    for (i = 0; i < tr->nstep_records; i++) {
+        char prefix[64];
+        sprintf(prefix, "TRACE_C_PHI: phi_tic=%d mos_tic=%d", tr->step_records[i].phi_tic,
+                tr->step_records[i].mos_tic);
+        print_section(SEC_STEP, prefix, &tr->step_records[i], tr->F_latt_axes);
     }
-    if (tr->steps.len)
-        fwrite(tr->steps.buf, 1, tr->steps.len, stdout);
-    r1("I_before_scaling", tr->I);
-    r1("polar_applied", tr->polar_applied);
-    r1("omega_applied_sr", tr->omega_applied);
-    r1("capture_fraction_applied", tr->capture_applied);
-    r1("I_pixel_final", tr->I_final);
+    print_section(SEC_FINAL, "TRACE_C:", tr, 0);
 }
