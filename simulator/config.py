@@ -1,9 +1,11 @@
 """Frozen configuration of one simulation, as resolved from a nanoBragg command line.
 
-Units inside are SI (metres, radians) unless a field name says otherwise; the command line's
-units (mm, degrees, Angstrom, mrad, microns) are converted by ``simulator.cli``. Every default and
-derivation of nanoBragg (automatic phi steps, oversampling, conventions, pivots, ...) has already
-been applied, so the engine only reads numbers from here.
+Units inside are SI (metres, radians) unless a field's comment says otherwise; the command
+line's units (mm, degrees, Angstrom, mrad, microns, eV, percent) are converted when an option is
+read, by its entry in the option table (``simulator.options``). Every default and derivation of
+nanoBragg (automatic phi steps, oversampling, conventions, pivots, ...) has already been
+applied by the set-up derivations (``simulator.setup``, one per config below), so the engine
+only reads numbers from here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ Vec3 = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class CrystalConfig:
-    """Crystal: cell or matrix, misset, size, shape, rotation and mosaic domains."""
+    """Crystal: cell or matrix, misset, size, shape, rotation and mosaic domains
+    (``simulator.setup.crystal``; phi and domain counts from ``simulator.setup.sampling``)."""
 
     user_cell: bool
     cell: tuple[
@@ -25,14 +28,14 @@ class CrystalConfig:
     ]  # a b c (Angstrom), alpha beta gamma (degrees)
     matrix: tuple[Vec3, Vec3, Vec3] | None  # a*, b*, c* rows of -mat (scaled by 1/lambda later)
     misset_rad: Vec3 | None  # None: no misset
-    N: Vec3  # Na Nb Nc after -xtalsize etc.
+    N: Vec3  # Na Nb Nc (unit cells per edge) after -xtalsize etc.
     shape: str  # square | round | gauss | tophat
-    fudge: float
+    fudge: float  # shape factor (dimensionless)
     phi0: float  # rad
     phistep: float  # rad
     phisteps: int
     osc: float  # rad
-    spindle: Vec3
+    spindle: Vec3  # unit vector
     mosaic_spread: float  # rad
     mosaic_domains: int
     # per domain: axis (3), powf factor, angle (rad), as nanoBragg's float arithmetic made them
@@ -43,80 +46,83 @@ class CrystalConfig:
 
 @dataclass(frozen=True)
 class StructureFactors:
-    """HKL table (dense, default_F where not listed) and lookup mode."""
+    """HKL table (dense, default_F where not listed) and lookup mode (``simulator.setup.sfac``)."""
 
     table: np.ndarray | None = field(compare=False)  # (h_range, k_range, l_range) float64, or None
     hkl_min: tuple[int, int, int]
     hkl_max: tuple[int, int, int]
-    hkls: int
-    default_F: float
-    interpolate: bool
+    hkls: int  # reflections listed (0: none, default_F everywhere)
+    default_F: float  # electrons (F's unit)
+    interpolate: bool  # tricubic interpolation of F between table entries
 
 
 @dataclass(frozen=True)
 class BeamConfig:
-    """Beam: wavelength, sources, polarisation, fluence, water background."""
+    """Beam: wavelength, sources, polarisation, fluence, water background
+    (``simulator.setup.beam``; directions from the detector frame's convention)."""
 
     lambda0: float  # m
-    beam_vector: Vec3
-    polar_vector: Vec3
-    vert_vector: Vec3
+    beam_vector: Vec3  # unit vector, sample towards detector
+    polar_vector: Vec3  # unit E-vector
+    vert_vector: Vec3  # unit vector beam x polar
     source_dirs: tuple[Vec3, ...]  # unit vectors from the sample towards each source
     source_lambdas: tuple[float, ...]  # m
     source_from_file: bool
     source_lambda_factors: tuple[float, ...] | None  # lambda = lambda0 * factor (generated sources)
-    dispersion: float
-    dispstep: float
+    dispersion: float  # fraction of lambda0 (full range)
+    dispstep: float  # fraction of lambda0
     dispsteps: int
-    hdivrange: float
-    hdivstep: float
+    hdivrange: float  # rad
+    hdivstep: float  # rad
     hdivsteps: int
-    vdivrange: float
-    vdivstep: float
+    vdivrange: float  # rad
+    vdivstep: float  # rad
     vdivsteps: int
-    divsteps: int
+    divsteps: int  # divergence points kept (0 with a -sourcefile)
     polarization: float  # Kahn factor
     nopolar: bool
-    fluence: float
-    r_e_sqr: float
+    fluence: float  # photons/m^2
+    r_e_sqr: float  # m^2, classical electron radius squared
     water_size: float  # m
-    I_bg: float
-    dmin: float  # m
+    I_bg: float  # water background, nanoBragg's I_bg (from fluence and water_size)
+    dmin: float  # m, resolution cut (0: none)
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Detector: size, convention, pivot, unrotated vectors, beam centre, thickness, ROI."""
+    """Detector: size, convention, pivot, unrotated vectors, beam centre, thickness, ROI
+    (``simulator.setup.detector``; layers from ``simulator.setup.sampling``). Placement (pix0,
+    rotated vectors) is ``simulator.detector.detector_setup`` of this config."""
 
     fpixels: int
     spixels: int
     pixel_size: float  # m
-    detsize_f: float
-    detsize_s: float
+    detsize_f: float  # m
+    detsize_s: float  # m
     convention: str  # mosflm | xds | adxv | denzo | dials | custom
     pivot: str  # beam | sample
     distance: float  # m, as given (or the default)
     close_distance: float | None  # m, if given
-    fdet: Vec3
+    fdet: Vec3  # unit vectors before the rotations
     sdet: Vec3
     odet: Vec3
-    twotheta_axis: Vec3
-    rotx: float
-    roty: float
-    rotz: float
-    twotheta: float
-    Fbeam: float
-    Sbeam: float
-    Fclose: float
-    Sclose: float
-    Xbeam: float  # for the image header
-    Ybeam: float
-    Xclose: float
-    Yclose: float
+    twotheta_axis: Vec3  # as given (not unitized, as in nanoBragg)
+    rotx: float  # rad
+    roty: float  # rad
+    rotz: float  # rad
+    twotheta: float  # rad
+    Fbeam: float  # m, beam centre along fdet / sdet (BEAM pivot)
+    Sbeam: float  # m
+    Fclose: float  # m, point nearest the sample (SAMPLE pivot)
+    Sclose: float  # m
+    Xbeam: float  # m, in the convention's words (for the image header)
+    Ybeam: float  # m
+    Xclose: float  # m
+    Yclose: float  # m
     curved: bool
     point_pixel: bool
     thick: float  # m
-    thickstep: float
+    thickstep: float  # m
     thicksteps: int
     mu: float  # 1/m
     roi: tuple[int, int, int, int]  # xmin xmax ymin ymax (fast, slow; inclusive)
@@ -125,6 +131,9 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class SamplingConfig:
+    """Sub-pixels per pixel side and which factors are evaluated per sub-pixel
+    (``simulator.setup.sampling``)."""
+
     oversample: int
     oversample_thick: bool
     oversample_polar: bool
@@ -133,15 +142,17 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    """Files written and lines printed (``simulator.setup.run``); names relative to ``cwd``."""
+
     floatfile: str | None
     intfile: str | None
     pgmfile: str | None
     noisefile: str | None
     write_pgm: bool
     calculate_noise: bool
-    intfile_scale: float
-    pgm_scale: float
-    adc_offset: float
+    intfile_scale: float  # counts per photon (0: automatic)
+    pgm_scale: float  # (0: automatic)
+    adc_offset: float  # counts
     seed: int  # stored negated, as nanoBragg does
     printout: bool
     printout_pixel: tuple[int, int] | None  # (fast, slow), nanoBragg order
@@ -150,7 +161,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Options of this engine that nanoBragg does not have."""
+    """Options of this engine that nanoBragg does not have (``simulator.setup.run``)."""
 
     trace_pixels: tuple[tuple[int, int], ...]  # (slow, fast)
     phi_carryover_mode: str  # spec | c-parity | c-parity-omp
@@ -166,6 +177,8 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class SimulationConfig:
+    """Everything one run needs, built by ``simulator.setup.build_config``."""
+
     crystal: CrystalConfig
     sf: StructureFactors
     beam: BeamConfig
