@@ -42,11 +42,19 @@ typedef enum {
     NB_PASS_FIRST_SWEEP
 } nb_pass;
 
+/* state.c */
 void nb_engine_init(nb_engine *e, const nb_sim *s);
+/* the cell (a, b, c: 12 doubles) of cell state state, mosaic domain m, made into out */
+void nb_make_cell(const nb_sim *s, const nb_engine *e, int state, int m, double *out);
+/* the same from the table, or made in scratch when the table was too big to build */
+const double *nb_cell_of(const nb_sim *s, const nb_engine *e, int state, int m,
+                         double *scratch);
 /* the loop variables as upstream leaves them before the first pixel (they show in
  * -printout of a pixel evaluated before any phi step ran) */
 void nb_persist_init(nb_persist *p, const nb_sim *s);
-/* The pixel kernel: evaluate pixel (fpixel, spixel) for pass, starting from (and
+void nb_printout_pixel(const nb_sim *s, const nb_persist *p, int fpixel, int spixel);
+
+/* engine.c.  The pixel kernel: evaluate pixel (fpixel, spixel) for pass, starting from (and
  * updating) the carried cell and loop variables in p.  tr (NB_PASS_IMAGE only, may be
  * NULL) receives the traced values.  Returns 1 when the pass stopped early: the
  * interpolation switch flipped (NB_PASS_PROBE) or a sweep was found
@@ -55,7 +63,6 @@ int nb_eval_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int 
                   nb_pass pass, nb_trace_pixel *tr);
 /* the meta and setup keys of a traced pixel (slow, fast), in contract units */
 void nb_trace_open(nb_trace_pixel *tr, const nb_sim *s, int slow, int fast);
-void nb_printout_pixel(const nb_sim *s, const nb_persist *p, int fpixel, int spixel);
 
 /* raster.c: which pixels run, in which thread block, and where the first sweep is */
 
