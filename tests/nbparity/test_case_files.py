@@ -37,7 +37,7 @@ from nbparity.cases import (
 )
 from nbparity.cli import cli
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GOOD = 'name = "x"\nargs = "-cell 50 50 50 90 90 90 -default_F 1 -detpixels 8"\n'
 
 

@@ -16,9 +16,9 @@ from nbparity.cli import cli
 from nbparity.engines import EngineOptions, is_stock_nanobragg, resolve_engine
 from nbparity.profiles import ProfileError, expand, load_profile
 
-FAKE_PORT = Path(__file__).resolve().parent / "fake_port"
+FAKE_PORT = Path(__file__).resolve().parents[1] / "fake_port"
 PROFILE = FAKE_PORT / "fake_port.toml"
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 # a small case whose φ sweep starts at 0, so the φ=0 carry-over matters
 ARGS = ["-cell", "70", "80", "90", "75", "85", "95", "-default_F", "10", "-detpixels", "64",
         "-N", "4", "-phi", "0", "-osc", "1", "-phisteps", "3", "-distance", "100"]

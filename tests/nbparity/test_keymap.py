@@ -195,7 +195,7 @@ def test_a_mapped_name_whose_values_do_not_fit_is_skipped_not_fatal(make_log):
     assert "polar" in set(log.records.key)
 
 
-LEGACY = __import__("pathlib").Path(__file__).parent / "data" / "legacy"
+LEGACY = __import__("pathlib").Path(__file__).parents[1] / "data" / "legacy"
 
 
 def test_an_instrumented_c_log_against_a_ports_log_through_the_builtin_map():

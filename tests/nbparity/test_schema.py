@@ -12,7 +12,7 @@ import pytest
 
 from nbparity import schema
 
-CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "design" / "trace-contract.md"
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "design" / "trace-contract.md"
 
 
 def _contract_rows() -> list[tuple[str, str, int, str]]:

@@ -1,6 +1,6 @@
 """`nbparity trace`, `gate`, `cases` and `images` with stand-in engines and bad input.
 
-Real engine runs are tested in tests/test_engines_parity.py; here a tiny shell script plays the
+Real engine runs are tested in tests/test_toolkit_engines.py; here a tiny shell script plays the
 C engine, so bundles, time-outs, crashes and exit codes can be checked without a build.
 """
 
@@ -166,7 +166,7 @@ def test_images_parity_and_png(tmp_path):
     assert "pixel (2, 3)" in result.output
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    # the figure of nbparity.images.write_figure (tests/test_figures.py checks its content)
+    # the figure of nbparity.images.write_figure (tests/nbparity/test_images.py checks its content)
     assert struct.unpack(">II", data[16:24]) == (1500, 520)
     again = _run("images", a, c, "--shape", 6, 4, "--png", png)
     assert again.exit_code == 2 and "exists" in again.output
