@@ -129,69 +129,69 @@ static void read_matrix(nb_sim *s)
     vec_scale(s->c_star, s->c_star, 1e-10 / s->lambda0);
 }
 
-void nb_setup_crystal(nb_sim *s)
+/* -cell: lengths (Angstrom, into a[0], b[0], c[0]) and angles to the reciprocal cell in
+ * upstream's orientation (a* along x, b* in the xy plane); returns the cell volume */
+static double reciprocal_from_cell(nb_sim *s, double *a, double *b, double *c)
 {
     double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
-    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
-    double axb[4], bxc[4], cxa[4], asxbs[4], bsxcs[4], csxas[4];
-    double V_cell = 0, V_star;
-    double xmax, rps;
-
-    if (s->user_cell) {
-        double aavg, skew;
-        double t[6];
-        a[0] = s->cell_a;
-        b[0] = s->cell_b;
-        c[0] = s->cell_c;
-        if (b[0] <= 0.0) b[0] = a[0];
-        if (c[0] <= 0.0) c[0] = a[0];
-        if (s->alpha <= 0.0) s->alpha = M_PI / 2;
-        if (s->beta <= 0.0) s->beta = M_PI / 2;
-        if (s->gamma <= 0.0) s->gamma = M_PI / 2;
-        aavg = (s->alpha + s->beta + s->gamma) / 2;
-        skew = sin(aavg) * sin(aavg - s->alpha) * sin(aavg - s->beta) * sin(aavg - s->gamma);
-        /* angles that cannot close a cell give a negative (or vanishing) product;
-         * upstream takes its absolute value and goes on, this program refuses */
-        if (!(skew > 1e-12) || !(s->alpha < M_PI) || !(s->beta < M_PI) || !(s->gamma < M_PI))
-            nb_die("option -cell: impossible unit cell angles %g %g %g", s->alpha * NB_RTD,
-                   s->beta * NB_RTD, s->gamma * NB_RTD);
-        V_cell = 2.0 * a[0] * b[0] * c[0] * sqrt(skew);
-        if (!(V_cell > 0.0) || !isfinite(V_cell))
-            nb_die("option -cell: impossible unit cell (volume %g A^3)", V_cell);
-        V_star = 1.0 / V_cell;
-        as[0] = b[0] * c[0] * sin(s->alpha) * V_star;
-        bs[0] = c[0] * a[0] * sin(s->beta) * V_star;
-        cs[0] = a[0] * b[0] * sin(s->gamma) * V_star;
-        if (as[0] <= 0.0 || bs[0] <= 0.0 || cs[0] <= 0.0) {
-            printf("WARNING: impossible reciprocal cell lengths: %g %g %g\n", as[0], bs[0], cs[0]);
-            as[0] = fabs(as[0]);
-            bs[0] = fabs(bs[0]);
-            cs[0] = fabs(cs[0]);
-            if (as[0] <= 0.0) as[0] = DBL_MIN;
-            if (bs[0] <= 0.0) bs[0] = DBL_MIN;
-            if (cs[0] <= 0.0) cs[0] = DBL_MIN;
-        }
-        /* t: sin and cos of the reciprocal angles (the cosines from the direct angles) */
-        t[0] = a[0] * V_star / bs[0] / cs[0];
-        t[2] = b[0] * V_star / as[0] / cs[0];
-        t[4] = c[0] * V_star / as[0] / bs[0];
-        t[1] = (cos(s->beta) * cos(s->gamma) - cos(s->alpha)) / (sin(s->beta) * sin(s->gamma));
-        t[3] = (cos(s->gamma) * cos(s->alpha) - cos(s->beta)) / (sin(s->gamma) * sin(s->alpha));
-        t[5] = (cos(s->alpha) * cos(s->beta) - cos(s->gamma)) / (sin(s->alpha) * sin(s->beta));
-        check_trig("reciprocal cell angles", STAR_NAMES_CELL, t);
-        as[1] = as[0];
-        bs[1] = bs[0] * t[5];
-        cs[1] = cs[0] * t[3];
-        as[2] = 0.0;
-        bs[2] = bs[0] * t[4];
-        cs[2] = cs[0] * (t[1] - t[3] * t[5]) / t[4];
-        as[3] = 0.0;
-        bs[3] = 0.0;
-        cs[3] = cs[0] * V_cell / (a[0] * b[0] * c[0] * t[4]);
+    double V_cell, V_star;
+    double aavg, skew;
+    double t[6];
+    a[0] = s->cell_a;
+    b[0] = s->cell_b;
+    c[0] = s->cell_c;
+    if (b[0] <= 0.0) b[0] = a[0];
+    if (c[0] <= 0.0) c[0] = a[0];
+    if (s->alpha <= 0.0) s->alpha = M_PI / 2;
+    if (s->beta <= 0.0) s->beta = M_PI / 2;
+    if (s->gamma <= 0.0) s->gamma = M_PI / 2;
+    aavg = (s->alpha + s->beta + s->gamma) / 2;
+    skew = sin(aavg) * sin(aavg - s->alpha) * sin(aavg - s->beta) * sin(aavg - s->gamma);
+    /* angles that cannot close a cell give a negative (or vanishing) product;
+     * upstream takes its absolute value and goes on, this program refuses */
+    if (!(skew > 1e-12) || !(s->alpha < M_PI) || !(s->beta < M_PI) || !(s->gamma < M_PI))
+        nb_die("option -cell: impossible unit cell angles %g %g %g", s->alpha * NB_RTD,
+               s->beta * NB_RTD, s->gamma * NB_RTD);
+    V_cell = 2.0 * a[0] * b[0] * c[0] * sqrt(skew);
+    if (!(V_cell > 0.0) || !isfinite(V_cell))
+        nb_die("option -cell: impossible unit cell (volume %g A^3)", V_cell);
+    V_star = 1.0 / V_cell;
+    as[0] = b[0] * c[0] * sin(s->alpha) * V_star;
+    bs[0] = c[0] * a[0] * sin(s->beta) * V_star;
+    cs[0] = a[0] * b[0] * sin(s->gamma) * V_star;
+    if (as[0] <= 0.0 || bs[0] <= 0.0 || cs[0] <= 0.0) {
+        printf("WARNING: impossible reciprocal cell lengths: %g %g %g\n", as[0], bs[0], cs[0]);
+        as[0] = fabs(as[0]);
+        bs[0] = fabs(bs[0]);
+        cs[0] = fabs(cs[0]);
+        if (as[0] <= 0.0) as[0] = DBL_MIN;
+        if (bs[0] <= 0.0) bs[0] = DBL_MIN;
+        if (cs[0] <= 0.0) cs[0] = DBL_MIN;
     }
-    if (s->matfile)
-        read_matrix(s);
+    /* t: sin and cos of the reciprocal angles (the cosines from the direct angles) */
+    t[0] = a[0] * V_star / bs[0] / cs[0];
+    t[2] = b[0] * V_star / as[0] / cs[0];
+    t[4] = c[0] * V_star / as[0] / bs[0];
+    t[1] = (cos(s->beta) * cos(s->gamma) - cos(s->alpha)) / (sin(s->beta) * sin(s->gamma));
+    t[3] = (cos(s->gamma) * cos(s->alpha) - cos(s->beta)) / (sin(s->gamma) * sin(s->alpha));
+    t[5] = (cos(s->alpha) * cos(s->beta) - cos(s->gamma)) / (sin(s->alpha) * sin(s->beta));
+    check_trig("reciprocal cell angles", STAR_NAMES_CELL, t);
+    as[1] = as[0];
+    bs[1] = bs[0] * t[5];
+    cs[1] = cs[0] * t[3];
+    as[2] = 0.0;
+    bs[2] = bs[0] * t[4];
+    cs[2] = cs[0] * (t[1] - t[3] * t[5]) / t[4];
+    as[3] = 0.0;
+    bs[3] = 0.0;
+    cs[3] = cs[0] * V_cell / (a[0] * b[0] * c[0] * t[4]);
+    return V_cell;
+}
 
+/* -misset (fixed angles, or random from -misset_seed): rotate the reciprocal cell */
+static void apply_misset(nb_sim *s)
+{
+    double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
     if (s->misset[0] == -1.0) {
         double u[9];
         rng_mosaic_umat(90.0f, u, &s->misset_seed);
@@ -205,6 +205,81 @@ void nb_setup_crystal(nb_sim *s)
         rot_xyz(bs, bs, s->misset[1], s->misset[2], s->misset[3]);
         rot_xyz(cs, cs, s->misset[1], s->misset[2], s->misset[3]);
     }
+}
+
+static void print_cells(const nb_sim *s, const double *a, const double *b, const double *c,
+                        double V_cell)
+{
+    const double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
+    printf("Unit Cell: %g %g %g %g %g %g\n", a[0], b[0], c[0], s->alpha_out * NB_RTD,
+           s->beta_out * NB_RTD, s->gamma_out * NB_RTD);
+    printf("Recp Cell: %g %g %g %g %g %g\n", as[0], bs[0], cs[0], s->alpha_star * NB_RTD,
+           s->beta_star * NB_RTD, s->gamma_star * NB_RTD);
+    printf("volume = %g A^3\n", V_cell);
+    printf("real-space cell vectors (Angstrom):\n");
+    printf("     %-10s  %-10s  %-10s\n", "a", "b", "c");
+    printf("X: %11.8f %11.8f %11.8f\n", a[1], b[1], c[1]);
+    printf("Y: %11.8f %11.8f %11.8f\n", a[2], b[2], c[2]);
+    printf("Z: %11.8f %11.8f %11.8f\n", a[3], b[3], c[3]);
+    printf("reciprocal-space cell vectors (Angstrom^-1):\n");
+    printf("     %-10s  %-10s  %-10s\n", "a_star", "b_star", "c_star");
+    printf("X: %11.8f %11.8f %11.8f\n", as[1], bs[1], cs[1]);
+    printf("Y: %11.8f %11.8f %11.8f\n", as[2], bs[2], cs[2]);
+    printf("Z: %11.8f %11.8f %11.8f\n", as[3], bs[3], cs[3]);
+}
+
+/* N from -xtalsize, the crystal size, and the oversampling it recommends (automatic
+ * when -oversample is not given) */
+static void crystal_size(nb_sim *s)
+{
+    double xmax, rps;
+    if (s->sample_x > 0) s->Na = ceil(s->sample_x / s->a0[0]);
+    if (s->sample_y > 0) s->Nb = ceil(s->sample_y / s->b0[0]);
+    if (s->sample_z > 0) s->Nc = ceil(s->sample_z / s->c0[0]);
+    if (s->Na <= 1.0) s->Na = 1.0;
+    if (s->Nb <= 1.0) s->Nb = 1.0;
+    if (s->Nc <= 1.0) s->Nc = 1.0;
+    s->xtal_a = s->a0[0] * s->Na;
+    s->xtal_b = s->b0[0] * s->Nb;
+    s->xtal_c = s->c0[0] * s->Nc;
+    printf("crystal is %g x %g x %g microns\n", s->xtal_a * 1e6, s->xtal_b * 1e6, s->xtal_c * 1e6);
+    xmax = s->xtal_a;
+    if (xmax < s->xtal_b) xmax = s->xtal_b;
+    if (xmax < s->xtal_c) xmax = s->xtal_c;
+    rps = s->lambda0 * s->distance / s->pixel_size;
+    s->recommended_oversample = nb_c_int(ceil(3.0 * xmax / rps));
+    if (s->recommended_oversample <= 0)
+        s->recommended_oversample = 1;
+    if (s->oversample <= 0) {
+        s->oversample = s->recommended_oversample;
+        printf("auto-selected %d-fold oversampling\n", s->oversample);
+    }
+    if (s->oversample < s->recommended_oversample) {
+        printf("WARNING: maximum dimension of sample is %g A\n", xmax * 1e10);
+        printf("         but reciprocal pixel size is %g A\n", rps * 1e10);
+        printf("         intensity may vary significantly across a pixel!\n");
+        printf("         recommend -oversample %d to work around this\n", s->recommended_oversample);
+    }
+    {
+        double volume = s->xtal_a * s->xtal_b * s->xtal_c;
+        double molecules = s->Na * s->Nb * s->Nc;
+        printf("approximate MW = %g\n", volume * 1.2e6 * NB_AVOGADRO / molecules);
+    }
+}
+
+void nb_setup_crystal(nb_sim *s)
+{
+    double *as = s->a_star, *bs = s->b_star, *cs = s->c_star;
+    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
+    double axb[4], bxc[4], cxa[4], asxbs[4], bsxcs[4], csxas[4];
+    double V_cell = 0, V_star;
+
+    if (s->user_cell)
+        V_cell = reciprocal_from_cell(s, a, b, c);
+    if (s->matfile)
+        read_matrix(s);
+
+    apply_misset(s);
 
     vec_cross(as, bs, asxbs);
     vec_cross(bs, cs, bsxcs);
@@ -239,22 +314,7 @@ void nb_setup_crystal(nb_sim *s)
                 &s->beta_star, &s->gamma_star);
     s->V_cell = V_cell;
 
-    printf("Unit Cell: %g %g %g %g %g %g\n", a[0], b[0], c[0], s->alpha_out * NB_RTD,
-           s->beta_out * NB_RTD, s->gamma_out * NB_RTD);
-    printf("Recp Cell: %g %g %g %g %g %g\n", as[0], bs[0], cs[0], s->alpha_star * NB_RTD,
-           s->beta_star * NB_RTD, s->gamma_star * NB_RTD);
-    printf("volume = %g A^3\n", V_cell);
-    printf("real-space cell vectors (Angstrom):\n");
-    printf("     %-10s  %-10s  %-10s\n", "a", "b", "c");
-    printf("X: %11.8f %11.8f %11.8f\n", a[1], b[1], c[1]);
-    printf("Y: %11.8f %11.8f %11.8f\n", a[2], b[2], c[2]);
-    printf("Z: %11.8f %11.8f %11.8f\n", a[3], b[3], c[3]);
-    printf("reciprocal-space cell vectors (Angstrom^-1):\n");
-    printf("     %-10s  %-10s  %-10s\n", "a_star", "b_star", "c_star");
-    printf("X: %11.8f %11.8f %11.8f\n", as[1], bs[1], cs[1]);
-    printf("Y: %11.8f %11.8f %11.8f\n", as[2], bs[2], cs[2]);
-    printf("Z: %11.8f %11.8f %11.8f\n", as[3], bs[3], cs[3]);
-
+    print_cells(s, a, b, c, V_cell);
     vec_copy(a, s->a_A);
     vec_copy(b, s->b_A);
     vec_copy(c, s->c_A);
@@ -262,36 +322,5 @@ void nb_setup_crystal(nb_sim *s)
     vec_scale(b, s->b0, 1e-10);
     vec_scale(c, s->c0, 1e-10);
 
-    if (s->sample_x > 0) s->Na = ceil(s->sample_x / s->a0[0]);
-    if (s->sample_y > 0) s->Nb = ceil(s->sample_y / s->b0[0]);
-    if (s->sample_z > 0) s->Nc = ceil(s->sample_z / s->c0[0]);
-    if (s->Na <= 1.0) s->Na = 1.0;
-    if (s->Nb <= 1.0) s->Nb = 1.0;
-    if (s->Nc <= 1.0) s->Nc = 1.0;
-    s->xtal_a = s->a0[0] * s->Na;
-    s->xtal_b = s->b0[0] * s->Nb;
-    s->xtal_c = s->c0[0] * s->Nc;
-    printf("crystal is %g x %g x %g microns\n", s->xtal_a * 1e6, s->xtal_b * 1e6, s->xtal_c * 1e6);
-    xmax = s->xtal_a;
-    if (xmax < s->xtal_b) xmax = s->xtal_b;
-    if (xmax < s->xtal_c) xmax = s->xtal_c;
-    rps = s->lambda0 * s->distance / s->pixel_size;
-    s->recommended_oversample = nb_c_int(ceil(3.0 * xmax / rps));
-    if (s->recommended_oversample <= 0)
-        s->recommended_oversample = 1;
-    if (s->oversample <= 0) {
-        s->oversample = s->recommended_oversample;
-        printf("auto-selected %d-fold oversampling\n", s->oversample);
-    }
-    if (s->oversample < s->recommended_oversample) {
-        printf("WARNING: maximum dimension of sample is %g A\n", xmax * 1e10);
-        printf("         but reciprocal pixel size is %g A\n", rps * 1e10);
-        printf("         intensity may vary significantly across a pixel!\n");
-        printf("         recommend -oversample %d to work around this\n", s->recommended_oversample);
-    }
-    {
-        double volume = s->xtal_a * s->xtal_b * s->xtal_c;
-        double molecules = s->Na * s->Nb * s->Nc;
-        printf("approximate MW = %g\n", volume * 1.2e6 * NB_AVOGADRO / molecules);
-    }
+    crystal_size(s);
 }

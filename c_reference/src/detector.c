@@ -17,8 +17,8 @@ static void set3(double *v, double x, double y, double z)
     v[3] = z;
 }
 
-/* detector size, beam centre defaults, conventions, vector clean-up */
-void nb_setup_detector_frame(nb_sim *s)
+/* wavelength and pixel checks, detector size in pixels (from -detpixels or -detsize) */
+static void detector_size(nb_sim *s)
 {
     if (!(s->lambda0 > 0.0) || !isfinite(s->lambda0))
         nb_die("option -lambda/-energy: wavelength must be positive and finite (%g A)",
@@ -48,7 +48,11 @@ void nb_setup_detector_frame(nb_sim *s)
         s->fpixels = (int)nf;
         s->spixels = (int)ns;
     }
+}
 
+/* fluence from flux, exposure and beam size; the sample clipped by the beam */
+static void beam_and_sample(nb_sim *s)
+{
     if (s->flux != 0.0 && s->exposure > 0.0 && s->beamsize >= 0)
         s->fluence = s->flux * s->exposure / s->beamsize / s->beamsize;
     if (s->beamsize >= 0) {
@@ -63,7 +67,11 @@ void nb_setup_detector_frame(nb_sim *s)
     }
     if (s->exposure > 0.0)
         s->flux = s->fluence / s->exposure * s->beamsize * s->beamsize;
+}
 
+/* beam-centre and ROI defaults */
+static void centre_defaults(nb_sim *s)
+{
     if (!isnan(s->ORGX)) s->Fclose = (s->ORGX - 0.5) * s->pixel_size;
     if (!isnan(s->ORGY)) s->Sclose = (s->ORGY - 0.5) * s->pixel_size;
     if (isnan(s->Fclose)) s->Fclose = (s->detsize_f - 0 * s->pixel_size) / 2.0;
@@ -76,7 +84,11 @@ void nb_setup_detector_frame(nb_sim *s)
     if (s->roi_xmax < 0) s->roi_xmax = s->fpixels;
     if (s->roi_ymin < 0) s->roi_ymin = 0;
     if (s->roi_ymax < 0) s->roi_ymax = s->spixels;
+}
 
+/* a convention's vectors, beam centre and pivot */
+static void apply_convention(nb_sim *s)
+{
     switch (s->conv) {
     case CONV_ADXV:
         if (isnan(s->Xbeam)) s->Xbeam = (s->detsize_f + s->pixel_size) / 2.0;
@@ -139,7 +151,11 @@ void nb_setup_detector_frame(nb_sim *s)
         s->Sclose = s->Ybeam;
         break;
     }
+}
 
+/* unit vectors (odet rebuilt from fdet x sdet when it is not a unit vector) */
+static void unit_vectors(nb_sim *s)
+{
     vec_unit(s->beam, s->beam);
     vec_unit(s->fdet, s->fdet);
     vec_unit(s->sdet, s->sdet);
@@ -155,6 +171,16 @@ void nb_setup_detector_frame(nb_sim *s)
     /* A zero beam vector or spindle axis stays zero (upstream's unitize) and upstream renders
      * what follows: no beam gives a zero image; a zero spindle makes every phi step scale the
      * cell by cos(phi) instead of rotating it. Both are rendered the same way here. */
+}
+
+/* detector size, beam centre defaults, conventions, vector clean-up */
+void nb_setup_detector_frame(nb_sim *s)
+{
+    detector_size(s);
+    beam_and_sample(s);
+    centre_defaults(s);
+    apply_convention(s);
+    unit_vectors(s);
 }
 
 void nb_setup_detector(nb_sim *s)

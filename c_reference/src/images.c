@@ -73,32 +73,31 @@ static void write_smv(const nb_sim *s, const char *option, const char *path,
     nb_out_commit(o);
 }
 
-void nb_finish_full_run(nb_sim *s, double omega_sum)
+typedef struct {
+    double avg, rms, rmsd, max_I, max_x, max_y;
+} image_stats;
+
+/* mean, rms and maximum over the active pixels (upstream keeps them inside its pixel loop,
+ * in raster order); rmsd about the mean over the ROI */
+static void image_statistics(const nb_sim *s, image_stats *st)
 {
-    const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
-    double sum = 0.0, sumsqr = 0.0, avg, rms, rmsd, max_I = 0.0, max_x = 0.0, max_y = 0.0;
+    double sum = 0.0, sumsqr = 0.0;
     long sumn = 0;
     int sp, fp;
-    unsigned short *ints;
     const double sub = s->subpixel_size;
     const int os = s->oversample;
-
-    printf("\n");
-    printf("solid angle subtended by detector = %g steradian ( %g%% sphere)\n", omega_sum / s->steps,
-           100 * omega_sum / s->steps / 4 / M_PI);
-
-    /* the running statistics upstream keeps inside its pixel loop */
+    st->max_I = st->max_x = st->max_y = 0.0;
     for (sp = 0; sp < s->spixels; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             float v, v2;
             if (!nb_pixel_active(s, fp, sp))
                 continue;
             v = s->image[(size_t)sp * s->fpixels + fp];
-            if (v > max_I) {
-                max_I = v;
+            if (v > st->max_I) {
+                st->max_I = v;
                 /* sub-pixel position of the last sub-pixel of that pixel */
-                max_x = sub * (fp * os + (os - 1)) + sub / 2.0;
-                max_y = sub * (sp * os + (os - 1)) + sub / 2.0;
+                st->max_x = sub * (fp * os + (os - 1)) + sub / 2.0;
+                st->max_y = sub * (sp * os + (os - 1)) + sub / 2.0;
             }
             sum += v;
             v2 = v * v;
@@ -107,10 +106,10 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
         }
     if (sumn <= 0)
         sumn = 1;
-    avg = sum / sumn;
+    st->avg = sum / sumn;
     if (sumn <= 1)
         sumn = 2;
-    rms = sqrt(sumsqr / (sumn - 1));
+    st->rms = sqrt(sumsqr / (sumn - 1));
     sumsqr = 0.0;
     sumn = 0;
     for (sp = 0; sp < s->spixels; sp++)
@@ -118,33 +117,19 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             double d;
             if (!nb_pixel_in_roi(s, fp, sp))
                 continue;
-            d = s->image[(size_t)sp * s->fpixels + fp] - avg;
+            d = s->image[(size_t)sp * s->fpixels + fp] - st->avg;
             sumsqr += d * d;
             ++sumn;
         }
     if (sumn <= 1)
         sumn = 2;
-    rmsd = sqrt(sumsqr / (sumn - 1));
+    st->rmsd = sqrt(sumsqr / (sumn - 1));
+}
 
-    if (s->floatfile) {
-        nb_out_file *o;
-        printf("writing %s as %lu %lu-byte floats\n", s->floatfile, (unsigned long)npix,
-               (unsigned long)sizeof(float));
-        o = nb_out_open("-floatfile", s->floatfile);
-        nb_out_write(o, s->image, sizeof(float), npix);
-        nb_out_commit(o);
-    }
-
-    printf("max_I = %g  at %g %g\n", max_I, max_x, max_y);
-    printf("mean= %g rms= %g rmsd= %g\n", avg, rms, rmsd);
-    if (s->intfile_scale <= 0.0) {
-        s->intfile_scale = 1.0;
-        if (max_I > 0.0)
-            s->intfile_scale = 55000.0 / max_I;
-    }
-    printf("intfile_scale = %g\n", s->intfile_scale);
-
-    ints = nb_calloc(npix + 10, sizeof(unsigned short));
+/* the SMV integer image: pixel * intfile_scale + adc, clipped to 16 bits */
+static void int_image(const nb_sim *s, unsigned short *ints)
+{
+    int sp, fp;
     for (sp = 0; sp < s->spixels; sp++)
         for (fp = 0; fp < s->fpixels; fp++) {
             size_t i = (size_t)sp * s->fpixels + fp;
@@ -156,61 +141,103 @@ void nb_finish_full_run(nb_sim *s, double omega_sum)
             if (v < 0.0) v = 0.0;
             ints[i] = isnan(v) ? 0 : (unsigned short)(floorf((float)(v + 0.5)));
         }
+}
+
+/* the PGM preview, scaled so that 5 rmsd is white unless -pgmscale is given */
+static void write_pgm(nb_sim *s, size_t npix, double rmsd)
+{
+    int sp, fp;
+    unsigned char *pgm = nb_calloc(npix + 10, 1);
+    nb_out_file *o;
+    if (s->pgm_scale <= 0.0) {
+        s->pgm_scale = s->intfile_scale;
+        if (rmsd > 0.0)
+            s->pgm_scale = 250.0 / (5.0 * rmsd);
+    }
+    printf("pgm_scale = %g\n", s->pgm_scale);
+    for (sp = 0; sp < s->spixels; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            size_t i = (size_t)sp * s->fpixels + fp;
+            double v;
+            if (!nb_pixel_in_roi(s, fp, sp))
+                continue;
+            v = s->image[i] * s->pgm_scale;
+            if (v > 255.0) v = 255.0;
+            pgm[i] = (unsigned char)(v < 0.0 || isnan(v) ? 0 : v);
+        }
+    printf("writing %s as %lu-byte integers\n", s->pgmfile, (unsigned long)sizeof(unsigned char));
+    o = nb_out_open("-pgmfile", s->pgmfile);
+    nb_out_printf(o, "P5\n%d %d\n", s->fpixels, s->spixels);
+    nb_out_printf(o, "# pixels scaled by %g\n", s->pgm_scale);
+    nb_out_printf(o, "255\n");
+    nb_out_write(o, pgm, 1, npix);
+    nb_out_commit(o);
+    free(pgm);
+}
+
+/* Poisson noise (from -seed) on the image, plus adc, as an SMV image */
+static void write_noise(nb_sim *s, unsigned short *ints)
+{
+    int sp, fp;
+    double photons = 0.0;
+    long overloads = 0;
+    for (sp = 0; sp < s->spixels; sp++)
+        for (fp = 0; fp < s->fpixels; fp++) {
+            size_t i = (size_t)sp * s->fpixels + fp;
+            double v;
+            if (!nb_pixel_in_roi(s, fp, sp))
+                continue;
+            v = rng_poisson(s->image[i], &s->seed);
+            photons += v;
+            v += s->adc;
+            if (v > 65535.0) {
+                v = 65535.0;
+                ++overloads;
+            }
+            ints[i] = isnan(v) ? 0 : (unsigned short)v;
+        }
+    printf("%.0f photons on noise image (%ld overloads)\n", photons, overloads);
+    printf("writing %s as %lu-byte integers\n", s->noisefile, (unsigned long)sizeof(unsigned short));
+    write_smv(s, "-noisefile", s->noisefile, ints);
+}
+
+void nb_finish_full_run(nb_sim *s, double omega_sum)
+{
+    const size_t npix = (size_t)s->fpixels * (size_t)s->spixels;
+    image_stats st;
+    unsigned short *ints;
+
+    printf("\n");
+    printf("solid angle subtended by detector = %g steradian ( %g%% sphere)\n", omega_sum / s->steps,
+           100 * omega_sum / s->steps / 4 / M_PI);
+    image_statistics(s, &st);
+    if (s->floatfile) {
+        nb_out_file *o;
+        printf("writing %s as %lu %lu-byte floats\n", s->floatfile, (unsigned long)npix,
+               (unsigned long)sizeof(float));
+        o = nb_out_open("-floatfile", s->floatfile);
+        nb_out_write(o, s->image, sizeof(float), npix);
+        nb_out_commit(o);
+    }
+
+    printf("max_I = %g  at %g %g\n", st.max_I, st.max_x, st.max_y);
+    printf("mean= %g rms= %g rmsd= %g\n", st.avg, st.rms, st.rmsd);
+    if (s->intfile_scale <= 0.0) {
+        s->intfile_scale = 1.0;
+        if (st.max_I > 0.0)
+            s->intfile_scale = 55000.0 / st.max_I;
+    }
+    printf("intfile_scale = %g\n", s->intfile_scale);
+
+    ints = nb_calloc(npix + 10, sizeof(unsigned short));
+    int_image(s, ints);
     if (s->intfile) {
         printf("writing %s as %lu-byte integers\n", s->intfile, (unsigned long)sizeof(unsigned short));
         write_smv(s, "-intfile", s->intfile, ints);
     }
-
-    if (s->write_pgm && s->pgmfile) {
-        unsigned char *pgm = nb_calloc(npix + 10, 1);
-        nb_out_file *o;
-        if (s->pgm_scale <= 0.0) {
-            s->pgm_scale = s->intfile_scale;
-            if (rmsd > 0.0)
-                s->pgm_scale = 250.0 / (5.0 * rmsd);
-        }
-        printf("pgm_scale = %g\n", s->pgm_scale);
-        for (sp = 0; sp < s->spixels; sp++)
-            for (fp = 0; fp < s->fpixels; fp++) {
-                size_t i = (size_t)sp * s->fpixels + fp;
-                double v;
-                if (!nb_pixel_in_roi(s, fp, sp))
-                    continue;
-                v = s->image[i] * s->pgm_scale;
-                if (v > 255.0) v = 255.0;
-                pgm[i] = (unsigned char)(v < 0.0 || isnan(v) ? 0 : v);
-            }
-        printf("writing %s as %lu-byte integers\n", s->pgmfile, (unsigned long)sizeof(unsigned char));
-        o = nb_out_open("-pgmfile", s->pgmfile);
-        nb_out_printf(o, "P5\n%d %d\n", s->fpixels, s->spixels);
-        nb_out_printf(o, "# pixels scaled by %g\n", s->pgm_scale);
-        nb_out_printf(o, "255\n");
-        nb_out_write(o, pgm, 1, npix);
-        nb_out_commit(o);
-        free(pgm);
-    }
-
-    if (s->calculate_noise && s->noisefile) {
-        double photons = 0.0;
-        long overloads = 0;
-        for (sp = 0; sp < s->spixels; sp++)
-            for (fp = 0; fp < s->fpixels; fp++) {
-                size_t i = (size_t)sp * s->fpixels + fp;
-                double v;
-                if (!nb_pixel_in_roi(s, fp, sp))
-                    continue;
-                v = rng_poisson(s->image[i], &s->seed);
-                photons += v;
-                v += s->adc;
-                if (v > 65535.0) {
-                    v = 65535.0;
-                    ++overloads;
-                }
-                ints[i] = isnan(v) ? 0 : (unsigned short)v;
-            }
-        printf("%.0f photons on noise image (%ld overloads)\n", photons, overloads);
-        printf("writing %s as %lu-byte integers\n", s->noisefile, (unsigned long)sizeof(unsigned short));
-        write_smv(s, "-noisefile", s->noisefile, ints);
-    }
+    if (s->write_pgm && s->pgmfile)
+        write_pgm(s, npix, st.rmsd);
+    if (s->calculate_noise && s->noisefile)
+        write_noise(s, ints);
     free(ints);
 }

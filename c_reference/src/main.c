@@ -221,6 +221,25 @@ static void run_traced_only(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
     }
 }
 
+/* what the command line asks for must be computable: structure factors, an orientation,
+ * traced pixels on the detector, a mask of the detector's size */
+static void check_request(const nb_sim *s)
+{
+    int j;
+    if (!s->hklfile && s->default_F == 0.0 && !s->dumpfile)
+        nb_die("no structure factors: give -hkl FILE, -default_F VALUE or -dump FILE");
+    if (!s->matfile && !s->user_cell)
+        nb_die("no crystal orientation: give -cell a b c alpha beta gamma or -mat FILE");
+    for (j = 0; j < s->ntrace; j++)
+        if (s->trace[j][0] < 0 || s->trace[j][0] >= s->spixels || s->trace[j][1] < 0 ||
+            s->trace[j][1] >= s->fpixels)
+            nb_die("option -trace_pixel: pixel (slow %d, fast %d) is outside the %d x %d detector",
+                   s->trace[j][0], s->trace[j][1], s->spixels, s->fpixels);
+    if (s->mask && (s->fpixels != s->mask_f || s->spixels != s->mask_s))
+        nb_die("%s: mask is %d x %d pixels but the detector is %d x %d", s->maskfile, s->mask_f,
+               s->mask_s, s->fpixels, s->spixels);
+}
+
 int main(int argc, char **argv)
 {
     nb_sim sim;
@@ -234,18 +253,7 @@ int main(int argc, char **argv)
     nb_setup_detector_frame(s);
 
     printf("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17\n");
-    if (!s->hklfile && s->default_F == 0.0 && !s->dumpfile)
-        nb_die("no structure factors: give -hkl FILE, -default_F VALUE or -dump FILE");
-    if (!s->matfile && !s->user_cell)
-        nb_die("no crystal orientation: give -cell a b c alpha beta gamma or -mat FILE");
-    for (j = 0; j < s->ntrace; j++)
-        if (s->trace[j][0] < 0 || s->trace[j][0] >= s->spixels || s->trace[j][1] < 0 ||
-            s->trace[j][1] >= s->fpixels)
-            nb_die("option -trace_pixel: pixel (slow %d, fast %d) is outside the %d x %d detector",
-                   s->trace[j][0], s->trace[j][1], s->spixels, s->fpixels);
-    if (s->mask && (s->fpixels != s->mask_f || s->spixels != s->mask_s))
-        nb_die("%s: mask is %d x %d pixels but the detector is %d x %d", s->maskfile, s->mask_f,
-               s->mask_s, s->fpixels, s->spixels);
+    check_request(s);
 
     nb_setup_sampling(s);
     nb_setup_detector(s);

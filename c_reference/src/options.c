@@ -244,6 +244,10 @@ static const char *const DETECTOR_ABS[] = {"-detector_abs", "-detector_absorb",
 static const char *const MOSAIC[] = {"-mosaic", "-mosaicity", "-mosaic_spread", "-mosaic_spr",
                                      "-mosaici", NULL};
 
+/* Long on purpose (~250 lines): one flat if-else chain, one short branch per option, so
+ * that an option is found by searching for its name and every option's effect is read in
+ * one place; the loop applies them in command-line order.  Splitting it into functions by
+ * topic would only add dispatch code between the name and its effect. */
 void nb_parse_args(nb_sim *s, int argc, char **argv)
 {
     cursor cc;

@@ -70,13 +70,13 @@ static void warn_repeated(const char *file, hkl_entry *e, long n)
                 count > 1 ? "lines repeat" : "line repeats", e[first].h, e[first].k, e[first].l);
 }
 
-static void read_hkl(nb_sim *s)
+/* the lines of the HKL file as entries, checked (count in *count, lines read in *lines) */
+static hkl_entry *read_hkl_lines(nb_sim *s, long *count, long *lines)
 {
     FILE *f = fopen(s->hklfile, "r");
     char line[4096];
     long lineno = 0, n = 0, cap = 0;
     hkl_entry *e = NULL;
-    long i;
 
     if (!f)
         nb_die("%s: cannot open HKL file", s->hklfile);
@@ -117,9 +117,15 @@ static void read_hkl(nb_sim *s)
         n++;
     }
     fclose(f);
-    if (n == 0)
-        nb_die("%s:%ld: no reflections in HKL file", s->hklfile, lineno);
+    *count = n;
+    *lines = lineno;
+    return e;
+}
 
+/* index ranges, the table (default_F where no line gives F), the entries written in */
+static void fill_hkl_table(nb_sim *s, const hkl_entry *e, long n)
+{
+    long i;
     s->h_min = s->k_min = s->l_min = 1000000000;
     s->h_max = s->k_max = s->l_max = -1000000000;
     for (i = 0; i < n; i++) {
@@ -162,6 +168,15 @@ static void read_hkl(nb_sim *s)
             s->Fhkl[idx] = e[i].F;
         }
     }
+}
+
+static void read_hkl(nb_sim *s)
+{
+    long n, lineno;
+    hkl_entry *e = read_hkl_lines(s, &n, &lineno);
+    if (n == 0)
+        nb_die("%s:%ld: no reflections in HKL file", s->hklfile, lineno);
+    fill_hkl_table(s, e, n);
     s->hkl_last[0] = e[n - 1].h;
     s->hkl_last[1] = e[n - 1].k;
     s->hkl_last[2] = e[n - 1].l;
