@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from nbparity.atomic import atomic_write
 
 if TYPE_CHECKING:
-    from nbparity.campaign import CampaignSpec
+    from nbparity.campaign_spec import CampaignSpec
 
 CAMPAIGN_FILE = "campaign.json"
 RESULTS_DIR = "results"

@@ -24,7 +24,8 @@ from nbparity.engines import Engine
 from nbparity.tolerance import Tolerance
 
 if TYPE_CHECKING:
-    from nbparity.campaign import CampaignSpec
+    from nbparity.campaign_spec import CampaignSpec
+
 
 class ClusterError(RuntimeError):
     """The Dask cluster could not be started or reached: one line, exit 4."""
@@ -32,8 +33,6 @@ class ClusterError(RuntimeError):
 
 class SchedulerUnreachable(ClusterError):
     """The Dask scheduler at the given address could not be reached (the message names it)."""
-
-
 
 
 def _draw(seed: int, index: int, inputs: Path | None) -> tuple:
@@ -114,8 +113,6 @@ def evaluate_index(seed: int, index: int, reference: Engine, candidate: Engine,
                    worst_rel=math.nan, seconds=time.perf_counter() - start)
     row.update(worker=_worker_name(), finished_unix=time.time())
     return row
-
-
 
 
 # --------------------------------------------------------------------------- executors

@@ -99,4 +99,5 @@ def console_main() -> None:
                 code = code or exitcodes.USAGE
     os._exit(code)
 
+
 __all__ = ["cli", "console_main", "main"]

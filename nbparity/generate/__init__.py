@@ -126,5 +126,6 @@ class _suppress:
     def __exit__(self, *exc):
         return exc[0] is not None and issubclass(exc[0], OSError)
 
+
 __all__ = ["COVERAGE", "FLOAT32_SHARE", "IGNORED_OPTIONS", "LEFT_OUT", "MAX_SIDE", "MODES",
            "SIZE_OPTIONS", "Draw", "default_inputs", "draw", "draw_case"]

@@ -14,6 +14,7 @@ from nbparity.generate.sample import _SampleDraws
 
 # --------------------------------------------------------------------------- the builder
 
+
 class _Builder(_SampleDraws, _DetectorDraws):
     """Draws option groups (an option and its values) and the input files they name."""
 

@@ -8,6 +8,7 @@ import random
 
 # --------------------------------------------------------------------------- numbers
 
+
 def _f(value: float, digits: int = 4) -> str:
     text = f"{value:.{digits}g}"
     return "0" if text == "-0" else text

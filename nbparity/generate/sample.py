@@ -13,7 +13,6 @@ class _SampleDraws:
     """Option groups of the sample and the beam (methods of ``builder._Builder``: they use its
     random stream, ``opt``, ``chance``, ``pick`` and ``file``)."""
 
-
     # ---- crystal
 
     def crystal(self) -> None:

@@ -28,6 +28,7 @@ from nbparity.parse.records import (
 if TYPE_CHECKING:
     from nbparity.keymap import KeyMap
 
+
 class _RecordBuilder:
     """Collects records column-wise; numbers are converted once, vectorised, at the end.
 

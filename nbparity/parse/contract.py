@@ -31,7 +31,6 @@ from nbparity.parse.records import (
 
 if TYPE_CHECKING:
     from nbparity.keymap import KeyMap
-    from nbparity.parse.reading import _LogFile
 
 
 # --------------------------------------------------------------------------- contract fast path
@@ -175,7 +174,6 @@ def _names(low: np.ndarray, high: np.ndarray | None, pattern: re.Pattern
              for lo, hi in pairs]
     fits = np.array([pattern.fullmatch(name) is not None for name in names], dtype=bool)
     return codes, names, fits
-
 
 
 _PRINTABLE = bytes(range(32, 127)) + b"\n"
@@ -417,27 +415,3 @@ def _memory_blocks(data: bytes):
 _TRACE_PIXEL_RE = re.compile(rb"^TRACE_[A-Z][A-Z0-9]*: trace_pixel ", re.M)
 #: a number printed with at least FULL_DIGITS (15) significant digits (leading zeros aside)
 _FULL_DIGITS_RE = re.compile(rb"[1-9](?:\.?[0-9]){%d}" % (FULL_DIGITS - 1))
-
-
-
-#: _parse_contract_stream's answer for a log it leaves to the whole-file readers
-_WHOLE = object()
-
-
-def _parse_contract_stream(log_file: _LogFile, source: str, keymap: KeyMap | None):
-    """A contract log read block by block (no copy of the whole file is ever held): its
-    TraceLog; None when it needs the line reader; _WHOLE when the whole-file readers decide
-    (a first block without a trace_pixel line or a full-precision number, NUL bytes, bytes
-    that are not ASCII, line breaks other than "\n"): they give the same records."""
-    scan = _StepScan()
-    for data, size in log_file.blocks():
-        if (b"\x00" in data or not data.isascii()
-                or any(data.find(brk, 0, size) >= 0 for brk in _ASCII_OTHER_BREAKS)):
-            return _WHOLE
-        if scan.lines == 0 and not (_TRACE_PIXEL_RE.search(data, 0, size)
-                                    and _FULL_DIGITS_RE.search(data, 0, size)):
-            return _WHOLE  # (a legacy log, a printout, a contract log printed with %g)
-        scan.add(data, size)
-    if scan.lines == 0:
-        return _WHOLE  # an empty file
-    return _finish_contract(scan, source, keymap)

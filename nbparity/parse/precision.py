@@ -45,7 +45,6 @@ def _resolution(token: str, value: float, exact: bool, digits: int | None = None
     return 0.5 * 10.0 ** (exp - decimals)
 
 
-
 #: From this many significant digits on, a log prints full precision (%.15g, %.17g): its
 #: shorter tokens had trailing zeros dropped, they are not low-precision values.
 FULL_DIGITS = 15

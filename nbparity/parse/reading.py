@@ -17,10 +17,10 @@ from nbparity.parse.contract import (
     _BLOCK_BYTES,
     _FULL_DIGITS_RE,
     _TRACE_PIXEL_RE,
-    _WHOLE,
+    _finish_contract,
     _memory_blocks,
     _parse_contract_fast,
-    _parse_contract_stream,
+    _StepScan,
 )
 from nbparity.parse.log import TraceLog
 from nbparity.parse.printout import _looks_like_printout, parse_printout_log
@@ -28,6 +28,7 @@ from nbparity.parse.records import TraceFormatError
 
 if TYPE_CHECKING:
     from nbparity.keymap import KeyMap
+
 
 def parse_trace_text(text: str, source: str = "<string>", keymap: KeyMap | None = None
                      ) -> TraceLog:
@@ -159,6 +160,29 @@ def _parse_trace_file(path: Path, keymap: KeyMap | None) -> TraceLog:
         # surrogates, and the line reader skips and reports the TRACE lines that hold any
         text = data.decode("utf-8", "surrogateescape")
     return parse_trace_text(text, str(path), keymap)
+
+
+#: _parse_contract_stream's answer for a log it leaves to the whole-file readers
+_WHOLE = object()
+
+
+def _parse_contract_stream(log_file: _LogFile, source: str, keymap: KeyMap | None):
+    """A contract log read block by block (no copy of the whole file is ever held): its
+    TraceLog; None when it needs the line reader; _WHOLE when the whole-file readers decide
+    (a first block without a trace_pixel line or a full-precision number, NUL bytes, bytes
+    that are not ASCII, line breaks other than "\n"): they give the same records."""
+    scan = _StepScan()
+    for data, size in log_file.blocks():
+        if (b"\x00" in data or not data.isascii()
+                or any(data.find(brk, 0, size) >= 0 for brk in _ASCII_OTHER_BREAKS)):
+            return _WHOLE
+        if scan.lines == 0 and not (_TRACE_PIXEL_RE.search(data, 0, size)
+                                    and _FULL_DIGITS_RE.search(data, 0, size)):
+            return _WHOLE  # (a legacy log, a printout, a contract log printed with %g)
+        scan.add(data, size)
+    if scan.lines == 0:
+        return _WHOLE  # an empty file
+    return _finish_contract(scan, source, keymap)
 
 
 class _LogFile:

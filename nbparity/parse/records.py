@@ -38,7 +38,6 @@ class DuplicateRecordError(TraceFormatError):
     """The same (pixel, indices, key) twice in one contract log: a structural error."""
 
 
-
 #: pixel coordinates and loop indices must fit the records' int64 columns (with room to spare)
 _INT_LIMIT = 2**62
 

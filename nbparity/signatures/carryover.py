@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- carry-over
 
+
 def _rotations(rows: pd.DataFrame, side: str) -> dict[tuple[int, int], np.ndarray]:
     """(phi_tic, mos_tic) → the nine rotated cell components ``side`` ("r" or "x") printed at
     that step; steps where the side lacks one of the three vectors (or a component) are left

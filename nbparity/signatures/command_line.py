@@ -6,6 +6,7 @@ import re
 
 # --------------------------------------------------------------------------- command lines
 
+
 def command_line_warnings(args: list[str] | tuple[str, ...]) -> list[str]:
     """Upstream nanoBragg's option-parsing side effects a command line triggers (every option
     is a substring test there, so one token can set two things). Warnings, one sentence each."""

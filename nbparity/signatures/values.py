@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- values
 
+
 def _value_signatures(record, r: np.ndarray, x: np.ndarray, rows: pd.DataFrame,
                       comparison: Comparison) -> list[Finding]:
     found = []
