@@ -54,6 +54,32 @@ def test_trace_parses_and_covers_catalogue(case_runs, name):
     assert meta["dtype"] == "float64" and meta["device"] == "cpu"
 
 
+def _block_key_order(stdout: str) -> list[str]:
+    """Keys of the first TRACE_C block in the order they are printed (a step key once)."""
+    order: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith("TRACE_C: "):
+            key = line.split()[1]
+        elif line.startswith("TRACE_C_PHI: "):
+            key = line.split()[3]
+        else:
+            continue
+        if key == "trace_pixel" and order:
+            break  # the next block
+        if key not in order:
+            order.append(key)
+    return order
+
+
+@pytest.mark.parametrize("name", ["phi_carryover", "gauss_xtal"])
+def test_trace_lines_follow_catalogue_order(case_runs, name):
+    """trace.c prints by walking one ordered key table: the catalogue's keys, in its order."""
+    run = case_runs[name]
+    printed = _block_key_order(run.stdout)
+    want = [k.name for k in schema.CATALOGUE if k.name in expected_keys(run.case.args)]
+    assert printed == want
+
+
 @pytest.mark.parametrize("name", CASE_IDS)
 def test_traced_final_equals_image(case_runs, name):
     run = case_runs[name]
