@@ -1,6 +1,6 @@
 """When two images differ: compare them, pick the pixels that say most, trace those.
 
-``image_outcome`` renders one case with both engines (``Engine.render_image``, untraced) and
+``image_outcome`` (``nbparity.image_outcome``) renders one case with both engines (untraced) and
 compares the images (``images.compare_images``); ``explain`` goes on, when they differ, to trace
 the worst pixels (``worst_pixels``) with both engines and name the first divergence of each,
 with its diagnosis (``runner.run_engines`` / ``compare_runs``, ``divergence.first_divergences``).
@@ -12,91 +12,21 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nbparity import exitcodes, images
-from nbparity.cases import Case, check_case
+from nbparity.cases import Case
 from nbparity.engines import Engine, EngineError
+from nbparity.image_outcome import ImageOutcome, image_outcome
 from nbparity.tolerance import DEFAULT_RTOL, Tolerance
 
 if TYPE_CHECKING:
     from nbparity.compare import Comparison
     from nbparity.divergence import Divergence
-
-
-@dataclass
-class ImageOutcome:
-    """Both engines' images of a case and their comparison. ``parity`` is None when an engine
-    failed (exit 4, ``message`` its one line); images are None where not rendered."""
-
-    parity: images.ImageParity | None
-    exit_code: int
-    message: str
-    reference_image: np.ndarray | None
-    candidate_image: np.ndarray | None
-    seconds: float
-    rtol: float = DEFAULT_RTOL
-    engines: dict[str, str] = field(default_factory=dict)  # role -> label
-
-    @property
-    def problems(self) -> list[str]:
-        return self.parity.problems(self.rtol) if self.parity is not None else []
-
-
-def image_outcome(case: Case, reference: Engine, candidate: Engine, mode: str,
-                  rtol: float = DEFAULT_RTOL, workdir: Path | None = None) -> ImageOutcome:
-    """Render ``case`` with both engines in the carry-over pairing ``mode`` (as a gate pairs
-    them: ``Engine.with_mode(mode, role)``) and compare the images under ``rtol``.
-
-    Exit codes: 0 parity, 1 diverged (``message``: the problems), 3 nothing to compare, 4 an
-    engine failed (``message``: its EngineError). Engine failures never raise; a malformed case
-    raises CaseFileError (a usage error)."""
-    check_case(case)
-    reference = reference.with_mode(mode, "reference")
-    candidate = candidate.with_mode(mode, "candidate")
-    labels = {"reference": reference.label(), "candidate": candidate.label()}
-    start = time.perf_counter()
-    ref_image = cand_image = None
-    with _folder(workdir, "nbparity-images-") as folder:
-        try:
-            ref_image = reference.render_image(list(case.args), folder / "reference",
-                                               case.folder)
-            cand_image = candidate.render_image(list(case.args), folder / "candidate",
-                                                case.folder)
-        except EngineError as exc:
-            return ImageOutcome(None, exitcodes.ENGINE_FAILED, str(exc), ref_image, cand_image,
-                                time.perf_counter() - start, rtol, labels)
-    parity = images.compare_images(ref_image, cand_image)
-    problems = parity.problems(rtol)
-    if parity.compared_pixels == 0:
-        code = exitcodes.STRUCTURAL  # nothing comparable, whatever else differs
-    else:
-        code = exitcodes.DIVERGED if problems else exitcodes.PARITY
-    return ImageOutcome(parity, code, "; ".join(problems), ref_image, cand_image,
-                        time.perf_counter() - start, rtol, labels)
-
-
-class _folder:
-    """``workdir`` as it is, or a temporary folder removed afterwards."""
-
-    def __init__(self, workdir: Path | None, prefix: str):
-        self.workdir, self.prefix, self.temp = workdir, prefix, None
-
-    def __enter__(self) -> Path:
-        if self.workdir is not None:
-            Path(self.workdir).mkdir(parents=True, exist_ok=True)
-            return Path(self.workdir)
-        self.temp = tempfile.TemporaryDirectory(prefix=self.prefix)
-        return Path(self.temp.name)
-
-    def __exit__(self, *exc) -> None:
-        if self.temp is not None:
-            self.temp.cleanup()
 
 
 def worst_pixels(reference, candidate=None, n: int = 3, rtol: float = 0.0

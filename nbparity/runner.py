@@ -305,7 +305,7 @@ def _image_level(case: Case, mode: str, reference: Engine, candidate: Engine,
     """A case compared image by image, when an engine cannot trace (a port's profile that
     only writes an image): the float images under the request's rtol (float32's where an
     engine computes in float32) → (exit code, one-line message)."""
-    from nbparity.explain import image_outcome  # (explain uses this module's runs)
+    from nbparity.image_outcome import image_outcome
 
     rtol = comparison_tolerance(request.tolerance, reference, candidate).rtol
     outcome = image_outcome(case, reference, candidate, mode, rtol)

@@ -17,7 +17,7 @@ Signatures:
   ``image:dark-pixels`` (the first problem ``images.ImageParity`` reports, in that order).
 
 ``evaluate`` runs the trace level through ``runner.gate_cases`` (one case, one pairing, no
-determinism rerun) and the image level through ``nbparity.explain.image_outcome``; ``level
+determinism rerun) and the image level through ``nbparity.image_outcome.image_outcome``; ``level
 ="auto"`` picks the trace level unless an engine cannot trace (an image-only profile).
 """
 
@@ -145,7 +145,7 @@ def _worst_rel(comparison) -> float | None:
 
 def _image_verdict(case: Case, mode: str, reference: Engine, candidate: Engine,
                    tolerance: Tolerance) -> Verdict:
-    from nbparity.explain import image_outcome
+    from nbparity.image_outcome import image_outcome
     from nbparity.runner import comparison_tolerance
 
     rtol = comparison_tolerance(tolerance, reference, candidate).rtol

@@ -6,15 +6,15 @@ An edge goes from a module to each module of these packages it imports: ``import
 ``from a.b import c`` name ``a.b`` (or ``a.b.c`` when that is a module), relative imports are
 resolved against the importing module. Importing a submodule runs its package's ``__init__``
 first, but that is not an edge of the importing module: a package whose ``__init__`` re-exports
-its submodules is no cycle.
+its submodules is no cycle. Imports under ``if TYPE_CHECKING:`` are left out: they never run
+(annotations are strings under ``from __future__ import annotations``), so they name a type
+without making the module depend on the other at import or call time.
 """
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("simulator", "nbparity")
@@ -47,13 +47,25 @@ def _imported(module, path, node):
     return [[f"{base}.{alias.name}", base] for alias in node.names]
 
 
+def _is_type_checking_block(node) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``)."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def import_graph(root=ROOT, packages=PACKAGES):
     """{module: set of modules of the packages it imports anywhere in its source}."""
     mods = _modules(root, packages)
     graph = {m: set() for m in mods}
     for module, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        type_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
+                     for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in type_only:
                 continue
             for candidates in _imported(module, path, node):
                 for name in candidates:
@@ -106,11 +118,14 @@ def test_the_graph_sees_every_kind_of_import(tmp_path):
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "b.py").write_text("from ..a import f\nimport pkg.c\n")
     (pkg / "c.py").write_text("from . import a\n")
+    (pkg / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                              "    from pkg.sub.b import f\n")
     graph = import_graph(tmp_path, ("pkg",))
     assert graph["pkg"] == {"pkg.a"}
     assert graph["pkg.a"] == {"pkg.sub.b"}  # inside a function: still an edge
     assert graph["pkg.sub.b"] == {"pkg.a", "pkg.c"}
     assert graph["pkg.c"] == {"pkg.a"}
+    assert graph["pkg.d"] == set()  # a type-only import never runs
     assert cycles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
 
 
@@ -123,12 +138,6 @@ def test_no_import_cycle_through_simulator():
     assert found == [], _report(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nbparity/ still has import cycles hidden in function-level imports (issue 15: "
-    "divergence <-> signatures, explain <-> runner, parse.contract <-> parse.reading, campaign "
-    "<-> its stores); remove this mark once the cycles are gone",
-)
 def test_no_import_cycle_in_simulator_or_nbparity():
     found = cycles(import_graph())
     assert found == [], _report(found)
