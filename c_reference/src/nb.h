@@ -34,10 +34,10 @@ typedef enum { CONV_CUSTOM, CONV_ADXV, CONV_MOSFLM, CONV_XDS, CONV_DIALS, CONV_D
  *   phi == 0 steps.  It does not depend on the pixel, so it is kept as an index,
  *   carried_cell_state, into the engine's cell table (nb_engine.cells: 0 the unrotated
  *   cell, t + 1 the cell of phi step t).
- * - first_sweep: the pixel(s) evaluated while the carried cell is still the unrotated one,
- *   i.e. before any phi sweep ran in the run (or in the thread block): the first active
- *   pixel whose sub-pixels let a source through the -dmin cut.  Every later pixel starts
- *   from the last non-zero phi step. */
+ * - first_sweep: the first phi sweep of the run (of each thread block in c-parity-omp), the
+ *   only one that starts from the unrotated cell; its pixel is the first active
+ *   pixel (ROI, mask, raster order) with a sub-pixel and source that pass the -dmin cut.
+ *   Every sweep after it starts with the carried cell of the last non-zero phi step. */
 typedef enum {
     PHI_CARRYOVER_SPEC,
     PHI_CARRYOVER_C_PARITY,

@@ -78,15 +78,8 @@ void nb_defaults(nb_sim *s)
 
 const char *nb_phi_carryover_mode_name(nb_phi_carryover_mode mode)
 {
-    switch (mode) {
-    case PHI_CARRYOVER_SPEC:
-        return "spec";
-    case PHI_CARRYOVER_C_PARITY_OMP:
-        return "c-parity-omp";
-    case PHI_CARRYOVER_C_PARITY:
-    default:
-        return "c-parity";
-    }
+    static const char *const names[] = {"spec", "c-parity", "c-parity-omp"};
+    return names[mode];
 }
 
 /* ---------------------------------------------------------------- values */
@@ -477,15 +470,13 @@ void nb_parse_args(nb_sim *s, int argc, char **argv)
         }
         else if (is(o, "-phi_carryover_mode")) {
             const char *t = val_word(c, 1);
-            if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_SPEC)))
-                s->phi_carryover_mode = PHI_CARRYOVER_SPEC;
-            else if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_C_PARITY)))
-                s->phi_carryover_mode = PHI_CARRYOVER_C_PARITY;
-            else if (is(t, nb_phi_carryover_mode_name(PHI_CARRYOVER_C_PARITY_OMP)))
-                s->phi_carryover_mode = PHI_CARRYOVER_C_PARITY_OMP;
-            else
+            nb_phi_carryover_mode m = PHI_CARRYOVER_SPEC;
+            while (m <= PHI_CARRYOVER_C_PARITY_OMP && !is(t, nb_phi_carryover_mode_name(m)))
+                m++;
+            if (m > PHI_CARRYOVER_C_PARITY_OMP)
                 nb_die("option -phi_carryover_mode: value '%s' is not 'spec', 'c-parity' or "
                        "'c-parity-omp'", t);
+            s->phi_carryover_mode = m;
             c->i++;
         }
         else if (is(o, "-omp_threads")) { s->omp_threads = val_count(c, 1); c->i++; }
