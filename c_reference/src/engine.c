@@ -368,6 +368,10 @@ static void finish_pixel(pixel_eval *pe, int fpixel, int spixel)
     }
 }
 
+/* The loop variables live in p, as upstream's live in its loop: the image pass leaves
+ * them as -printout shows them.  The probe and first-sweep passes use them as scratch
+ * (they run only in traced-only runs, which print no -printout); of p they read and
+ * update only the carried cell (the first-sweep pass does not touch it). */
 int nb_eval_pixel(const nb_sim *s, nb_engine *e, nb_persist *p, int fpixel, int spixel,
                   nb_pass pass, nb_trace_pixel *tr)
 {
