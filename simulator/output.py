@@ -155,9 +155,28 @@ def noise_image(config, img32, roi):
 def write_outputs(config, result, stdout):
     """Print nanoBragg's end-of-run lines and write the image files it would write."""
     c = config
-    o = c.output
     img32 = image_float32(result)
     w = stdout.write
+    _run_lines(c, result, img32, w)
+    if c.run.trace_only:
+        _write_trace(result, w)
+        return
+    w("\n")
+    steps = c.steps
+    w(
+        "solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
+        % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi)
+    )
+    outputs = _image_outputs(c, result, img32, w)
+    _write_trace(result, w)
+    # everything printed must have arrived before any output file is published
+    stdout.flush()
+    nbio.write_all(outputs, cwd=c.cwd)
+
+
+def _run_lines(c, result, img32, w):
+    """The set-up lines, the interpolation warning, the progress meter and -printout blocks."""
+    o = c.output
     for line in setup_lines(c, result):
         w(line + "\n")
     if result.interp_warning is not None and not c.run.trace_only:
@@ -177,21 +196,15 @@ def write_outputs(config, result, stdout):
         else:
             for key in sorted(result.printouts):
                 w(printout_block(c, result, key[0], key[1], img32))
-    if c.run.trace_only:
-        _write_trace(result, w)
-        return
-    w("\n")
-    steps = c.steps
-    w(
-        "solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
-        % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi)
-    )
+
+
+def _image_outputs(c, result, img32, w) -> list:
+    """The statistics lines and the (option, path, bytes) of every image file requested."""
+    o, d = c.output, c.detector
     st = statistics(c, img32)
-    d = c.detector
-    pixels = d.fpixels * d.spixels
     outputs = []
     if o.floatfile:
-        w("writing %s as %d %d-byte floats\n" % (o.floatfile, pixels, 4))
+        w("writing %s as %d %d-byte floats\n" % (o.floatfile, d.fpixels * d.spixels, 4))
         outputs.append(("-floatfile", o.floatfile, nbio.float_bytes(img32)))
     w("max_I = %g  at %g %g\n" % (st["max_I"], st["max_x"], st["max_y"]))
     w("mean= %g rms= %g rmsd= %g\n" % (st["avg"], st["rms"], st["rmsd"]))
@@ -205,13 +218,8 @@ def write_outputs(config, result, stdout):
     if o.intfile:
         ints = int_image(c, img32, scale, st["roi"])
         w("writing %s as %d-byte integers\n" % (o.intfile, 2))
-        outputs.append(
-            (
-                "-intfile",
-                o.intfile,
-                nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels), ints),
-            )
-        )
+        header = nbio.smv_header(hdr, d.fpixels, d.spixels)
+        outputs.append(("-intfile", o.intfile, nbio.smv_bytes(header, ints)))
     if o.write_pgm and o.pgmfile:
         pgm_scale = o.pgm_scale
         if pgm_scale <= 0.0:
@@ -220,30 +228,16 @@ def write_outputs(config, result, stdout):
                 pgm_scale = 250.0 / (5.0 * st["rmsd"])
         w("pgm_scale = %g\n" % pgm_scale)
         w("writing %s as %d-byte integers\n" % (o.pgmfile, 1))
-        outputs.append(
-            (
-                "-pgmfile",
-                o.pgmfile,
-                nbio.pgm_bytes(
-                    pgm_image(img32, pgm_scale, st["roi"]), d.fpixels, d.spixels, pgm_scale
-                ),
-            )
-        )
+        pixels = pgm_image(img32, pgm_scale, st["roi"])
+        payload = nbio.pgm_bytes(pixels, d.fpixels, d.spixels, pgm_scale)
+        outputs.append(("-pgmfile", o.pgmfile, payload))
     if o.calculate_noise and o.noisefile:
         noise, total, overloads = noise_image(c, img32, st["roi"])
         w("%.0f photons on noise image (%d overloads)\n" % (total, overloads))
         w("writing %s as %d-byte integers\n" % (o.noisefile, 2))
-        outputs.append(
-            (
-                "-noisefile",
-                o.noisefile,
-                nbio.smv_bytes(nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True), noise),
-            )
-        )
-    _write_trace(result, w)
-    # everything printed must have arrived before any output file is published
-    stdout.flush()
-    nbio.write_all(outputs, cwd=c.cwd)
+        header = nbio.smv_header(hdr, d.fpixels, d.spixels, noise=True)
+        outputs.append(("-noisefile", o.noisefile, nbio.smv_bytes(header, noise)))
+    return outputs
 
 
 def _write_trace(result, w):
@@ -303,45 +297,63 @@ def _cell_lines(st):
 
 def setup_lines(config, result) -> list:
     """nanoBragg's console output before the pixel loop, in its order and format."""
-    c, st = config, result.setup
-    d, cr, bm, sm, o = c.detector, c.crystal, c.beam, c.sampling, c.output
+    c = config
+    return (_head_lines(c, result) + _loop_lines(c) + _parameter_lines(c, result)
+            + _frame_lines(c, result) + _sampling_lines(c))
 
-    def stage(name):
-        return [text for tag, text in c.log if tag == name]
 
-    def v3(v):
-        return "%g %g %g" % tuple(v)
+def _stage(c, name) -> list:
+    """The messages a set-up derivation logged under ``name`` (in the order it logged them)."""
+    return [text for tag, text in c.log if tag == name]
 
-    L = stage("pre")
+
+def _v3(v) -> str:
+    return "%g %g %g" % tuple(v)
+
+
+def _head_lines(c, result) -> list:
+    """The banner, convention and pivot, the beam in XDS terms, the cell block, crystal and HKL
+    messages."""
+    st, d = result.setup, c.detector
+    L = _stage(c, "pre")
     L.append("nanoBragg nanocrystal diffraction simulator - James Holton and Ken Frankel 5-17-17")
-    L += stage("sampling")
+    L += _stage(c, "sampling")
     L.append("%s convention selected." % d.convention)
     if d.pivot == "sample":
         L.append("pivoting detector around sample")
     else:
         L.append("pivoting detector around direct beam spot")
-    beam = bm.beam_vector
+    beam = c.beam.beam_vector
     dot = lambda u, v: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]  # noqa: E731
     L.append(
         "XDS incident beam: "
-        + v3((dot(beam, st["fdet"]), dot(beam, st["sdet"]), dot(beam, st["odet"])))
+        + _v3((dot(beam, st["fdet"]), dot(beam, st["sdet"]), dot(beam, st["odet"])))
     )
-    L += stage("interp")
-    L += stage("cell")
+    L += _stage(c, "interp")
+    L += _stage(c, "cell")
     L += _cell_lines(st)
-    L += stage("crystal")
-    L += stage("hkl")
-    for t in range(d.thicksteps):
-        L.append("thick%d = %g um" % (t, d.thickstep * t * 1e6))
-    for i in range(cr.phisteps):
-        L.append("phi%d = %g" % (i, (cr.phi0 + cr.phistep * i) * RTD))
-    L += stage("sources")
-    L.append("  created a total of %d mosaic domains" % cr.mosaic_domains)
-    L.append("  %d initialized hkls (all others =%g)" % (c.sf.hkls, c.sf.default_F))
-    L.append("  %s xtal: %.0fx%.0fx%.0f cells" % ((SHAPE_WORDS[cr.shape],) + tuple(cr.N)))
-    L.append(
-        "  wave=%g meters +/- %g%% in %d steps" % (bm.lambda0, bm.dispersion * 100, bm.dispsteps)
-    )
+    L += _stage(c, "crystal")
+    L += _stage(c, "hkl")
+    return L
+
+
+def _loop_lines(c) -> list:
+    """The layers, the phi steps and the sources nanoBragg lists before its summary."""
+    d, cr = c.detector, c.crystal
+    L = ["thick%d = %g um" % (t, d.thickstep * t * 1e6) for t in range(d.thicksteps)]
+    L += ["phi%d = %g" % (i, (cr.phi0 + cr.phistep * i) * RTD) for i in range(cr.phisteps)]
+    return L + _stage(c, "sources")
+
+
+def _parameter_lines(c, result) -> list:
+    """The summary of the run's parameters: domains, HKLs, crystal, wavelength, polarisation,
+    fluence, detector size and thickness, beam centre."""
+    st, d, cr, bm = result.setup, c.detector, c.crystal, c.beam
+    L = ["  created a total of %d mosaic domains" % cr.mosaic_domains,
+         "  %d initialized hkls (all others =%g)" % (c.sf.hkls, c.sf.default_F),
+         "  %s xtal: %.0fx%.0fx%.0f cells" % ((SHAPE_WORDS[cr.shape],) + tuple(cr.N)),
+         "  wave=%g meters +/- %g%% in %d steps" % (bm.lambda0, bm.dispersion * 100,
+                                                    bm.dispsteps)]
     if bm.nopolar:
         L.append("  polarization effect disabled")
     else:
@@ -360,46 +372,52 @@ def setup_lines(config, result) -> list:
     L.append("  Fbeam=%g Sbeam=%g" % (st["Fbeam"], st["Sbeam"]))
     L.append("  Xclose=%g Yclose=%g" % (d.Xclose, d.Yclose))
     L.append("  Fclose=%g Sclose=%g" % (st["Fclose"], st["Sclose"]))
-    L.append("  DIRECTION_OF_DETECTOR_X-AXIS= " + v3(st["fdet"]))
-    L.append("  DIRECTION_OF_DETECTOR_Y-AXIS= " + v3(st["sdet"]))
-    L.append("  DIRECTION_OF_DETECTOR_Z-AXIS= " + v3(st["odet"]))
-    L.append("  INCIDENT_BEAM_DIRECTION= " + v3(beam))
-    L.append("  spindle ROTATION_AXIS= " + v3(cr.spindle))
-    pv = bm.polar_vector
+    return L
+
+
+def _frame_lines(c, result) -> list:
+    """The detector frame, beam, spindle and polarisation axes, DIALS origin and ROI."""
+    st, beam, pv = result.setup, c.beam.beam_vector, c.beam.polar_vector
     normal = (
         beam[1] * pv[2] - beam[2] * pv[1],
         beam[2] * pv[0] - beam[0] * pv[2],
         beam[0] * pv[1] - beam[1] * pv[0],
     )
-    L.append("  POLARIZATION_PLANE_NORMAL= " + v3(normal))
-    L.append("  dials origin= " + v3(st["dials_origin"]))
-    L.append("  roi: %d < x < %d && %d < y < %d" % d.roi)
-    L.append("  hdivrange=%g hdivstep=%g  radians" % (bm.hdivrange, bm.hdivstep))
-    L.append("  vdivrange=%g vdivstep=%g  radians" % (bm.vdivrange, bm.vdivstep))
-    L.append("  %d divergence steps" % (bm.divsteps if not bm.source_from_file else -1))
-    L.append("  %d sources" % len(bm.source_dirs))
-    L.append(
+    return [
+        "  DIRECTION_OF_DETECTOR_X-AXIS= " + _v3(st["fdet"]),
+        "  DIRECTION_OF_DETECTOR_Y-AXIS= " + _v3(st["sdet"]),
+        "  DIRECTION_OF_DETECTOR_Z-AXIS= " + _v3(st["odet"]),
+        "  INCIDENT_BEAM_DIRECTION= " + _v3(beam),
+        "  spindle ROTATION_AXIS= " + _v3(c.crystal.spindle),
+        "  POLARIZATION_PLANE_NORMAL= " + _v3(normal),
+        "  dials origin= " + _v3(st["dials_origin"]),
+        "  roi: %d < x < %d && %d < y < %d" % c.detector.roi,
+    ]
+
+
+def _sampling_lines(c) -> list:
+    """Divergence, sources, domains, phi and oversampling counts; the mask and noise lines."""
+    bm, cr, sm = c.beam, c.crystal, c.sampling
+    L = [
+        "  hdivrange=%g hdivstep=%g  radians" % (bm.hdivrange, bm.hdivstep),
+        "  vdivrange=%g vdivstep=%g  radians" % (bm.vdivrange, bm.vdivstep),
+        "  %d divergence steps" % (bm.divsteps if not bm.source_from_file else -1),
+        "  %d sources" % len(bm.source_dirs),
         "  %d mosaic domains over mosaic spread of %g degrees"
-        % (cr.mosaic_domains, cr.mosaic_spread * RTD)
-    )
-    L.append(
+        % (cr.mosaic_domains, cr.mosaic_spread * RTD),
         "  %d phi steps from %g to %g degrees"
-        % (cr.phisteps, cr.phi0 * RTD, (cr.phi0 + cr.osc) * RTD)
-    )
-    flags = ""
-    if sm.oversample_thick:
-        flags += " +thick"
-    if sm.oversample_polar:
-        flags += " +polar"
-    if sm.oversample_omega:
-        flags += " +omega"
+        % (cr.phisteps, cr.phi0 * RTD, (cr.phi0 + cr.osc) * RTD),
+    ]
+    flags = "".join(flag for flag, on in ((" +thick", sm.oversample_thick),
+                                          (" +polar", sm.oversample_polar),
+                                          (" +omega", sm.oversample_omega)) if on)
     L.append("  %dx%d pixel oversample steps%s" % (sm.oversample, sm.oversample, flags))
-    L += stage("mask")
-    if o.calculate_noise:
+    L += _stage(c, "mask")
+    if c.output.calculate_noise:
         L += [
             "",
             "  noise image paramters:",
-            "  seed: %d" % o.seed,
+            "  seed: %d" % c.output.seed,
             "  water droplet size: %g m" % bm.water_size,
         ]
     return L

@@ -12,7 +12,8 @@ import os
 import sys
 
 from simulator.config import StructureFactors
-from simulator.io import InputError, read_columns, read_dump, read_hkl, write_dump
+from simulator.hkl_file import read_hkl
+from simulator.io import InputError, read_columns, read_dump, write_dump
 from simulator.options import UsageError
 
 

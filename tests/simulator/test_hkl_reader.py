@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from nbsim_testlib import REPO_ROOT
 
-from simulator import io
+from simulator import hkl_file as io
 
 
 def test_fast_path_matches_line_reader_on_the_default_table():

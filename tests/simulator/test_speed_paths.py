@@ -248,7 +248,7 @@ def test_hkl_byte_reader_matches_the_line_reader(tmp_path):
     import random
 
     from benchmarks import run
-    from simulator import io
+    from simulator import hkl_file as io
 
     for path in (REPO_ROOT / "traces" / "default" / "P1.hkl", run.write_p1_hkl(tmp_path / "a")):
         text = path.read_text()
