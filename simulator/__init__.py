@@ -31,14 +31,12 @@ Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
 The package never imports ``nbparity``.
 """
 
-import os as _os
+from simulator.omp_policy import set_wait_policy as _set_wait_policy
 
-# Before torch loads its OpenMP runtime (libgomp reads this once, when it loads): threads that
-# finish a parallel region sleep instead of spinning. With libgomp's default spin, a machine
-# whose cores are shared with other work (a CI runner, a 2-core VM next to other jobs) made
-# every tensor op wait for a descheduled spinning thread: 5-15x slower; on an idle machine the
-# two policies are within a few per cent (benchmarks/README.md). A value the user set wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch loads its OpenMP runtime (libgomp reads OMP_WAIT_POLICY once, when it loads):
+# spinning worker threads on an idle machine, sleeping ones when other work shares the cores
+# (see simulator/omp_policy.py for the measurements). A value the user set wins.
+_set_wait_policy()
 
 from simulator.cli import UsageError, main, parse_argv, run_argv  # noqa: E402
 from simulator.config import SimulationConfig  # noqa: E402

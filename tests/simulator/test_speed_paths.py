@@ -214,15 +214,38 @@ def test_tricubic_block_is_cache_sized():
     assert 1024 <= TRICUBIC_BLOCK <= 16384
 
 
-def test_import_sets_a_passive_openmp_wait_policy_unless_set():
+def test_wait_policy_follows_the_machine_at_start():
+    from simulator.omp_policy import choose_wait_policy, set_wait_policy
+
+    def counts(values):
+        it = iter(values)
+        return lambda: next(it)
+
+    # alone on the machine (this thread is the one runnable): libgomp's spinning default
+    assert choose_wait_policy(5, 0.0, counts([1, 1, 2, 1, 1])) is None
+    # another busy process (a momentary blip is outvoted the other way too): PASSIVE
+    assert choose_wait_policy(5, 0.0, counts([2, 2, 1, 3, 2])) == "PASSIVE"
+    # no /proc: the safe choice
+    assert choose_wait_policy(5, 0.0, counts([1, None, 1, 1, 1])) == "PASSIVE"
+    environ = {}
+    set_wait_policy(environ, choose=lambda: "PASSIVE")
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    environ = {}
+    set_wait_policy(environ, choose=lambda: None)
+    assert environ == {}
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice wins
+    set_wait_policy(environ, choose=lambda: "PASSIVE")
+    assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_import_keeps_a_wait_policy_the_user_set():
     code = "import os, simulator; print(os.environ.get('OMP_WAIT_POLICY'))"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "PASSIVE", out.stderr
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_WAIT_POLICY="ACTIVE")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "ACTIVE", out.stderr
+    env.pop("OMP_WAIT_POLICY")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() in ("PASSIVE", "None"), out.stderr  # chosen from the load
 
 
 def test_benchmark_workloads_and_their_hkl_table(tmp_path):

@@ -1,0 +1,56 @@
+"""libgomp's wait policy for torch's CPU threads, chosen before torch loads its OpenMP runtime.
+
+Between two parallel tensor ops, libgomp's default keeps the worker threads spinning for a
+while (~300 000 iterations) before they sleep; ``OMP_WAIT_POLICY=PASSIVE`` puts them to sleep
+at once. Which is faster depends on whether anything else runs on the cores (measured on the
+2-core development machine, whole ``nbsim`` runs, benchmarks/README.md):
+
+- idle machine: spinning wins, because PASSIVE pays a wake-up of ~65 us for every parallel op
+  (a 200 000-element multiply: 93 us PASSIVE, 16 us spinning, 28 us on one thread): dmin
+  10.6 -> 6.5 s, hkl 8.2 -> 6.1 s, sweep 4.9 -> 3.7 s;
+- one other busy process: spinning threads wait for descheduled ones and PASSIVE wins by far
+  (dmin 7.9 s PASSIVE, 19.8 s spinning; sweep 5.2 vs 7.9 s).
+
+So the policy follows the machine at start: spinning (libgomp's default) when no other process
+is runnable, PASSIVE otherwise. A policy the user set (``OMP_WAIT_POLICY``) always wins.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def runnable_threads() -> int | None:
+    """Threads runnable on the machine right now, this one included (/proc/loadavg's 4th
+    field); None where there is no /proc."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def choose_wait_policy(samples: int = 5, interval_s: float = 0.002, sample=runnable_threads
+                       ) -> str | None:
+    """"PASSIVE" when other threads are runnable (the median of a few samples, ~10 ms) or the
+    count cannot be read (the safe choice); None (libgomp's default) when this process has the
+    machine to itself."""
+    counts = []
+    for i in range(samples):
+        counts.append(sample())
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    if any(c is None for c in counts):
+        return "PASSIVE"
+    others = sorted(counts)[len(counts) // 2] - 1
+    return "PASSIVE" if others > 0 else None
+
+
+def set_wait_policy(environ=os.environ, choose=choose_wait_policy) -> None:
+    """Set OMP_WAIT_POLICY for this process unless the user did (call before importing torch)."""
+    if "OMP_WAIT_POLICY" in environ:
+        return
+    policy = choose()
+    if policy is not None:
+        environ["OMP_WAIT_POLICY"] = policy
