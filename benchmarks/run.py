@@ -293,6 +293,11 @@ def round_robin(jobs: list[tuple[str, list[str] | Callable[[], list[str]], Path]
 
 def image_benchmark(name: str, args: list[str], cwd: Path, engs: list[Engine], repeats: int,
                     budget_s: float, tmp: Path, log, shape: tuple[int, int]) -> list[dict]:
+    # a working directory of its own: upstream nanoBragg writes Fdump.bin after reading -hkl
+    # and reads it back in a later run without -hkl (the sweep workload would then take the hkl
+    # workload's structure factors instead of -default_F)
+    cwd = cwd / f"run-{name}"
+    cwd.mkdir(parents=True, exist_ok=True)
     jobs, files = [], {}
     for e in engs:
         f = tmp / f"{name}-{e.name}.bin"
