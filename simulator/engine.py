@@ -329,10 +329,6 @@ def simulate(config, params: dict | None = None) -> SimulationResult:
     return result
 
 
-#: the set-up tensors the trace prints (kept under its old name for callers of the engine)
-model_setup_taps = setup_taps
-
-
 class _Run:
     """One walk over the active pixels in chunks, and what it gathers (the image values, the
     taps of traced pixels, printouts, the solid-angle sum and the interpolation warning)."""
