@@ -303,6 +303,30 @@ def test_hkl_byte_reader_matches_the_line_reader(tmp_path):
     assert taken > 0
 
 
+def test_hkl_byte_reader_in_small_blocks(monkeypatch):
+    """Read in blocks of whole lines, the byte path gives what it gives at once (and the line
+    reader): blank lines and exponents at block borders, a block of blank lines alone; a bad
+    line in any block hands the whole text back."""
+    from simulator import hkl_file as io
+
+    lines = [f"{h} {-h % 7} {h % 3} {h * 1.25:.2f}" for h in range(-40, 41)]
+    lines[10] = "3 4 5 1e2"  # an exponent: that block takes numpy's strtod
+    lines[30:30] = ["", "   ", ""]
+    text = "\n".join(lines) + "\n\n"
+    whole = io._hkl_bytes(text)
+    rows = io._hkl_rows(text, "x")
+    for block in (1, 7, 16, 64):
+        monkeypatch.setattr(io, "HKL_BLOCK_BYTES", block)
+        fast = io._hkl_bytes(text)
+        assert fast is not None, block
+        np.testing.assert_array_equal(fast[0], whole[0])
+        np.testing.assert_array_equal(fast[0], rows[0])
+        assert fast[1].tobytes() == rows[1].tobytes(), block
+        bad = text.replace("40 2 1 50.00", "40 2 1.0 50.00")  # the last line: the last block
+        assert bad != text and io._hkl_bytes(bad) is None, block
+    assert io._hkl_bytes("\n \n\t\n") is None  # no entries: the column path decides
+
+
 @pytest.mark.parametrize(
     "N", [(10.0, 10.0, 10.0), (1.0, 7.0, 4.0), (1.0, 1.0, 1.0), (5.0, 1.0, 1.0)]
 )
