@@ -58,8 +58,12 @@ DMIN = ("-cell 79.1 79.1 38.4 90 90 90 -misset 10 20 30 -hkl P1.hkl -lambda 1 -d
 SWEEP = HEAVY.replace("-detpixels 1024 -pixel 0.1", "-detpixels 128 -pixel 0.8").replace(
     "-phisteps 10", "-phisteps 5").replace("-mosaic_domains 10", "-mosaic_domains 5")
 TRACE_PIXEL = (685, 1039)
-ALL_BENCHMARKS = ("simple", "heavy", "hkl", "dmin", "sweep", "large", "trace", "parse",
-                  "diff10m")
+ALL_BENCHMARKS = ("simple", "heavy", "hkl", "dmin", "sweep", "large", "trace", "start",
+                  "parse", "diff10m")
+#: the workload whose set-up the start benchmark times (an HKL table to read, a tricubic run)
+START_WORKLOAD = "dmin"
+#: one pixel: the run reads its inputs and sets up, then has (almost) nothing to compute
+ONE_PIXEL_ROI = ["-roi", "0", "0", "0", "0"]
 #: each image workload: (arguments, (slow, fast) pixels, the detector size --quick uses)
 IMAGE_WORKLOADS = {
     "simple": (SIMPLE, (1024, 1024), None),
@@ -348,6 +352,26 @@ def trace_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path
     return [{"benchmark": "trace", "engine": name, **_summary(runs[name])} for name, _, _ in jobs]
 
 
+def start_benchmark(engs: list[Engine], repeats: int, budget_s: float, tmp: Path, log
+                    ) -> list[dict]:
+    """The floor under every image row: each engine's whole process on the dmin workload cut to
+    one pixel (start, reading P1.hkl, set-up, writing the image), and ``import torch`` alone.
+
+    A torch row of an image benchmark can never be faster than this row; the issue-13 target
+    "3x the serial C reference" is out of reach wherever a third of the C run is below it."""
+    args, _ = workload_args(START_WORKLOAD, tmp)
+    cwd = tmp / "run-start"
+    cwd.mkdir(parents=True, exist_ok=True)
+    jobs = [("python -c 'import torch'", [sys.executable, "-c", "import torch"], cwd)]
+    for e in engs:
+        out = tmp / f"start-{e.name}.bin"
+        jobs.append((f"one pixel [{e.name}]", e.argv + args + e.extra + ONE_PIXEL_ROI
+                     + ["-floatfile", str(out), "-noprogress"], cwd))
+    runs = round_robin(jobs, repeats, budget_s, log)
+    return [{"benchmark": "start", "engine": name, **_summary(runs[name])}
+            for name, _, _ in jobs]
+
+
 def parse_benchmark(repeats: int, budget_s: float, tmp: Path, log) -> list[dict]:
     """benchmarks/parse_bench.py in a subprocess (its own medians; peak RSS measured here), then
     the whole ``nbparity diff`` command on the same one-million-line pair."""
@@ -510,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                                         repeats, opts.budget_s, tmp, log, (2527, 2463))
             elif bench == "trace":
                 rows += trace_benchmark(engs, repeats, opts.budget_s, tmp, log)
+            elif bench == "start":
+                rows += start_benchmark(engs, repeats, opts.budget_s, tmp, log)
             elif bench == "parse":
                 rows += parse_benchmark(repeats, opts.budget_s, tmp, log)
             elif bench == "diff10m":

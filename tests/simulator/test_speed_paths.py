@@ -351,3 +351,18 @@ def test_square_lattice_factor_fast_path_equals_the_general_one(N):
         assert torch.equal(torch.nan_to_num(a, nan=-1.0), torch.nan_to_num(b, nan=-1.0))
     if N[0] > 1:
         assert float(fast[3]) == N[0] * (N[1] if N[1] > 1 else 1) * (N[2] if N[2] > 1 else 1)
+
+
+def test_start_benchmark_times_one_pixel_runs(tmp_path):
+    """The start benchmark: import torch alone and each engine on the dmin workload cut to one
+    pixel, every run exiting 0 (a one-pixel run that failed would time an error message)."""
+    from benchmarks import run
+
+    engs, _ = run.engines({"c-ref-serial"})
+    if not engs:
+        pytest.skip("the C reference is not built (make build)")
+    rows = run.start_benchmark(engs, repeats=1, budget_s=60.0, tmp=tmp_path, log=lambda m: None)
+    assert [r["engine"] for r in rows] == ["python -c 'import torch'", "one pixel [c-ref-serial]"]
+    assert all(r["rc"] == [0] and r["median_s"] > 0 for r in rows)
+    assert any(p.name == "start-c-ref-serial.bin" and p.stat().st_size == 48 * 48 * 4
+               for p in tmp_path.iterdir())
