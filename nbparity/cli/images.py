@@ -26,8 +26,8 @@ from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_RTOL, for_pre
 @cli.command("images")
 @click.argument("image_a", type=click.Path(dir_okay=False))
 @click.argument("image_b", type=click.Path(dir_okay=False))
-@click.option("--shape", type=(int, int), metavar="S F", help="Slow and fast size (default: "
-                                                               "square).")
+@click.option("--shape", type=(click.IntRange(1), click.IntRange(1)), metavar="S F",
+              help="Slow and fast size (default: square).")
 @click.option("--roi", type=(int, int, int, int), metavar="S0 S1 F0 F1",
               help="Only slow S0..S1 and fast F0..F1 (inclusive, zero-based).")
 @click.option("--rtol", type=TOLERANCE, default=DEFAULT_RTOL, show_default=True)
@@ -37,7 +37,14 @@ from nbparity.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, FLOAT32_RTOL, for_pre
 def images_command(image_a, image_b, shape, roi, rtol, png):
     """Image-level parity of two float images (A is the reference): max rel error over pixels
     above 1e-3 of the maximum, correlation, sums, worst pixels."""
+    from nbparity.images import infer_shape
+
     try:
+        for path in (image_a, image_b):
+            _check_size(Path(path))
+        shape = infer_shape(Path(image_a), shape)
+        if roi:
+            _check_roi(roi, shape)
         parity, a, b = compare_files(Path(image_a), Path(image_b), shape, roi)
     except (OSError, ValueError) as exc:
         raise Failure(str(exc), exitcodes.USAGE) from None
@@ -62,6 +69,27 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
     if parity.compared_pixels == 0:  # nothing comparable: structural, whatever else differs
         sys.exit(exitcodes.STRUCTURAL)
     sys.exit(exitcodes.DIVERGED if problems else exitcodes.PARITY)
+
+
+def _check_size(path: Path) -> None:
+    """An image file holds whole 4-byte floats, at least one (the count against --shape is
+    ``read_float_image``'s check)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path}: an empty file (no pixels)")
+    if size % 4:
+        raise ValueError(f"{path}: {size} bytes is not a whole number of 4-byte floats")
+
+
+def _check_roi(roi, shape) -> None:
+    """--roi S0 S1 F0 F1 inside the image, inclusive: 0 <= S0 <= S1 < S, 0 <= F0 <= F1 < F."""
+    s0, s1, f0, f1 = roi
+    slow, fast = shape
+    if not (0 <= s0 <= s1 < slow and 0 <= f0 <= f1 < fast):
+        raise click.BadParameter(f"{s0} {s1} {f0} {f1} is not a region of the {slow} x {fast} "
+                                 f"image (need 0 <= S0 <= S1 <= {slow - 1} and "
+                                 f"0 <= F0 <= F1 <= {fast - 1}; inclusive, zero-based)",
+                                 param_hint="--roi")
 
 
 def _write_figure(png, reference, candidate, parity, title, marks=None) -> None:

@@ -182,6 +182,49 @@ def test_images_bad_input(tmp_path):
     assert missing.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    "args, words",
+    [(["--roi", -2, 3, 0, 5], "--roi"),        # negative: numpy would count from the end
+     (["--roi", 3, 1, 0, 5], "--roi"),         # inverted: an empty region
+     (["--roi", 0, 10, 0, 5], "--roi"),        # past the image: numpy would clip
+     (["--roi", 0, 3, 0, 6], "--roi"),         # F1 = F: the bounds are inclusive
+     (["--shape", -4, -6], "--shape"),
+     (["--shape", 0, 6], "--shape")],
+    ids=["negative", "inverted", "past-slow", "past-fast", "negative-shape", "zero-shape"],
+)
+def test_images_roi_and_shape_must_fit_the_image(tmp_path, args, words):
+    base = np.arange(1, 25, dtype=float).reshape(4, 6)
+    changed = base.copy()
+    changed[1, 0] *= 2
+    a, b = _image(tmp_path / "a.bin", base), _image(tmp_path / "b.bin", changed)
+    shape = [] if "--shape" in args else ["--shape", 4, 6]
+    result = _run("images", a, b, *shape, *args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and len(result.output.strip().splitlines()) == 1
+    assert "pixel" not in result.output and "nothing to compare" not in result.output
+    whole = _run("images", a, b, "--shape", 4, 6, "--roi", 0, 3, 0, 5)  # the largest region
+    assert whole.exit_code == 1 and "pixel (1, 0)" in whole.output
+    corner = _run("images", a, b, "--shape", 4, 6, "--roi", 3, 3, 5, 5)  # one pixel
+    assert corner.exit_code == 0 and "shape 1 x 1" in corner.output
+
+
+def test_images_empty_or_ragged_file_is_named(tmp_path):
+    a = _image(tmp_path / "a.bin", np.ones(4))
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    ragged = tmp_path / "ragged.bin"
+    ragged.write_bytes(b"\0" * 7)  # one float and three stray bytes
+    for args, name in [([empty, empty], "empty.bin"), ([a, empty, "--shape", 2, 2], "empty.bin"),
+                       ([ragged, ragged], "ragged.bin"),
+                       ([a, ragged, "--shape", 2, 2], "ragged.bin")]:
+        result = _run("images", *args)
+        assert result.exit_code == 2, result.output
+        assert name in result.output and len(result.output.strip().splitlines()) == 1
+        assert "nothing to compare" not in result.output
+    short = _run("images", a, _image(tmp_path / "b.bin", np.ones(3)), "--shape", 2, 2)
+    assert short.exit_code == 2 and "b.bin: holds 3 floats, expected 2 x 2" in short.output
+
+
 def test_gate_refuses_a_non_deterministic_engine(tmp_path, fake_c):
     cases = tmp_path / "cases.toml"
     cases.write_text('[[case]]\nname = "tiny"\nargs = "-cell 50 50 50 90 90 90 -default_F 1 '
