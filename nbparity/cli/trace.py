@@ -80,7 +80,7 @@ def cases_command(cases_file):
                                       "upstream's c-parity unless --c-mode says otherwise).")
 @click.option("--c-mode", type=click.Choice(MODES), default=None,
               help="The C engine's φ=0 mode (default: its own, c-parity).")
-@click.option("--omp-threads", type=int, default=None, metavar="T",
+@click.option("--omp-threads", type=click.IntRange(1, 2**31 - 1), default=None, metavar="T",
               help="Thread count of the c-parity-omp mode (an OpenMP build's carry-over).")
 @click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (must not exist).")
 @with_tolerance

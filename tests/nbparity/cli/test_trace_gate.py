@@ -116,6 +116,19 @@ def test_trace_bad_input_is_one_line_exit_2(fake_c, tmp_path, args, words):
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("threads", [0, -3, 2**31, 99999999999])
+def test_omp_threads_out_of_range_is_a_usage_error(fake_c, tmp_path, threads):
+    out = tmp_path / "b"
+    result = _run("trace", "--engine", "c", "--c-bin", fake_c(), "--c-mode", "c-parity-omp",
+                  "--omp-threads", threads, "--pixel", 1, 1, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "--omp-threads" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+    fine = _run("trace", "--engine", "c", "--c-bin", fake_c(), "--c-mode", "c-parity-omp",
+                "--omp-threads", 2**31 - 1, "--pixel", 1, 1, "--out", out)
+    assert fine.exit_code == 0, fine.output
+
+
 def test_cuda_without_gpu_is_a_usage_error(tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
