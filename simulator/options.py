@@ -122,6 +122,7 @@ def defaults():
         # detector
         fdet=(0.0, 0.0, 1.0), sdet=(0.0, -1.0, 0.0), odet=(1.0, 0.0, 0.0),
         twotheta_axis=(0.0, 1.0, 0.0), pixel_size=0.1e-3, fpixels=0, spixels=0,
+        pix0=None,  # -pix0_vector: stored, never used (either pivot recomputes pix0)
         distance=100.0e-3, close_distance=NAN, detsize_f=102.4e-3, detsize_s=102.4e-3,
         detector_mu=-1.0, detector_thick=0.0, detector_thickstep=-1.0, detector_thicksteps=-1,
         rotx=0.0, roty=0.0, rotz=0.0, twotheta=0.0, pivot="beam", convention="mosflm",

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import copy
+import re
+from pathlib import Path
+
 import pytest
 
-import simulator.cli
 from simulator.options import OPTIONS, UsageError, apply_options, defaults, split_argv
 
+#: the C reference's option parser (its option names are string literals there)
+C_OPTIONS_SOURCE = Path(__file__).resolve().parents[2] / "c_reference" / "src" / "options.c"
+
+#: options of this engine alone, which the C reference does not take
+ENGINE_ONLY = {"-device", "-dtype", "-geometry_dtype", "-memory_budget_gb", "-trace_only"}
+
 #: a valid value token for the options whose values are words or need a particular number
+#: (-device: not the default, so that storing it changes the settings)
 WORDS = {
     "-pivot": "sample",
     "-phi_carryover_mode": "c-parity",
-    "-device": "cpu",
+    "-device": "cuda",
     "-dtype": "float32",
     "-geometry_dtype": "float32",
     "-omp_threads": "2",
@@ -28,6 +38,26 @@ def _values(name, option):
     return [WORDS.get(name, "2")] * option.count
 
 
+#: options whose handler honestly changes no setting
+NO_EFFECT = {
+    # nanoBragg accepts them, reads the value and ignores it (options.c's IGNORED_VALUE, and
+    # -coherent, which takes no value)
+    "-MW", "-coherent", "-density", "-molec", "-molecular_weight", "-molecules", "-sample_den",
+    "-sample_density", "-stolout",
+    # their image headers are read before the options (simulator.setup.smv), the value is only
+    # skipped here
+    "-img", "-mask",
+}  # fmt: skip
+
+#: options that set their settings to the defaults -> an option that first moves them away
+SETS_THE_DEFAULT = {
+    "-mosflm": "-xds",
+    "-progress": "-noprogress",
+    "-round_div": "-square_div",
+    "-square_xtal": "-round_xtal",
+}
+
+
 @pytest.mark.parametrize("name", sorted(OPTIONS))
 def test_every_option_reads_and_applies_a_value(name):
     option = OPTIONS[name]
@@ -37,12 +67,30 @@ def test_every_option_reads_and_applies_a_value(name):
     pairs = split_argv(argv)
     assert pairs[0][0] == name
     s = defaults()
-    apply_options(s, pairs)
-    assert set(s) >= set(defaults())  # a handler adds no setting the defaults do not name
+    if name in SETS_THE_DEFAULT:
+        apply_options(s, split_argv([SETS_THE_DEFAULT[name]]))
+        assert s != defaults()
+    before = copy.deepcopy(s)
+    apply_options(s, pairs[:1])  # the option alone (not -curved_det's following -nonoise)
+    assert set(s) == set(defaults())  # a handler adds no setting the defaults do not name
+    if name in NO_EFFECT:
+        assert s == before
+    else:
+        assert s != before  # the option sets something
+        if name in SETS_THE_DEFAULT:
+            assert s == defaults()
 
 
-def test_the_command_line_view_is_the_table():
-    assert simulator.cli._OPTS == {name: o.count for name, o in OPTIONS.items()}
+def test_no_effect_lists_name_options():
+    assert NO_EFFECT <= set(OPTIONS) and set(SETS_THE_DEFAULT) <= set(OPTIONS)
+    assert not NO_EFFECT & set(SETS_THE_DEFAULT)
+
+
+def test_the_table_holds_the_c_references_options_and_this_engines():
+    c_names = set(re.findall(r'"(-\w+)"', C_OPTIONS_SOURCE.read_text()))
+    assert len(c_names) > 150  # the parser's names were found
+    assert set(OPTIONS) == c_names | ENGINE_ONLY
+    assert not c_names & ENGINE_ONLY
 
 
 def test_values_are_read_in_command_line_order_after_splitting():
