@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -20,7 +22,9 @@ from nbparity.engines import EngineOptions
 @click.option("--seed", type=int, default=20261121, show_default=True)
 @engine_options
 @click.option("--output", type=click.Path(dir_okay=False),
-              help="Write the findings' minimal cases (one per class) as a TOML case file.")
+              help="Write the findings' minimal cases (one per class) as a TOML case file "
+                   "(a new file, checked before the campaign runs; written with no findings "
+                   "too).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="0: run in this process; N: a local Dask cluster of N single-threaded "
                    "worker processes.")
@@ -52,6 +56,8 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
     from nbparity.campaign import CampaignError, CampaignSpec, ClusterError, run_campaign
 
     check_device(device)
+    if output and output != "-":
+        _check_output(output)
     if scheduler and workers:
         raise click.UsageError("--workers starts a local cluster, --scheduler names one: "
                                "give one of them")
@@ -72,8 +78,13 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
     except OSError as exc:
         raise Failure(f"--out: cannot write {folder}: {exc.strerror or exc}",
                       exitcodes.USAGE) from None
-    if output and result.classes:
-        write_output(campaign_report.findings_toml(result), output, force=False)
+    if output == "-":
+        if result.classes:
+            click.echo(campaign_report.findings_toml(result), nl=False)
+    elif output:  # always, so the file reflects this run: no findings is a file without cases
+        write_output(campaign_report.findings_toml(result)
+                     or f"# no findings: {campaign_report.summary_line(result)}\n",
+                     output, force=False)
     if fmt == "json":
         click.echo(campaign_report.report_json(result), nl=False)
     elif fmt == "markdown":
@@ -85,3 +96,32 @@ def fuzz_command(count, seed, reference_spec, candidate_spec, c_bin, device, dty
             click.echo(campaign_report.summary_line(result))
         click.echo(f"report: {result.paths['markdown']} (rows: {folder / 'results'})")
     sys.exit(result.exit_code)
+
+
+def _check_output(output: str) -> None:
+    """--output before the campaign runs: a new file (fuzz replaces none) in a folder that
+    exists and can be written; a device or a FIFO is written as ``write_output`` does."""
+    path = Path(output)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise Failure(f"--output: {output} is a dangling symbolic link",
+                          exitcodes.USAGE) from None
+        st = None
+    except OSError as exc:
+        raise Failure(f"--output: cannot write {output}: {exc.strerror or exc}",
+                      exitcodes.USAGE) from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise Failure(f"--output: {output} is a directory", exitcodes.USAGE)
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            return
+        raise Failure(f"--output: {output} exists (fuzz replaces no file: remove it or name "
+                      f"another)", exitcodes.USAGE)
+    folder = path.parent
+    if not folder.is_dir():
+        raise Failure(f"--output: cannot write {output}: no folder {folder}", exitcodes.USAGE)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise Failure(f"--output: cannot write {output}: {folder} is not writable",
+                      exitcodes.USAGE)
