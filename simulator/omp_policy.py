@@ -47,10 +47,12 @@ def choose_wait_policy(samples: int = 5, interval_s: float = 0.002, sample=runna
     return "PASSIVE" if others > 0 else None
 
 
-def set_wait_policy(environ=os.environ, choose=choose_wait_policy) -> None:
-    """Set OMP_WAIT_POLICY for this process unless the user did (call before importing torch)."""
+def set_wait_policy(environ=os.environ, choose=None) -> None:
+    """Set OMP_WAIT_POLICY for this process unless the user did (call before importing torch).
+    ``choose`` () -> policy or None; by default this module's ``choose_wait_policy``, looked up
+    when called (so that a test can replace it)."""
     if "OMP_WAIT_POLICY" in environ:
         return
-    policy = choose()
+    policy = (choose_wait_policy if choose is None else choose)()
     if policy is not None:
         environ["OMP_WAIT_POLICY"] = policy

@@ -238,14 +238,32 @@ def test_wait_policy_follows_the_machine_at_start():
     assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
 
 
+#: a child process that imports ``simulator`` with the machine's load fixed: its chooser says
+#: PASSIVE (simulator.omp_policy is loaded first from its file, which imports nothing of the
+#: package, so that ``import simulator`` finds the patched module in sys.modules); it prints
+#: the policy and how many times the chooser ran
+IMPORT_WITH_A_BUSY_MACHINE = """
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("simulator.omp_policy", sys.argv[1])
+policy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(policy)
+calls = []
+policy.choose_wait_policy = lambda: calls.append(1) or "PASSIVE"
+sys.modules["simulator.omp_policy"] = policy
+import simulator
+print(os.environ.get("OMP_WAIT_POLICY"), len(calls))
+"""
+
+
 def test_import_keeps_a_wait_policy_the_user_set():
-    code = "import os, simulator; print(os.environ.get('OMP_WAIT_POLICY'))"
+    argv = [sys.executable, "-c", IMPORT_WITH_A_BUSY_MACHINE,
+            str(REPO_ROOT / "simulator" / "omp_policy.py")]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_WAIT_POLICY="ACTIVE")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "ACTIVE", out.stderr
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "ACTIVE 0", out.stderr  # the user's: nothing is chosen
     env.pop("OMP_WAIT_POLICY")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert out.stdout.strip() in ("PASSIVE", "None"), out.stderr  # chosen from the load
+    out = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "PASSIVE 1", out.stderr  # importing simulator sets the chosen
 
 
 def test_benchmark_workloads_and_their_hkl_table(tmp_path):
