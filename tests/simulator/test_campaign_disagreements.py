@@ -25,31 +25,18 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from nbsim_testlib import REPO_ROOT
+from nbsim_testlib import C_BIN, UPSTREAM, same_image
 
 from simulator.cli import main
-
-C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
 
 pytestmark = pytest.mark.skipif(not C_BIN.exists(), reason="C reference not built (make build)")
 
 
-def _upstream_bin():
-    """A stock nanoBragg named by NB_C_BIN, or None (our C reference knows -trace_pixel)."""
-    path = os.environ.get("NB_C_BIN")
-    if not path or not Path(path).is_file():
-        return None
-    return None if b"-trace_pixel" in Path(path).read_bytes() else path
-
-
-UPSTREAM = _upstream_bin()
 QUIET = ["-noprogress", "-nonoise", "-nopgm"]
 
 
@@ -97,13 +84,6 @@ def run_upstream(args, folder, files=()):
     for f in files:
         (up / f).write_bytes((folder / f).read_bytes())
     return _run([UPSTREAM], args, up, "up.bin")
-
-
-def same_image(a, b):
-    """Equal float32 images: NaN at the same pixels, every other pixel the same bytes."""
-    assert a.shape == b.shape
-    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
-    assert a[~np.isnan(a)].tobytes() == b[~np.isnan(b)].tobytes()
 
 
 def traces(stdout, tag):

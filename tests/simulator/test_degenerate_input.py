@@ -11,17 +11,13 @@ build (one without -trace_pixel), its image and verdict are checked too.
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
-from nbsim_testlib import REPO_ROOT
+from nbsim_testlib import C_BIN, UPSTREAM, same_image
 
 from simulator.cli import main
-
-C_BIN = REPO_ROOT / "c_reference" / "build" / "nanobragg-ref"
 
 pytestmark = pytest.mark.skipif(not C_BIN.exists(), reason="C reference not built (make build)")
 
@@ -33,17 +29,6 @@ GRID = "".join(
     for k in range(-4, 5)
     for l in range(-4, 5)
 )
-
-
-def _upstream_bin():
-    """A stock nanoBragg named by NB_C_BIN, or None (our C reference knows -trace_pixel)."""
-    path = os.environ.get("NB_C_BIN")
-    if not path or not Path(path).is_file():
-        return None
-    return None if b"-trace_pixel" in Path(path).read_bytes() else path
-
-
-UPSTREAM = _upstream_bin()
 
 
 # id, arguments (after BASE), files, what the image is: "nan" (every pixel), "zero" (every
@@ -166,14 +151,6 @@ def run_upstream(args, folder):
         [UPSTREAM, *args, "-floatfile", str(out)], cwd=folder, capture_output=True, timeout=120
     )
     return proc.returncode, (np.fromfile(out, "<f4") if out.exists() else None)
-
-
-def same_image(a, b):
-    """Equal float32 images: NaN at the same pixels, every other pixel the same bytes."""
-    assert a.shape == b.shape
-    nan_a, nan_b = np.isnan(a), np.isnan(b)
-    np.testing.assert_array_equal(nan_a, nan_b)
-    assert a[~nan_a].tobytes() == b[~nan_b].tobytes()
 
 
 def check_kind(img, kind):
