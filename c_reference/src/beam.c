@@ -1,4 +1,5 @@
 /* Beam: source list (divergence x dispersion grid or -sourcefile) and mosaic domains. */
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -66,6 +67,8 @@ static void read_sources(nb_sim *s)
             nb_die("%s:%ld: source position is the origin", s->sourcefile, lineno);
         s->sources++;
     }
+    if (ferror(f)) /* fgets's NULL is the end of the file or a read error (a directory) */
+        nb_die("cannot read %s: %s", s->sourcefile, strerror(errno));
     fclose(f);
     if (s->sources == 0)
         nb_die("%s:%ld: no sources in source file", s->sourcefile, lineno);

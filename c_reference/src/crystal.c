@@ -1,5 +1,6 @@
 /* Crystal: unit cell or MOSFLM matrix, misset (fixed or random), real and reciprocal
  * cell vectors, cell counts from the crystal size, automatic oversampling. */
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -117,6 +118,8 @@ static void read_matrix(nb_sim *s)
         if (onthis != 0 && onthis != 3)
             nb_die("%s:%ld: expected 3 numbers per matrix row, found %d", s->matfile, lineno, onthis);
     }
+    if (ferror(f)) /* fgets's NULL is the end of the file or a read error (a directory) */
+        nb_die("cannot read %s: %s", s->matfile, strerror(errno));
     fclose(f);
     if (n < 9)
         nb_die("%s:%ld: matrix file holds %d of the 9 numbers of a 3x3 matrix", s->matfile,

@@ -1,5 +1,6 @@
 /* Structure factors: HKL text file, binary dump file, nearest-neighbour and
  * tricubic (4x4x4 Lagrange) lookup. */
+#define _POSIX_C_SOURCE 200809L /* getline */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -70,27 +71,36 @@ static void warn_repeated(const char *file, hkl_entry *e, long n)
                 count > 1 ? "lines repeat" : "line repeats", e[first].h, e[first].k, e[first].l);
 }
 
-/* the lines of the HKL file as entries, checked (count in *count, lines read in *lines) */
+/* the lines of the HKL file as entries, checked (count in *count, lines read in *lines).
+ * Lines are read whole, of any length (upstream's fscanf has no line limit, nor has the torch
+ * engine); a NUL byte is not text: that line is an error, as in the torch engine (where the NUL
+ * is a field that is not a number), never the end of its line. */
 static hkl_entry *read_hkl_lines(nb_sim *s, long *count, long *lines)
 {
     FILE *f = fopen(s->hklfile, "r");
-    char line[4096];
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t len;
     long lineno = 0, n = 0, cap = 0;
     hkl_entry *e = NULL;
 
     if (!f)
         nb_die("%s: cannot open HKL file", s->hklfile);
-    while (fgets(line, sizeof line, f)) {
-        char *tok[5];
-        int ntok = 0;
-        char *p = strtok(line, " \t\r\n");
+    while ((len = getline(&line, &linecap, f)) >= 0) {
+        char *tok[4];
+        int ntok = 0; /* every field counted (the message names how many), the first 4 kept */
+        char *p;
         double v[4];
         int j;
         lineno++;
-        if (strlen(line) == sizeof line - 1)
-            nb_die("%s:%ld: line too long", s->hklfile, lineno);
-        while (p && ntok < 5) {
-            tok[ntok++] = p;
+        if (memchr(line, '\0', (size_t)len))
+            nb_die("%s:%ld: a NUL byte (not an 'h k l F' line of text)", s->hklfile, lineno);
+        p = strtok(line, " \t\r\n");
+        while (p) {
+            if (ntok < 4)
+                tok[ntok] = p;
+            if (ntok < INT_MAX)
+                ntok++;
             p = strtok(NULL, " \t\r\n");
         }
         if (ntok == 0)
@@ -116,6 +126,10 @@ static hkl_entry *read_hkl_lines(nb_sim *s, long *count, long *lines)
         e[n].line = n;
         n++;
     }
+    /* getline's -1 is the end of the file or a read error (a directory: EISDIR) */
+    if (ferror(f))
+        nb_die("cannot read %s: %s", s->hklfile, strerror(errno));
+    free(line);
     fclose(f);
     *count = n;
     *lines = lineno;

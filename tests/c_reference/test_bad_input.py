@@ -238,3 +238,46 @@ def test_unknown_carryover_mode_names_the_three_modes(c_binary, tmp_path):
     r = run_c(GOOD.split() + ["-phi_carryover_mode", "omp", "-noprogress"], cwd=tmp_path)
     assert r.returncode == 2
     assert "'spec', 'c-parity' or 'c-parity-omp'" in r.stderr
+
+
+def test_hkl_line_longer_than_a_buffer_is_read_whole(c_binary, tmp_path):
+    """An HKL line is read whole, of any length (upstream's fscanf and the torch engine have no
+    line limit): 8 fields on one 4103-byte line are named (was: the line cut at 4095 bytes and
+    read as two lines, '2 initialized hkls', exit 0), and a valid line padded past 4096 bytes
+    reads as one reflection (was: cut, 'found 3 fields')."""
+    long = write(tmp_path / "long.hkl", "1 2 3 4" + " " * 4088 + "5 6 7 8\n")
+    check_failure(tmp_path, GOOD.split() + ["-hkl", long], "long.hkl:1: expected 'h k l F'")
+    r = run_c(GOOD.split() + ["-hkl", long, "-floatfile", "/dev/null", "-noprogress"],
+              cwd=tmp_path)
+    assert r.returncode == 2 and "found 8 fields" in r.stderr, r.stderr
+    padded = write(tmp_path / "padded.hkl", "1 2 3" + " " * 5000 + "4\n2 2 2 5\n")
+    r = run_c(GOOD.split() + ["-hkl", padded, "-floatfile", "/dev/null", "-noprogress"],
+              cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "2 initialized hkls" in r.stdout
+
+
+@pytest.mark.parametrize("data", [b"1 2 3 4\n\0 5 6 7 8\n", b"1 2 3 4\n5 6 7 8\0\n",
+                                  b"1 2 3 4\n5 6\0 7 8\n"])
+def test_hkl_line_with_a_nul_byte(c_binary, tmp_path, data):
+    """A NUL byte is not text: its line is an error, exit 2, as in the torch engine (where the
+    NUL is a field that is not a number). Was: the NUL ended its line silently (exit 0)."""
+    (tmp_path / "nul.hkl").write_bytes(data)
+    check_failure(tmp_path, GOOD.split() + ["-hkl", "nul.hkl"], "nul.hkl:2: a NUL byte")
+    r = run_c(GOOD.split() + ["-hkl", "nul.hkl", "-floatfile", "/dev/null"], cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+
+
+@pytest.mark.parametrize("option", ["-hkl", "-sourcefile", "-matrix"])
+def test_input_file_that_cannot_be_read_is_a_read_error(c_binary, tmp_path, option):
+    """A file that opens but cannot be read (a directory: EISDIR) is a read error naming it,
+    exit 2, the torch engine's words; was: read as an empty file ('no reflections in HKL
+    file', 'no sources', 'matrix file holds 0 of the 9 numbers')."""
+    (tmp_path / "folder").mkdir()
+    args = GOOD.split() + [option, "folder"]
+    if option == "-matrix":
+        args = GOOD.replace("-cell 100 100 100 90 90 90", "-matrix folder").split()
+    line = check_failure(tmp_path, args, "cannot read folder: Is a directory")
+    assert ":0:" not in line
+    r = run_c(args + ["-floatfile", "/dev/null"], cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
