@@ -160,6 +160,42 @@ def test_nan_equal_never_makes_different_words_equal(tmp_path):
     assert statuses == {"convention": "fail", "I_pixel_final": "pass"}
 
 
+
+@pytest.mark.parametrize(("ref_vec", "cand_vec", "plain", "nan_equal"), [
+    ("nan 0 0", "nan 5 9", "fail", "fail"),  # the other components differ
+    ("nan 0 0", "0.99 nan 0", "fail", "fail"),  # NaN in different components
+    ("nan 0 inf", "nan 0 -inf", "fail", "fail"),  # an infinity differs beside the NaN
+    ("nan 0 1", "nan 0 1", "both-nan", "pass"),
+])
+def test_a_nan_component_judges_only_itself(tmp_path, ref_vec, cand_vec, plain, nan_equal):
+    """A vector with a NaN component: the NaN rule for that component, the tolerance for the
+    others (``--nan-equal`` once passed ``nan 0 0`` against ``nan 5 9``)."""
+    (tmp_path / "c.log").write_text(f"TRACE_C: trace_pixel 1 2\nTRACE_C: fdet_vec {ref_vec}\n")
+    (tmp_path / "py.log").write_text(f"TRACE_PY: trace_pixel 1 2\nTRACE_PY: fdet_vec {cand_vec}\n")
+    for extra, expected in (((), plain), (("--nan-equal",), nan_equal)):
+        result = _run("diff", tmp_path / "c.log", tmp_path / "py.log", *extra, "--format", "json")
+        assert [r["status"] for r in json.loads(result.output)["records"]] == [expected], extra
+        assert result.exit_code == (0 if expected == "pass" else 1), extra  # both-nan fails
+
+
+@pytest.mark.parametrize("command", ["diff", "first-divergence"])
+def test_a_record_with_no_component_in_common_is_lost_not_a_pass(tmp_path, command):
+    """l_frac against h_frac (a legacy log's one-component aliases of hkl_frac): both print
+    hkl_frac, no component is compared."""
+    (tmp_path / "c.log").write_text("TRACE_C: tracing pixel (spixel=1, fpixel=2)\n"
+                                    "TRACE_C_PHI: phi_tic=0 mos_tic=0 l_frac -8.01\n"
+                                    "TRACE_C: I_pixel_final 2.5\n")
+    (tmp_path / "py.log").write_text("TRACE_PY: tracing pixel (spixel=1, fpixel=2)\n"
+                                     "TRACE_PY_PHI: phi_tic=0 mos_tic=0 h_frac 7.66\n"
+                                     "TRACE_PY: I_pixel_final 2.5\n")
+    result = _run(command, tmp_path / "c.log", tmp_path / "py.log")
+    assert result.exit_code == 3, result.output
+    assert "py.log lacks 1 records" in result.output
+    (tmp_path / "py.log").write_text("TRACE_PY: tracing pixel (spixel=1, fpixel=2)\n"
+                                     "TRACE_PY_PHI: phi_tic=0 mos_tic=0 l_frac -8.01\n"
+                                     "TRACE_PY: I_pixel_final 2.5\n")
+    assert _run(command, tmp_path / "c.log", tmp_path / "py.log").exit_code == 0
+
 # --------------------------------------------------------------------------- precision
 
 LOW_DIGITS = ("TRACE_{e}: trace_pixel 685 1039\n"

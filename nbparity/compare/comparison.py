@@ -177,7 +177,9 @@ class Comparison:
             known_key = rows.key.isin(held.key.unique()).to_numpy()
             if log.grammar == "printout":  # one value per pixel, put at the last step only
                 known_key = known_key & (rows.stage != "phi").to_numpy()
-            lost[np.flatnonzero(side)] = no_pixel | known_key
+            # held by both logs, with no component in common: lost in any case
+            both = (rows.ref_line.notna() & rows.cand_line.notna()).to_numpy()
+            lost[np.flatnonzero(side)] = no_pixel | known_key | both
         return missing[lost]
 
     def has_lost_records(self) -> bool:
@@ -209,7 +211,8 @@ class Comparison:
             shown = ", ".join(f"({s}, {f})" for s, f in pixels[:4])
             more = f" and {len(pixels) - 4} more pixels" if len(pixels) > 4 else ""
             parts.append(f"{log.source} lacks {count} records that {other.source} holds "
-                         f"(keys it prints elsewhere, or whole pixels) at {shown}{more}")
+                         "(keys it prints elsewhere, whole pixels, or components) "
+                         f"at {shown}{more}")
         return ("; ".join(parts) + " (a truncated log or a different pixel set; "
                 "--allow-missing compares what both hold)")
 

@@ -96,7 +96,9 @@ class _Evaluated:
             if log.grammar == "printout":  # one value per pixel, put at the last step only
                 phi = [i for i, s in enumerate(self.shown_stages) if s == "phi"]
                 known_key &= ~np.isin(self.stage_code[rows], phi)
-            lost[np.flatnonzero(side)] = no_pixel | known_key
+            # a record both logs hold, with no component in common, is lost in any case
+            both = ((self.aligned.at_r[rows] >= 0) & (self.aligned.at_x[rows] >= 0))
+            lost[np.flatnonzero(side)] = no_pixel | known_key | both
         return missing[lost]
 
 
@@ -135,12 +137,15 @@ class _Rows:
         ints = (kinds == _INT) & ~words
         status[ints] = np.where(errors.all_same, _PASS, _FAIL)[ints]
         numbers = ~words
-        both_nan = nan_r & nan_x & numbers
-        status[both_nan] = _PASS if ev.tol.nan_equal else _BOTH_NAN
-        status[(nan_r ^ nan_x) & numbers] = _FAIL
+        # NaN in the same components on both sides: both-nan, or with --nan-equal the status
+        # the other components earn; a NaN on one side only fails, whatever the others
+        both_nan = nan_r & nan_x & ~errors.nan_mismatch & numbers
+        if not ev.tol.nan_equal:
+            status[both_nan & (status != _FAIL)] = _BOTH_NAN
+        status[errors.nan_mismatch & numbers] = _FAIL
         # Infinities pass only when equal (inf - inf would otherwise hide behind an inf
         # tolerance).
-        status[errors.inf_mismatch & ~(nan_r | nan_x) & numbers] = _FAIL
+        status[errors.inf_mismatch & numbers] = _FAIL
         if words.any():
             text_r = ref.take_strings("text", pos_r[words], "").to_numpy()
             text_x = cand.take_strings("text", pos_x[words], "").to_numpy()
@@ -149,6 +154,9 @@ class _Rows:
         status[ambiguous & np.isin(status, (_PASS, _LIMITED))] = _AMBIGUOUS
         status[~present_x] = _MISSING_X
         status[~present_r] = _MISSING_R
+        # both printed the key but no component in common (l_frac against h_frac): nothing
+        # was compared, the candidate lacks what the reference printed (a lost record)
+        status[present_r & present_x & (self.common == 0)] = _MISSING_X
         not_comparable = np.array([s == _NOT_COMPARABLE for s in ev.aligned.stage_names],
                                   dtype=bool)
         status[not_comparable[ev.stage_code[at]] & ~(present_r & present_x)] = _NOT_COMPARED
@@ -219,17 +227,24 @@ class _Errors:
         abs2, ref2, self.max_component_diff = np.zeros(n), np.zeros(n), np.zeros(n)
         self.all_same = np.ones(n, dtype=bool)
         self.nan_r, self.nan_x = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        #: a component NaN on one side only (a NaN on both sides is judged by the NaN rule,
+        #: the record's other components by the tolerance)
+        self.nan_mismatch = np.zeros(n, dtype=bool)
         self.inf_mismatch = np.zeros(n, dtype=bool)
         with np.errstate(invalid="ignore", over="ignore"):
             for m, rj, xj in zip(mask, r, x):
-                same = m & (xj == rj)  # equal infinities agree although inf - inf is nan
+                nan_rj, nan_xj = m & np.isnan(rj), m & np.isnan(xj)
+                # equal infinities agree although inf - inf is nan; NaN on both sides is
+                # left out of the errors (so the other components still count)
+                same = m & ((xj == rj) | (nan_rj & nan_xj))
                 self.all_same &= ~m | same
                 diff = np.where(m & ~same, xj - rj, 0.0)
                 abs2 += diff * diff
-                ref2 += np.where(m, rj * rj, 0.0)
+                ref2 += np.where(m & ~(nan_rj & nan_xj), rj * rj, 0.0)
                 np.maximum(self.max_component_diff, np.abs(diff), out=self.max_component_diff)
-                self.nan_r |= m & np.isnan(rj)
-                self.nan_x |= m & np.isnan(xj)
+                self.nan_r |= nan_rj
+                self.nan_x |= nan_xj
+                self.nan_mismatch |= nan_rj ^ nan_xj
                 self.inf_mismatch |= m & (np.isinf(rj) | np.isinf(xj)) & (xj != rj)
         self.abs_err, self.ref_norm = np.sqrt(abs2), np.sqrt(ref2)
         with np.errstate(invalid="ignore", divide="ignore"):
