@@ -1,5 +1,6 @@
 /* nanobragg-ref: a clean-room C reference of nanoBragg's algorithm with
  * per-pixel tracing (TRACE_C lines of the nbparity trace contract). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,13 +80,29 @@ static nb_trace_pixel *find_trace(nb_trace_pixel *tp, int n, int fp, int sp)
 }
 
 #if !defined(_OPENMP)
-static void progress_line(const nb_sim *s, unsigned long done, unsigned long total)
+/* upstream's progress_pixels, (roi_xmax - roi_xmin + 1) * (roi_ymax - roi_ymin + 1), in a
+ * wide type: in int it overflows (upstream's undefined behaviour) for -roi 0 2147483647 ...
+ * Not clamped to the detector: the region as given sets the percentages, as upstream (and the
+ * torch engine's progress_lines) count them; each factor lies within +-2^31 (roi_xmin and
+ * roi_ymin >= 0), so the product fits in a long long. An inverted region (a negative product)
+ * renders nothing and prints no progress. */
+static unsigned long long progress_total(const nb_sim *s)
+{
+    long long w = (long long)s->roi_xmax - s->roi_xmin + 1;
+    long long h = (long long)s->roi_ymax - s->roi_ymin + 1;
+    long long t = w * h;
+    return t > 0 ? (unsigned long long)t : 0;
+}
+
+static void progress_line(const nb_sim *s, unsigned long long done, unsigned long long total)
 {
     if (!s->progress || s->printout || total / 100 == 0)
         return;
+    /* 9 * total wraps past 2^64 / 9, where 10 * done (done < the pixel count) is smaller */
     if (done % (total / 20) == 0 ||
-        ((10 * done < total || 10 * done > 9 * total) && done % (total / 100) == 0)) {
-        printf("%lu%% done\n", done * 100 / total);
+        ((10 * done < total || (total <= ULLONG_MAX / 9 && 10 * done > 9 * total)) &&
+         done % (total / 100) == 0)) {
+        printf("%llu%% done\n", done * 100 / total);
         fflush(stdout);
     }
 }
@@ -142,9 +159,7 @@ static double run_full(nb_sim *s, nb_engine *e, nb_trace_pixel *tp)
 #else
     nb_persist p;
     int sp, fp, b;
-    unsigned long done = 0;
-    unsigned long total = (unsigned long)(s->roi_xmax - s->roi_xmin + 1) *
-                          (unsigned long)(s->roi_ymax - s->roi_ymin + 1);
+    unsigned long long done = 0, total = progress_total(s);
     nb_persist_init(&p, s);
     for (b = 0; b < blocks; b++) {
         int first, end;
