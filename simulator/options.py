@@ -68,7 +68,11 @@ def c_strtod(tok):
         t = tok.strip().lower()
         return float(t.split("(")[0]) if "nan" in t else float(t)
     if _C_HEX.fullmatch(tok):
-        return float.fromhex(tok.strip())
+        t = tok.strip()
+        try:
+            return float.fromhex(t)
+        except OverflowError:  # strtod gives +-HUGE_VAL (inf) where fromhex raises
+            return -math.inf if t.startswith("-") else math.inf
     return None
 
 

@@ -215,3 +215,33 @@ def test_unwritable_output_exits_3_without_partial_files(tmp_path, capsys):
     assert err.count("\n") == 1 and f"option -intfile: cannot write '{missing}'" in err
     assert not (tmp_path / "f0.bin").exists()  # nothing is written when one output fails
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nbsim-")]
+
+
+@pytest.mark.parametrize(
+    "tok, want", [("0x1p1025", "inf"), ("-0X1P1025", "-inf"), (" 0x1.8p2000 ", "inf")]
+)
+def test_hex_beyond_a_double_reads_as_inf_as_strtod(tok, want):
+    """C's strtod gives +-HUGE_VAL for a hex number beyond a double; float.fromhex raised
+    OverflowError ('nbsim: internal error', exit 1)."""
+    assert simulator.cli.c_strtod(tok) == float(want)
+
+
+def test_hex_beyond_a_double_in_default_f_and_hkl_runs_as_inf(tmp_path, capsys):
+    """-default_F 0x1p1025 and an HKL line '1 2 3 0x1p1025' run as the C reference does (exit 0,
+    F = inf), the same image as the spelled-out inf."""
+    import numpy as np
+
+    def image(args, name):
+        out = tmp_path / name
+        assert main(SMALL + args + ["-floatfile", str(out)]) == 0
+        return np.fromfile(out, dtype=np.float32)
+
+    assert image(["-default_F", "0x1p1025"], "a.bin").tobytes() == image(
+        ["-default_F", "inf"], "b.bin"
+    ).tobytes()
+    hkl_hex, hkl_inf = tmp_path / "hex.hkl", tmp_path / "inf.hkl"
+    hkl_hex.write_text("0 0 0 1\n1 2 3 0x1p1025\n")
+    hkl_inf.write_text("0 0 0 1\n1 2 3 inf\n")
+    assert image(["-hkl", str(hkl_hex)], "c.bin").tobytes() == image(
+        ["-hkl", str(hkl_inf)], "d.bin"
+    ).tobytes()
