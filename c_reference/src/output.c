@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath (XSI), readlink, lstat */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "err.h"
 #include "output.h"
 
@@ -20,32 +21,67 @@ static void die_unwritable(const char *option, const char *path, int err)
                 err ? strerror(err) : "write error");
 }
 
+/* the file a rename must replace: path itself, or for a symbolic link the file it leads to
+ * (a link stays a link, as nbparity's atomic_write keeps it; upstream's fopen writes through
+ * it too). A dangling link is refused, the link untouched: writing through it would create a
+ * file wherever it points (nbparity refuses it the same way). */
+static char *rename_target(const char *option, const char *path)
+{
+    struct stat lst, st;
+    char *target;
+    if (lstat(path, &lst) != 0 || !S_ISLNK(lst.st_mode))
+        return NULL;
+    if (stat(path, &st) != 0) {
+        int err = errno;
+        char to[4096];
+        ssize_t n = readlink(path, to, sizeof to - 1);
+        if (err == ENOENT && n >= 0) {
+            to[n] = '\0';
+            nb_die_code(NB_EXIT_IO, "option %s: cannot write '%s' (a dangling symbolic link to %s)",
+                        option, path, to);
+        }
+        die_unwritable(option, path, err); /* a loop of links: ELOOP */
+    }
+    target = realpath(path, NULL);
+    if (!target)
+        die_unwritable(option, path, errno);
+    return target;
+}
+
 nb_out_file *nb_out_open(const char *option, const char *path)
 {
     nb_out_file *o = nb_calloc(1, sizeof *o);
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = slash ? slash + 1 : path;
-    size_t n = strlen(path) + 64;
+    const char *slash, *base, *target;
+    size_t dirlen;
     struct stat st;
-    int exists = stat(path, &st) == 0;
+    int exists;
 
     o->option = option;
-    if (*base == '\0' || (exists && S_ISDIR(st.st_mode)))
-        die_unwritable(option, path, EISDIR);
     o->final_path = nb_calloc(strlen(path) + 1, 1);
     strcpy(o->final_path, path);
+    o->link_target = rename_target(option, path);
+    exists = stat(path, &st) == 0;
+    if (path[0] == '\0' || path[strlen(path) - 1] == '/' || (exists && S_ISDIR(st.st_mode)))
+        die_unwritable(option, path, EISDIR);
     if (exists && !S_ISREG(st.st_mode)) {
-        /* An existing target that is not a regular file (/dev/null, a FIFO, a terminal) is
-         * written directly: renaming a temporary file onto it would replace the device. */
+        /* An existing target that is not a regular file (/dev/null, a FIFO, a terminal, or a
+         * link to one) is written directly: renaming a temporary file onto it would replace
+         * the device. */
+        free(o->link_target);
+        o->link_target = NULL;
         o->f = fopen(path, "wb");
         if (!o->f)
             die_unwritable(option, path, errno);
         o->temp_path = NULL;
         return o;
     }
-    o->temp_path = nb_calloc(n, 1);
-    memcpy(o->temp_path, path, dirlen);
+    /* the temporary file beside the file the rename replaces (a link's target) */
+    target = o->link_target ? o->link_target : path;
+    slash = strrchr(target, '/');
+    dirlen = slash ? (size_t)(slash - target + 1) : 0;
+    base = slash ? slash + 1 : target;
+    o->temp_path = nb_calloc(strlen(target) + 64, 1);
+    memcpy(o->temp_path, target, dirlen);
     sprintf(o->temp_path + dirlen, ".%s.%lu.%lu.tmp", base, (unsigned long)clock() & 0xffffUL,
             ++temp_counter);
     o->f = fopen(o->temp_path, "wb");
@@ -53,6 +89,14 @@ nb_out_file *nb_out_open(const char *option, const char *path)
         die_unwritable(option, path, errno);
     nb_temp_register(o->temp_path);
     return o;
+}
+
+static void out_free(nb_out_file *o)
+{
+    free(o->temp_path);
+    free(o->final_path);
+    free(o->link_target);
+    free(o);
 }
 
 void nb_out_write(nb_out_file *o, const void *data, size_t size, size_t n)
@@ -88,8 +132,7 @@ void nb_out_commit(nb_out_file *o)
     if (err)
         die_unwritable(o->option, o->final_path, err);
     if (o->temp_path == NULL) { /* written directly (not a regular file) */
-        free(o->final_path);
-        free(o);
+        out_free(o);
         return;
     }
     /* the temporary file stays registered: a later failure removes it */
@@ -104,13 +147,11 @@ void nb_out_publish(void)
     size_t i;
     for (i = 0; i < npending; i++) {
         nb_out_file *o = pending[i];
-        if (rename(o->temp_path, o->final_path) != 0)
+        if (rename(o->temp_path, o->link_target ? o->link_target : o->final_path) != 0)
             nb_die_code(NB_EXIT_IO, "option %s: cannot rename a temporary file to '%s' (%s)",
                         o->option, o->final_path, strerror(errno));
         nb_temp_forget(o->temp_path);
-        free(o->temp_path);
-        free(o->final_path);
-        free(o);
+        out_free(o);
         pending[i] = NULL;
     }
     free(pending);

@@ -2,7 +2,8 @@
  * renamed into place by nb_out_publish once every output of the run is complete, so a
  * failed run leaves no output file behind (neither a partial one nor one finished
  * before the failure). An existing target that is not a regular file (/dev/null, a
- * FIFO) is written directly.
+ * FIFO) is written directly. A symbolic link stays a link: the file it leads to is replaced
+ * (the temporary file beside that file); a dangling link is refused (exit 3), untouched.
  *
  * Every write is checked: an output that cannot be written (a directory, a full disk,
  * /dev/full) ends the run with one line naming the option and the path, exit status 3
@@ -17,7 +18,8 @@
 typedef struct {
     FILE *f;
     const char *option; /* the option that named the file: "-floatfile", "-dump", ... */
-    char *final_path;
+    char *final_path;  /* the path as given (messages name it) */
+    char *link_target; /* when final_path is a symbolic link: the file it leads to, or NULL */
     char *temp_path;
 } nb_out_file;
 
