@@ -459,10 +459,16 @@ def _device(opt, vals):
     return vals[0]
 
 
+#: -memory_budget_gb's upper bound: the budget in bytes fits an int64 (8 EiB)
+BUDGET_LIMIT_GB = 2**33
+
+
 def _budget(opt, vals):
     v = _num(opt, vals[0])
-    if not (v > 0) or math.isinf(v):
-        raise UsageError(f"bad value for -memory_budget_gb: {vals[0]!r} (a positive number)")
+    if not (0 < v < BUDGET_LIMIT_GB):
+        raise UsageError(
+            f"bad value for -memory_budget_gb: {vals[0]!r} (a positive number below 2^33 GiB)"
+        )
     return v
 
 

@@ -57,6 +57,8 @@ def test_python_m_simulator_unknown_option(tmp_path):
         (["-dtype", "float16"], "-dtype"),
         (["-device", "tpu"], "-device"),
         (["-memory_budget_gb", "-1"], "-memory_budget_gb"),
+        (["-memory_budget_gb", "1e300"], "-memory_budget_gb"),
+        (["-memory_budget_gb", "8589934592"], "-memory_budget_gb"),
         (["-pivot", "elsewhere"], "-pivot"),
         (["-trace_pixel", "100", "0"], "-trace_pixel"),
         (["-roi", "1", "2"], "-roi"),
