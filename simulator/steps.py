@@ -165,12 +165,12 @@ def structure_factor(model, st: ChunkSteps, interp_now, out_range, trigger, need
     if st.h0 is None:  # lean: no table, F_cell is default_F everywhere
         return torch.full((), hkl.default_F, dtype=dt, device=model.device).expand(st.h.shape)
     if not interp_now:
-        return hkl.nearest(st.h0.to(dt), st.k0.to(dt), st.l0.to(dt))
+        return hkl.nearest(st.h0, st.k0, st.l0)
     valid = ~out_range
     F_int = hkl.tricubic(st.h, st.k, st.l, valid, need=need)
     if trigger is None and not bool(out_range.any()):
         return F_int
-    F_near = hkl.nearest(st.h0.to(dt), st.k0.to(dt), st.l0.to(dt))
+    F_near = hkl.nearest(st.h0, st.k0, st.l0)
     if trigger is None:
         return torch.where(valid, F_int, F_near)
     serial = torch.arange(st.h.numel(), device=model.device).reshape(st.h.shape)

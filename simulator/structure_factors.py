@@ -28,6 +28,7 @@ class HklTable:
 
     def __init__(self, sf, dtype, device):
         self.sf = sf
+        self.dtype = dtype
         self.default_F = float(sf.default_F)
         if sf.table is not None and sf.hkls:
             self.flat = torch.as_tensor(sf.table, dtype=dtype, device=device).reshape(-1)
@@ -59,11 +60,14 @@ class HklTable:
         return self._padded
 
     def nearest(self, h0, k0, l0):
-        """F at the rounded indices (float tensors of integers); default_F outside the table
-        (and at a nan index)."""
+        """F (in the table's dtype) at the rounded indices (float tensors of integers, of any
+        float dtype: they are read in float64); default_F outside the table (and at a nan
+        index)."""
         if self.flat is None:
             # one value, broadcast (no memory, no pass over the steps)
-            return torch.full((), self.default_F, dtype=h0.dtype, device=h0.device).expand(h0.shape)
+            return torch.full((), self.default_F, dtype=self.dtype, device=h0.device).expand(
+                h0.shape
+            )
         hr, kr, lr = self.ranges
         # index into the padded table: each axis clamped to the border (0 or range + 1), in
         # float64, where these integers are exact; nan stays nan through clamp (fixed below)

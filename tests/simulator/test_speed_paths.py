@@ -156,6 +156,29 @@ def test_nearest_lookup_matches_the_table_and_default(dtype):
     assert torch.equal(got, torch.tensor(want, dtype=dtype))
 
 
+@pytest.mark.parametrize("interp_now", [False, True])
+def test_float32_run_looks_up_indices_beyond_2_24_exactly(interp_now):
+    """structure_factor hands the rounded (float64) indices to nearest as they are: casting
+    them to a float32 run's dtype first read h = 2^24 + 1 as 2^24 (the wrong row of a table
+    with more than 2^24 rows along an axis, or starting there)."""
+    from simulator.steps import structure_factor
+
+    big = 2**24
+    tab, mins, table = _table(torch.float32, shape=(2, 1, 1), mins=(big, 0, 0))
+    model = SimpleNamespace(hkl=table, dtype=torch.float32, device="cpu")
+    h0 = torch.tensor([big + 1.0, big], dtype=torch.float64)
+    zero = torch.zeros(2, dtype=torch.float64)
+    st = SimpleNamespace(h0=h0, k0=zero, l0=zero, h=h0, k=zero, l=zero)
+    out_range = torch.ones(2, dtype=torch.bool)  # the 4x4x4 block leaves this 2x1x1 table
+    got = structure_factor(model, st, interp_now, out_range, None, None)
+    assert got.dtype == torch.float32
+    assert got.tolist() == torch.tensor([tab[1, 0, 0], tab[0, 0, 0]], dtype=torch.float32).tolist()
+    # no table: default_F in the run's dtype, whatever the indices' dtype
+    no_table = SimpleNamespace(default_F=2.5, table=None, hkls=0, hkl_min=(0,) * 3, hkl_max=None)
+    empty = HklTable(no_table, torch.float32, "cpu")
+    assert empty.nearest(h0, zero, zero).dtype == torch.float32
+
+
 def test_chunk_follows_the_cache_not_the_oversampling():
     """85-fold oversampling is 7225 sub-pixels per pixel: the chunk shrinks to a few pixels."""
     args = (
