@@ -340,3 +340,21 @@ def test_a_float32_engine_raises_a_case_files_per_key_rtol_but_not_the_users():
                       keys_given=frozenset({"I_pixel_final"}))
     assert for_precision(users, "float32").per_key["I_pixel_final"] == (1e-6, 0.0)
     assert for_precision(Tolerance(rtol=1e-7, rtol_given=True), "float32").rtol == 1e-7
+
+
+@pytest.mark.parametrize("command", ["diff", "first-divergence"])
+def test_a_key_on_a_skipped_line_is_lost_not_vocabulary(tmp_path, command):
+    """A port prints I_pixel_final with a unit after it: the legacy reader skips the line; the
+    key is one the log prints, so the record is lost (it once counted as a key the log never
+    prints, and a wrong value passed)."""
+    (tmp_path / "c.log").write_text("TRACE_C: trace_pixel 1 2\nTRACE_C: omega_pixel_sr 1e-07\n"
+                                    "TRACE_C: I_pixel_final 2.5\n")
+    (tmp_path / "py.log").write_text("TRACE_PY: tracing pixel (spixel=1, fpixel=2)\n"
+                                     "TRACE_PY: omega_pixel_sr 1e-07\n"
+                                     "TRACE_PY: I_pixel_final 3.75 photons\n")
+    result = _run(command, tmp_path / "c.log", tmp_path / "py.log")
+    assert result.exit_code == 3, result.output
+    assert "py.log lacks 1 records" in result.output and "skipped" in result.output
+    # the same log without the unit: read, compared, and the wrong value fails
+    (tmp_path / "py.log").write_text((tmp_path / "py.log").read_text().replace(" photons", ""))
+    assert _run(command, tmp_path / "c.log", tmp_path / "py.log").exit_code == 1

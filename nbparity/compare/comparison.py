@@ -154,7 +154,9 @@ class Comparison:
     def incomplete(self) -> pd.DataFrame:
         """Records one log lacks although it should hold them: a pixel the other log traces
         and it does not (a log cut short, a different pixel set), or a key it prints elsewhere
-        but not here (a log cut inside a pixel or a φ loop). A key a log never prints is a
+        but not here (a log cut inside a pixel or a φ loop), or on a line its reader skipped
+        (a value with a unit after it), or a record both hold with no component in common (l_frac
+        against h_frac). A key a log never prints is a
         difference of vocabulary (a stock printout has few keys), not a lost record; so are
         the steps around a printout's one last-iteration value."""
         ev = self._evaluated
@@ -175,6 +177,8 @@ class Comparison:
             rows = missing[side]
             no_pixel = ~np.isin(_pixel_codes(rows), _pixel_codes(held))
             known_key = rows.key.isin(held.key.unique()).to_numpy()
+            # a key on a line the log's reader skipped is one it prints
+            known_key = known_key | rows.key.isin(log.skipped_keys).to_numpy()
             if log.grammar == "printout":  # one value per pixel, put at the last step only
                 known_key = known_key & (rows.stage != "phi").to_numpy()
             # held by both logs, with no component in common: lost in any case
@@ -211,7 +215,8 @@ class Comparison:
             shown = ", ".join(f"({s}, {f})" for s, f in pixels[:4])
             more = f" and {len(pixels) - 4} more pixels" if len(pixels) > 4 else ""
             parts.append(f"{log.source} lacks {count} records that {other.source} holds "
-                         "(keys it prints elsewhere, whole pixels, or components) "
+                         "(keys it prints elsewhere or on lines its reader skipped, whole "
+                         "pixels, or components) "
                          f"at {shown}{more}")
         return ("; ".join(parts) + " (a truncated log or a different pixel set; "
                 "--allow-missing compares what both hold)")

@@ -93,6 +93,9 @@ class _Evaluated:
             held_keys = np.flatnonzero(np.bincount(self.key_code[held],
                                                    minlength=len(self.key_names)))
             known_key = np.isin(self.key_code[rows], held_keys)
+            # a key on a line the log's reader skipped is one it prints
+            skipped = [i for i, name in enumerate(self.key_names) if name in log.skipped_keys]
+            known_key |= np.isin(self.key_code[rows], skipped)
             if log.grammar == "printout":  # one value per pixel, put at the last step only
                 phi = [i for i, s in enumerate(self.shown_stages) if s == "phi"]
                 known_key &= ~np.isin(self.stage_code[rows], phi)

@@ -5,6 +5,7 @@ alias clashes are collected on the way."""
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nbparity import schema
+from nbparity.keymap import BUILTIN
 from nbparity.parse.precision import _prints_as_17g, _resolution, infer_precision
 from nbparity.parse.records import (
     _INT_RE,
@@ -27,6 +29,10 @@ from nbparity.parse.records import (
 
 if TYPE_CHECKING:
     from nbparity.keymap import KeyMap
+
+#: the key a skipped TRACE line names: the first name after its head and any name=value
+#: fields (phi_tic=0, spixel=685, ...)
+_SKIPPED_KEY_RE = re.compile(r"TRACE\w*[:\s]\s*(?:[A-Za-z_]\w*=\S*\s+)*([A-Za-z_]\w*)")
 
 
 class _RecordBuilder:
@@ -49,7 +55,8 @@ class _RecordBuilder:
         self.factors: dict[int, float] = {}  # record -> unit factor of a key map
         self.seen: dict[tuple, int] = {}
         self.repeated: Counter[str] = Counter()
-        self.skipped: dict[str, list] = {}  # shape -> [count, example, first line]
+        # shape -> [count, example, first line, the keys its lines name]
+        self.skipped: dict[str, list] = {}
         self.notes: dict[tuple[str, str], dict] = {}
         self.ambiguous: set[int] = set()
         self.precision: tuple[str, int] | None = None
@@ -60,21 +67,28 @@ class _RecordBuilder:
         self.round_trip = False
 
     def skip(self, shape: str, lineno: int, text: str) -> None:
-        """A line (or part of one) not read, grouped by ``shape``."""
+        """A line (or part of one) not read, grouped by ``shape``. The key the line names
+        (under its key map's or the built-in alias's target) is kept: a record of that key
+        the log then lacks was lost, not a key the log never prints."""
         entry = self.skipped.get(shape)
         if entry is None:
-            self.skipped[shape] = [1, text.strip()[:200], lineno]
-        else:
-            entry[0] += 1
+            entry = self.skipped[shape] = [0, text.strip()[:200], lineno, set()]
+        entry[0] += 1
+        named = _SKIPPED_KEY_RE.search(text)
+        if named:
+            key = named.group(1)
+            alias = (self.keymap.get(key) if self.keymap else None) or BUILTIN.get(key)
+            entry[3].add(alias.target if alias is not None else key)
 
     def note(self, kind: str, key: str, lines: list[int], text: str) -> None:
         self.notes.setdefault((kind, key), {"kind": kind, "key": key, "lines": lines,
                                             "text": text})
 
     def skipped_list(self) -> list[dict]:
-        return [{"shape": shape, "count": count, "example": example, "line": line}
-                for shape, (count, example, line) in sorted(self.skipped.items(),
-                                                             key=lambda item: item[1][2])]
+        return [{"shape": shape, "count": count, "example": example, "line": line,
+                 "keys": sorted(keys)}
+                for shape, (count, example, line, keys) in sorted(self.skipped.items(),
+                                                                   key=lambda item: item[1][2])]
 
     def notes_list(self) -> list[dict]:
         out = []

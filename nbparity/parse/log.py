@@ -96,6 +96,12 @@ class TraceLog:
         return sum(item["count"] for item in self.skipped)
 
     @property
+    def skipped_keys(self) -> frozenset[str]:
+        """The keys the skipped lines name: the log prints them, a record of one it lacks is
+        lost (``Comparison.incomplete``), not a difference of vocabulary."""
+        return frozenset(key for item in self.skipped for key in item.get("keys", ()))
+
+    @property
     def engines(self) -> list[str]:
         if self._steps is not None:
             return self._steps.engines()

@@ -99,7 +99,7 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None,
     if not builder.tokens:
         if builder.skipped:
             first = builder.skipped_list()[0]
-            count = sum(c for c, _, _ in builder.skipped.values())
+            count = sum(entry[0] for entry in builder.skipped.values())
             raise TraceFormatError(f"{source}:{first['line']}: no TRACE_ line could be read "
                                    f"({count} skipped; first: {first['shape']})")
         raise TraceFormatError(f"{source}:1: no TRACE_ lines found (empty or not a trace log)")

@@ -126,9 +126,10 @@ def test_skip_summary_groups_by_shape_with_count_example_and_first_line(tmp_path
     log = parse_trace_text(text, "x.log")
     assert log.skipped == [
         {"shape": "TRACE_C: text without a key", "count": 2, "example": "TRACE_C: ----",
-         "line": 2},
+         "line": 2, "keys": []},
         {"shape": "TRACE_C: key without a value", "count": 3, "example": "TRACE_C: begin",
-         "line": 4}]
+         "line": 4, "keys": ["begin", "end", "more"]}]
+    assert log.skipped_keys == {"begin", "end", "more"}
     path = tmp_path / "x.log"
     path.write_text(text)
     data = json.loads(_run("diff", path, path, "--format", "json").output)
@@ -457,7 +458,7 @@ def test_bytes_that_are_not_utf8_skip_their_lines_only(tmp_path, make_log):
     assert result.exit_code == 0, result.output
     skipped = json.loads(result.output)["logs"]["reference"]["skipped"]
     assert skipped == [{"shape": "TRACE line with bytes that are not UTF-8", "count": 1,
-                        "example": "TRACE_C: x caf\u00e9", "line": 3}]
+                        "example": "TRACE_C: x caf\u00e9", "line": 3, "keys": ["x"]}]
     contract = tmp_path / "c.log"
     contract.write_bytes(b"r\xe9sum\xe9\n" + make_log("C", {(1, 2): {"pixel": {"polar": 0.5}}})
                          .encode())
