@@ -390,14 +390,14 @@ class _Run:
             _, info, self.interp_on = model.chunk(fast, slow, fs, self.interp_on, range_only=True)
             self.interp_warning = info.get("interp_warning", self.interp_warning)
             return
-        idx_list = idx.tolist()
-        want = [i for i, f in enumerate(idx_list) if f in self.traced_flat]
+        # positions in this chunk of the traced / printed pixels (idx ascends, as active)
+        want = positions_in(idx, list(self.traced_flat))
         if not model.c.output.printout:
             wp = None
         elif self.printout_flat is None:
-            wp = list(range(len(idx_list)))
+            wp = list(range(idx.numel()))
         else:
-            wp = [i for i, f in enumerate(idx_list) if f in self.printout_flat]
+            wp = positions_in(idx, list(self.printout_flat))
         val, info, self.interp_on = model.chunk(
             fast, slow, fs, self.interp_on, want_taps=want, want_printout=wp
         )
@@ -409,11 +409,14 @@ class _Run:
         self.computed[idx] = True
         self.omega_sum += info["omega_sum"]
         for p, tp in info["taps"].items():
-            self.taps[self.traced_flat[idx_list[p]]] = tp
+            self.taps[self.traced_flat[int(idx[p])]] = tp
         if "interp_warning" in info:
             self.interp_warning = info["interp_warning"]
-        for p, po in info.get("printout", {}).items():
-            self.printouts[(idx_list[p] // F_pix, idx_list[p] % F_pix)] = po
+        printout = info.get("printout")
+        if printout:  # (may be every pixel of the chunk: one gather, not an element each)
+            flat = idx[list(printout)].tolist()
+            for f, po in zip(flat, printout.values()):
+                self.printouts[divmod(f, F_pix)] = po
 
     def image(self):
         flat = self.image_flat

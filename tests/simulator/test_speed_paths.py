@@ -179,6 +179,29 @@ def test_float32_run_looks_up_indices_beyond_2_24_exactly(interp_now):
     assert empty.nearest(h0, zero, zero).dtype == torch.float32
 
 
+def test_traced_and_printed_pixels_are_found_without_a_list_of_the_chunk(monkeypatch):
+    """A chunk's traced / printed pixels are found with positions_in (searchsorted), not by
+    turning every index of the chunk into a Python int (idx.tolist() and a loop per pixel)."""
+    args = (
+        "-cell 50 50 50 90 90 90 -default_F 1 -detpixels 128 -trace_pixel 5 7 -trace_pixel 90 3"
+        " -printout_pixel 11 60 -floatfile unused.bin"
+    ).split()
+    config = simulator.parse_argv(args)
+    sizes = []
+    tolist = torch.Tensor.tolist
+
+    def counted(self):
+        sizes.append(self.numel())
+        return tolist(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", counted)
+    result = simulator.simulate(config)
+    monkeypatch.undo()
+    assert max(sizes) < 100  # the chunk is the whole 128 x 128 detector
+    assert sorted(result.taps) == [(5, 7), (90, 3)]
+    assert list(result.printouts) == [(60, 11)]
+
+
 def test_chunk_follows_the_cache_not_the_oversampling():
     """85-fold oversampling is 7225 sub-pixels per pixel: the chunk shrinks to a few pixels."""
     args = (
