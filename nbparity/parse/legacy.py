@@ -245,7 +245,7 @@ class _Reader:
             return []
         if _FIELD_RE.search(body):
             return self._fields(lineno, engine, tag, index_tuple, body, head, text)
-        key, _, values = body.partition(" ")
+        key, values = (body.split(None, 1) + [""])[:2]  # any blank ends the key (a tab too)
         key = key.rstrip(":")
         if not _is_key(key):
             self.builder.skip(f"{head} text without a key", lineno, text)
