@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -90,3 +91,27 @@ def test_stock_printout_of_real_nanobragg_diffs_against_a_torch_trace(upstream_d
     for key in ("I_pixel_final", "polar_applied", "omega_applied_sr", "rot_a_angstroms"):
         assert records[key] == "pass", key
     assert records["hkl_frac"] == "precision-limited"  # printed with %f: 6 decimals
+
+
+def test_a_stock_printout_compares_on_either_side_and_against_a_printout(upstream_dir, tmp_path):
+    """The printout's last-iteration values stand at the other log's last step whichever side
+    it is on (as candidate its F_cell was never compared: exit 3 for a right printout, and a
+    wrong one between two printouts passed)."""
+    folder = upstream_dir / "matrix_file"
+    printout = folder / "printout_40_40.txt"
+    traced = _run("trace", "--engine", "py", "--args-file", folder / "args.txt", "--pixel", 40,
+                  40, "--phi-carryover-mode", "c-parity", "--out", tmp_path / "b")
+    assert traced.exit_code == 0, traced.output
+    py_log = tmp_path / "b" / "py.log"
+    text = printout.read_text()
+    F_cell = re.search(r"F_cell=(\S+)", text).group(1)
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text(text.replace(f"F_cell={F_cell}", f"F_cell={float(F_cell) * 2 + 1:g}"))
+    for reference, candidate, expected in ((py_log, printout, 0), (py_log, wrong, 1),
+                                           (printout, printout, 0), (printout, wrong, 1),
+                                           (wrong, py_log, 1)):
+        result = _run("diff", reference, candidate, "--format", "json")
+        assert result.exit_code == expected, (reference.name, candidate.name, result.output)
+        statuses = {r["key"]: r["status"] for r in json.loads(result.output)["records"]}
+        right = ("pass", "precision-limited")  # %g printout digits
+        assert statuses["F_cell"] in (right if expected == 0 else ("fail",))

@@ -249,7 +249,9 @@ def compare_logs(reference: TraceLog, candidate: TraceLog,
     ref, cand, names = _sides(reference, candidate)
     width = max(3, ref.src.width, cand.src.width)
     _resolve_pixels(ref, cand)
+    # a printout's last-iteration records (either side) stand at the other log's last step
     _map_last_iteration(ref, cand, names)
+    _map_last_iteration(cand, ref, names)
     aligned = _align(ref, cand, names)
     if not ((aligned.at_r >= 0) & (aligned.at_x >= 0)).any():
         raise StructuralMismatch(f"{reference.source} and {candidate.source} share no "
