@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 from nbparity.parse.builder import _RecordBuilder
 from nbparity.parse.log import TraceLog
-from nbparity.parse.records import _NO_INDICES, NO_INDEX, TraceFormatError, _number
+from nbparity.parse.records import (
+    _NO_INDICES,
+    NO_INDEX,
+    TraceFormatError,
+    _number,
+    _small_int,
+)
 
 # --------------------------------------------------------------------------- stock printout
 
@@ -118,12 +124,14 @@ def _printout_block(tokens, rows, source, line) -> PrintoutBlock:
 
     f, s, stol, stol2 = tokens["head"]
     hkl = tokens["hkl"]
+    hkl_where = f"{source}:{line + 2}"  # the header, "at ...", then "hkl= ... hkl0= ..."
     column = [tuple(num(rows[r][c]) for r in range(3)) for c in range(3)]
     return PrintoutBlock(
-        fast=int(f), slow=int(s), stol_m_inv=num(stol), stol_A_inv_from_twotheta=num(stol2),
+        fast=_small_int(f, where, "pixel"), slow=_small_int(s, where, "pixel"),
+        stol_m_inv=num(stol), stol_A_inv_from_twotheta=num(stol2),
         pixel_pos_m=tuple(num(t) for t in tokens["at"]),
         hkl_frac=tuple(num(t) for t in hkl[:3]),
-        hkl_rounded=tuple(int(t) for t in hkl[3:]),
+        hkl_rounded=tuple(_small_int(t, hkl_where, "hkl0") for t in hkl[3:]),
         F_cell=num(tokens["F"][0]), F_latt=num(tokens["F"][1]), I=num(tokens["F"][2]),
         I_over_steps=num(tokens["I/steps"][0]), polar=num(tokens["polar"][0]),
         omega=num(tokens["omega"][0]), capfrac=num(tokens["capfrac"][0]),

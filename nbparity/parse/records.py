@@ -43,6 +43,10 @@ _INT_LIMIT = 2**62
 
 
 def _small_int(text: str, where: str, what: str) -> int:
+    """``text`` as an integer that fits the records' columns; anything else (``5.0``, ``nan``,
+    a number past 2**62) is a TraceFormatError naming ``where`` and ``what``."""
+    if not _INT_RE.fullmatch(text):
+        raise TraceFormatError(f"{where}: {what} needs an integer, found {text!r}")
     value = int(text)
     if abs(value) >= _INT_LIMIT:
         raise TraceFormatError(f"{where}: {what} {text} is out of range")
