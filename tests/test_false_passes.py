@@ -358,3 +358,19 @@ def test_a_key_on_a_skipped_line_is_lost_not_vocabulary(tmp_path, command):
     # the same log without the unit: read, compared, and the wrong value fails
     (tmp_path / "py.log").write_text((tmp_path / "py.log").read_text().replace(" photons", ""))
     assert _run(command, tmp_path / "c.log", tmp_path / "py.log").exit_code == 1
+
+
+def test_trace_lines_beside_a_printout_block_are_read(upstream_dir, tmp_path):
+    """A hand-instrumented nanoBragg run with -printout_pixel prints TRACE lines and a printout
+    block: the TRACE lines are the trace (the log was once read as its printout alone, and a
+    wrong pixel_pos_meters passed)."""
+    block = (upstream_dir / "matrix_file" / "printout_40_40.txt").read_text()
+    lines = ("TRACE_C: tracing pixel (spixel=40, fpixel=40)\n"
+             "TRACE_C: pixel_pos_meters {} 0.2 0.3\nTRACE_C: omega_pixel_sr 1.5e-07\n")
+    (tmp_path / "c.log").write_text(lines.format("0.1") + block)
+    (tmp_path / "py.log").write_text(lines.format("0.25"))
+    result = _run("diff", tmp_path / "c.log", tmp_path / "py.log", "--format", "json")
+    assert result.exit_code == 1, result.output
+    statuses = {r["key"]: r["status"] for r in json.loads(result.output)["records"]}
+    assert statuses["pixel_pos_meters"] == "fail"
+    assert statuses["omega_pixel_sr"] in ("pass", "precision-limited")  # few digits

@@ -83,7 +83,10 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None,
     """``fast_path`` False: the caller's fast path already found that this log needs the line
     reader."""
     contract = _TRACE_PIXEL_RE.search(log.data) is not None
-    if not contract and _looks_like_printout(log.text):
+    # a printout block alone is a stock run's; beside TRACE lines (a hand-instrumented build
+    # run with -printout_pixel) the TRACE lines are the trace, the block console output
+    if (not contract and _looks_like_printout(log.text)
+            and _ANY_TRACE_LINE_RE.search(log.data) is None):
         return parse_printout_log(log.text, source)
     # A contract log is exact when it prints round-trip digits (%.17g); a contract-shaped log
     # written by hand or by a port with %g or %.6f is read at the precision it prints.
@@ -112,6 +115,8 @@ def _parse_log(log: _LogText, source: str, keymap: KeyMap | None = None,
 
 
 # characters other than str.splitlines() breaks at besides "\n"
+#: a line of the legacy reader's (TRACE_<NAME>: ..., TRACE: ..., TRACE ...)
+_ANY_TRACE_LINE_RE = re.compile(rb"^[ \t]*TRACE[_: ]", re.M)
 _OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
