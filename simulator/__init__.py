@@ -31,12 +31,14 @@ Command line: ``nbsim`` / ``python -m simulator`` (see ``simulator/README.md``).
 The package never imports ``nbparity``.
 """
 
-from simulator.omp_policy import set_wait_policy as _set_wait_policy
+from simulator.omp_policy import wait_policy_for_start as _wait_policy_for_start
 
-# Before torch loads its OpenMP runtime (libgomp reads OMP_WAIT_POLICY once, when it loads):
+# torch loads its OpenMP runtime here (libgomp reads OMP_WAIT_POLICY once, when it loads):
 # spinning worker threads on an idle machine, sleeping ones when other work shares the cores
-# (see simulator/omp_policy.py for the measurements). A value the user set wins.
-_set_wait_policy()
+# (see simulator/omp_policy.py for the measurements). A value the user set wins; a chosen one
+# is set only for this import (child processes do not inherit it).
+with _wait_policy_for_start():
+    import torch as _torch  # noqa: F401
 
 from simulator.cli import UsageError, main, parse_argv, run_argv  # noqa: E402
 from simulator.config import SimulationConfig  # noqa: E402

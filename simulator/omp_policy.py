@@ -12,13 +12,16 @@ at once. Which is faster depends on whether anything else runs on the cores (mea
   (dmin 7.9 s PASSIVE, 19.8 s spinning; sweep 5.2 vs 7.9 s).
 
 So the policy follows the machine at start: spinning (libgomp's default) when no other process
-is runnable, PASSIVE otherwise. A policy the user set (``OMP_WAIT_POLICY``) always wins.
+is runnable, PASSIVE otherwise. A policy the user set (``OMP_WAIT_POLICY``) always wins. The
+variable is set only while torch loads libgomp, then removed again (child processes do not
+inherit it).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 
 def runnable_threads() -> int | None:
@@ -47,12 +50,31 @@ def choose_wait_policy(samples: int = 5, interval_s: float = 0.002, sample=runna
     return "PASSIVE" if others > 0 else None
 
 
-def set_wait_policy(environ=os.environ, choose=None) -> None:
-    """Set OMP_WAIT_POLICY for this process unless the user did (call before importing torch).
-    ``choose`` () -> policy or None; by default this module's ``choose_wait_policy``, looked up
-    when called (so that a test can replace it)."""
+#: the policy chosen for libgomp's start by the last ``wait_policy_for_start`` (None:
+#: libgomp's spinning default; the user's OMP_WAIT_POLICY when they set one)
+chosen: str | None = None
+
+
+@contextmanager
+def wait_policy_for_start(environ=os.environ, choose=None):
+    """OMP_WAIT_POLICY set for the block that loads libgomp (``import torch``) unless the user
+    set it, then the environment as it was: libgomp reads the variable once, as it loads, and
+    child processes (the C reference's OpenMP build that nbparity runs after an in-process
+    torch run) must not inherit a policy chosen for this process. ``choose`` () -> policy or
+    None; by default this module's ``choose_wait_policy``, looked up when called (so that a
+    test can replace it). Yields the policy the block runs with (module attribute ``chosen``).
+    """
+    global chosen
     if "OMP_WAIT_POLICY" in environ:
+        chosen = environ["OMP_WAIT_POLICY"]
+        yield chosen
         return
-    policy = (choose_wait_policy if choose is None else choose)()
-    if policy is not None:
-        environ["OMP_WAIT_POLICY"] = policy
+    chosen = (choose_wait_policy if choose is None else choose)()
+    if chosen is None:
+        yield None
+        return
+    environ["OMP_WAIT_POLICY"] = chosen
+    try:
+        yield chosen
+    finally:
+        environ.pop("OMP_WAIT_POLICY", None)

@@ -261,7 +261,7 @@ def test_tricubic_block_is_cache_sized():
 
 
 def test_wait_policy_follows_the_machine_at_start():
-    from simulator.omp_policy import choose_wait_policy, set_wait_policy
+    from simulator.omp_policy import choose_wait_policy, wait_policy_for_start
 
     def counts(values):
         it = iter(values)
@@ -273,23 +273,32 @@ def test_wait_policy_follows_the_machine_at_start():
     assert choose_wait_policy(5, 0.0, counts([2, 2, 1, 3, 2])) == "PASSIVE"
     # no /proc: the safe choice
     assert choose_wait_policy(5, 0.0, counts([1, None, 1, 1, 1])) == "PASSIVE"
+    # the chosen policy is in the environment only while libgomp starts (the with block)
     environ = {}
-    set_wait_policy(environ, choose=lambda: "PASSIVE")
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
-    environ = {}
-    set_wait_policy(environ, choose=lambda: None)
+    with wait_policy_for_start(environ, choose=lambda: "PASSIVE") as policy:
+        assert policy == "PASSIVE" and environ == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert environ == {}
-    environ = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice wins
-    set_wait_policy(environ, choose=lambda: "PASSIVE")
+    with pytest.raises(ImportError):  # also when the import fails
+        with wait_policy_for_start(environ, choose=lambda: "PASSIVE"):
+            raise ImportError
+    assert environ == {}
+    with wait_policy_for_start(environ, choose=lambda: None) as policy:
+        assert policy is None and environ == {}
+    assert environ == {}
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}  # the user's choice wins, and stays
+    with wait_policy_for_start(environ, choose=lambda: "PASSIVE") as policy:
+        assert policy == "ACTIVE" and environ == {"OMP_WAIT_POLICY": "ACTIVE"}
     assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
 
 
 #: a child process that imports ``simulator`` with the machine's load fixed: its chooser says
 #: PASSIVE (simulator.omp_policy is loaded first from its file, which imports nothing of the
 #: package, so that ``import simulator`` finds the patched module in sys.modules); it prints
-#: the policy and how many times the chooser ran
+#: the policy the import chose, how many times the chooser ran, and the OMP_WAIT_POLICY that
+#: a child process of it inherits ('-' for none). Run with OMP_DISPLAY_ENV=true, libgomp
+#: prints the policy it started with on stderr.
 IMPORT_WITH_A_BUSY_MACHINE = """
-import importlib.util, os, sys
+import importlib.util, os, subprocess, sys
 spec = importlib.util.spec_from_file_location("simulator.omp_policy", sys.argv[1])
 policy = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(policy)
@@ -297,19 +306,36 @@ calls = []
 policy.choose_wait_policy = lambda: calls.append(1) or "PASSIVE"
 sys.modules["simulator.omp_policy"] = policy
 import simulator
-print(os.environ.get("OMP_WAIT_POLICY"), len(calls))
+child = subprocess.run(["sh", "-c", "echo ${OMP_WAIT_POLICY:--}"], capture_output=True, text=True)
+print(policy.chosen, len(calls), child.stdout.strip())
 """
+
+
+def _assert_libgomp_started_with(stderr, want):
+    """The wait policy libgomp reports for OMP_DISPLAY_ENV is ``want`` (on Linux, where torch's
+    OpenMP is libgomp; elsewhere it may print nothing of the kind)."""
+    got = None
+    for line in stderr.splitlines():
+        if line.strip().startswith("OMP_WAIT_POLICY = "):
+            got = line.split("=", 1)[1].strip().strip("'")
+    assert got == want or (got is None and not sys.platform.startswith("linux")), stderr
 
 
 def test_import_keeps_a_wait_policy_the_user_set():
     argv = [sys.executable, "-c", IMPORT_WITH_A_BUSY_MACHINE,
             str(REPO_ROOT / "simulator" / "omp_policy.py")]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_WAIT_POLICY="ACTIVE")
+    env["OMP_DISPLAY_ENV"] = "true"
     out = subprocess.run(argv, capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "ACTIVE 0", out.stderr  # the user's: nothing is chosen
+    # the user's: nothing is chosen, libgomp runs with it, and children inherit it
+    assert out.stdout.strip() == "ACTIVE 0 ACTIVE", out.stderr
+    _assert_libgomp_started_with(out.stderr, "ACTIVE")
     env.pop("OMP_WAIT_POLICY")
     out = subprocess.run(argv, capture_output=True, text=True, env=env)
-    assert out.stdout.strip() == "PASSIVE 1", out.stderr  # importing simulator sets the chosen
+    # importing simulator starts libgomp with the chosen policy, and a child process (the
+    # C reference's OpenMP build run by nbparity) does not inherit it
+    assert out.stdout.strip() == "PASSIVE 1 -", out.stderr
+    _assert_libgomp_started_with(out.stderr, "PASSIVE")
 
 
 def test_benchmark_workloads_and_their_hkl_table(tmp_path):
