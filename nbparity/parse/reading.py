@@ -3,6 +3,7 @@ stock printout, the contract fast path, the line-by-line reader)."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 from pathlib import Path
@@ -150,8 +151,9 @@ def _parse_trace_file(path: Path, keymap: KeyMap | None) -> TraceLog:
         try:
             fast = _parse_contract_stream(log_file, str(path), keymap)
             data = log_file.whole() if fast is _WHOLE or fast is None else None
-        except OSError as exc:
-            raise TraceFormatError(f"{path}:0: cannot read ({exc.strerror or exc})") from None
+        except (OSError, EOFError) as exc:  # EOFError: a gzip file cut short
+            reason = getattr(exc, "strerror", None) or exc or "cut short"
+            raise TraceFormatError(f"{path}:0: cannot read ({reason})") from None
     if data is None:
         return fast
     if b"\x00" in data:
@@ -191,16 +193,25 @@ def _parse_contract_stream(log_file: _LogFile, source: str, keymap: KeyMap | Non
 
 
 class _LogFile:
-    """A log file, open: read in blocks of whole lines, or whole."""
+    """A log file, open: read in blocks of whole lines, or whole. A gzip file (its first two
+    bytes 1f 8b) is read through gzip; a stream that cannot seek (a pipe, ``<(zcat ...)``)
+    keeps the blocks it has given, so that it can still be read whole."""
 
     def __init__(self, path: Path):
-        self.stream = path.open("rb")
+        self._raw = path.open("rb")
+        try:
+            gzipped = self._raw.peek(2)[:2] == b"\x1f\x8b"
+        except OSError:
+            gzipped = False  # (peek fails where read would: the read reports it)
+        self.stream = gzip.GzipFile(fileobj=self._raw) if gzipped else self._raw
+        self._given: list[bytes] | None = None if self.stream.seekable() else []
 
     def __enter__(self) -> _LogFile:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stream.close()
+        self._raw.close()
 
     def blocks(self):
         """(data, size): data[:size] is whole lines, about _BLOCK_BYTES of them (the last
@@ -208,6 +219,8 @@ class _LogFile:
         pending: list[bytes] = []  # a line longer than a block, so far
         while True:
             chunk = self.stream.read(_BLOCK_BYTES)
+            if self._given is not None:
+                self._given.append(chunk)
             if not chunk:
                 if pending:
                     data = b"".join(pending)
@@ -223,6 +236,11 @@ class _LogFile:
 
     def whole(self) -> bytearray:
         """The file's bytes, from its start."""
+        if self._given is not None:  # a stream: what blocks() gave, then the rest
+            data = bytearray(b"".join(self._given))
+            self._given = None
+            data += self.stream.read()
+            return data
         self.stream.seek(0)
         size = os.fstat(self.stream.fileno()).st_size
         data = bytearray(size)

@@ -189,3 +189,52 @@ def test_printout_of_oversampled_factors_is_not_compared_as_applied(upstream_dir
     assert keys["capture_fraction_applied"] == "final"  # no +thick on that run
     plain = parse_trace_file(upstream_dir / "cubic_default_F" / "printout_32_32.txt")
     assert "polar_applied" in set(plain.records.key)
+
+
+LEGACY_LOG = ("TRACE_PY: tracing pixel (spixel=3, fpixel=7)\nTRACE_PY: fdet_vec 0 0 1\n"
+              "TRACE_PY: I_pixel_final 0.25\n")
+
+
+def _records(log):
+    return log.records[["slow", "fast", "key", "text"]].to_dict("records")
+
+
+@pytest.mark.parametrize("text", [CONTRACT_LOG, LEGACY_LOG])
+def test_a_gzip_log_reads_as_the_plain_one(tmp_path, text):
+    import gzip
+
+    plain, packed = tmp_path / "plain.log", tmp_path / "packed.log.gz"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    assert _records(parse_trace_file(packed)) == _records(parse_trace_file(plain))
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(packed.read_bytes()[:-12])
+    with pytest.raises(TraceFormatError, match=r"cut.gz:0: cannot read"):
+        parse_trace_file(cut)
+
+
+@pytest.mark.parametrize("text", [CONTRACT_LOG, LEGACY_LOG])
+def test_a_log_from_a_pipe_reads_as_the_file(tmp_path, text):
+    """A stream that cannot seek (``<(zcat log.gz)``, /dev/stdin): a legacy log needs the
+    whole-file reader after the block reader has read it (it once said "not seekable")."""
+    import os
+    import threading
+
+    plain, fifo = tmp_path / "plain.log", tmp_path / "fifo"
+    plain.write_text(text)
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "w") as f:
+            f.write(text)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        log = parse_trace_file(fifo)
+    finally:
+        if writer.is_alive():  # the reader failed before it read the pipe: let the writer go
+            with open(fifo) as f:
+                f.read()
+        writer.join()
+    assert _records(log) == _records(parse_trace_file(plain))
