@@ -14,7 +14,11 @@ naming ``file:line``. Every other line is read tolerantly, in any log:
   ``key v v v``. A value is numbers (``[1 0 0; 0 1 0; 0 0 1]`` and ``[a, b, c]`` brackets
   allowed), words (compared as text), or a ``name:value`` list (one record ``key.name`` each);
 - a line naming the traced pixel (``tracing pixel (spixel=685, fpixel=1039)``) sets the pixel
-  of the records that follow it (and of those before the first such line);
+  of the records that follow it (and of those before the first such line). The names are whole
+  words: ``spixel``/``slow_pixel``/``slowpixel`` and the ``f``/``fast`` ones, with ``=`` or
+  ``:``; bare ``slow``/``fast`` only right after the word ``pixel`` (``subpixel slow=0`` is no
+  declaration). What the line holds besides the declaration and its label is read as the
+  line's records (``spixel=685 fpixel=1039 I_pixel_final 0.07``), or skipped and reported;
 - a contract key's values must fit the catalogue (count, numbers, integers: an integral float
   such as ``-8.000000000000000e+00`` is the integer -8).
 
@@ -56,15 +60,24 @@ _ENGINE_LIKE_RE = re.compile(r"^(C|PY)[0-9]*$")
 _INDEX_RE = re.compile(r"(?<!\S)(phi_tic|mos_tic|sub|src|thick)\s*=\s*(\S*)")
 _FIELD_RE = re.compile(r"(?:(?<=\s)|^)([^\s=]+)\s*=(?!=)")
 _NAMED_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):(\S+)$")
+_WORD_RE = re.compile(r"[^\s()\[\]{},;:#=-]+")
 _SPLIT_RE = re.compile(r"[\s,;\[\]()]+")
 _NUMBER_RE = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
                         r"|[+-]?inf|-?infinity|-?nan)\Z", re.I)
+# A pixel declaration: whole words only (``subpixel slow=0`` and ``I_spixel=3`` are not one);
+# bare ``slow``/``fast`` only right after the word ``pixel`` (``tracing pixel (slow=1, fast=2)``)
+_COORD = r"\s*[=:]\s*(\d+)(?![\w.])"
+_BETWEEN = r"[^=:\n]*?"  # what may stand between the two coordinates: no other field
+_CONTEXT = r"\b(?i:pixel)\b[\s(\[{,:]*"
+_SLOW, _FAST = r"(?:spixel|slow_?pixel)", r"(?:fpixel|fast_?pixel)"
 _DECLARATIONS = (
-    (re.compile(r"\b(?:spixel|slow_?pixel|slow)\s*[=:]\s*(\d+)\b.*?"
-                r"\b(?:fpixel|fast_?pixel|fast)\s*[=:]\s*(\d+)\b"), False),
-    (re.compile(r"\b(?:fpixel|fast_?pixel|fast)\s*[=:]\s*(\d+)\b.*?"
-                r"\b(?:spixel|slow_?pixel|slow)\s*[=:]\s*(\d+)\b"), True),
+    (re.compile(rf"(?:\b{_SLOW}|{_CONTEXT}slow){_COORD}{_BETWEEN}\b(?:{_FAST}|fast){_COORD}"),
+     False),
+    (re.compile(rf"(?:\b{_FAST}|{_CONTEXT}fast){_COORD}{_BETWEEN}\b(?:{_SLOW}|slow){_COORD}"),
+     True),
 )
+#: words of a declaration's label (``tracing pixel (...)``): not a record
+_LABEL_WORDS = frozenset({"tracing", "trace", "traced", "pixel", "at", "for", "the"})
 
 
 @dataclass
@@ -116,9 +129,11 @@ class _Reader:
         self.pixel = (NO_INDEX, NO_INDEX)
         if not contract:  # records before the first pixel line belong to that pixel
             for _, text in lines:
-                found = _declared_pixel(text) if text.startswith("TRACE") else None
-                if found is not None:
-                    self.pixel = found
+                match = (_HEAD_RE.match(text) if text.startswith("TRACE")
+                         and text[5:6] in _AFTER_TRACE else None)
+                found = _declared_pixel(match.group(3)) if match else None
+                if found is not None and found[0] is not None:
+                    self.pixel = found[0]
                     break
 
     def read(self, lines: list) -> list[_Entry]:
@@ -142,14 +157,21 @@ class _Reader:
                 entries += self._contract_line(lineno, strict.group(1),
                                                strict.group(2) is not None, rest, head)
                 continue
-            declared = _declared_pixel(text)
+            declared = _declared_pixel(rest)
             if declared is not None:
+                pixel, start, end = declared
                 if self.contract:
                     self.builder.skip(f"{head} pixel declaration (trace_pixel decides in a "
                                       f"contract log)", lineno, text)
-                else:
-                    self.pixel = declared
-                continue
+                    continue
+                if pixel is None:
+                    self.builder.skip(f"{head} pixel declaration out of range", lineno, text)
+                    continue
+                self.pixel = pixel
+                # the rest of the line (``spixel=1 fpixel=2 I_pixel_final 0.07``) is read
+                rest = _after_declaration(rest, start, end)
+                if not rest:
+                    continue
             engine, tag, step = self._stream(comps)
             entries += self._body(lineno, text, engine, tag, step, rest, head)
         return entries
@@ -298,16 +320,29 @@ def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:
     return key, tokens
 
 
-def _declared_pixel(text: str) -> tuple[int, int] | None:
-    if "pixel" not in text.lower():
+def _declared_pixel(body: str) -> tuple[tuple[int, int] | None, int, int] | None:
+    """The pixel a line's body declares (None where a number is out of range) and where the
+    declaration stands in ``body``; None when it declares none."""
+    if "pixel" not in body.lower():
         return None
-    for pattern, fast_first in _DECLARATIONS:
-        match = pattern.search(text)
-        if match:
-            a, b = int(match.group(1)), int(match.group(2))
-            if max(a, b) < 2**62:
-                return (b, a) if fast_first else (a, b)
-    return None
+    found = [(match, fast_first) for pattern, fast_first in _DECLARATIONS
+             for match in [pattern.search(body)] if match]
+    if not found:
+        return None
+    match, fast_first = min(found, key=lambda item: item[0].start())
+    a, b = int(match.group(1)), int(match.group(2))
+    pixel = None if max(a, b) >= 2**62 else (b, a) if fast_first else (a, b)
+    return pixel, match.start(), match.end()
+
+
+def _after_declaration(body: str, start: int, end: int) -> str:
+    """A body without its pixel declaration: what is left to read as records. Its label
+    (``tracing pixel (``) and closing brackets go with it."""
+    before = body[:start].rstrip(" \t([{,;:")
+    if all(word.lower() in _LABEL_WORDS for word in _WORD_RE.findall(before)):
+        before = ""
+    after = body[end:].lstrip(" \t)]},;")
+    return f"{before} {after}".strip()
 
 
 def is_number(token: str) -> bool:

@@ -35,3 +35,53 @@ def test_a_tabbed_wrong_value_fails_instead_of_hiding_under_another_key(tmp_path
     cand.write_text("TRACE_PY: fdet_vec\t0.5 0.5 -0.000118\nTRACE_PY: polar 0.5\n")
     result = _run("diff", ref, cand)
     assert result.exit_code == 1, result.output
+
+
+# --------------------------------------------------------------------------- pixel declarations
+
+HEADER = "TRACE_PY: tracing pixel (spixel=685, fpixel=1039)\n"
+
+
+def test_a_pixel_declaration_line_keeps_its_records(tmp_path):
+    text = (HEADER + "TRACE_PY: polar 0.5\n"
+            "TRACE_PY: spixel=685 fpixel=1039 I_pixel_final 0.07\n"
+            "TRACE_PY_PHI: fpixel=1039 spixel=685 phi_tic=1 mos_tic=0 F_latt 2.5\n"
+            "TRACE_PY: I_before_scaling 12.5 (spixel=685, fpixel=1039)\n")
+    log = parse_trace_text(text, "py.log")
+    assert log.pixels == [(685, 1039)] and log.skipped == []
+    texts = _texts(log)
+    assert (texts["I_pixel_final"], texts["F_latt"], texts["I_before_scaling"]) == (
+        "0.07", "2.5", "12.5")
+    assert set(log.records.phi_tic[log.records.key == "F_latt"]) == {1}
+    ref, cand = tmp_path / "c.log", tmp_path / "py.log"
+    ref.write_text("TRACE_C: tracing pixel (spixel=685, fpixel=1039)\nTRACE_C: polar 0.5\n"
+                   "TRACE_C: I_pixel_final 0.065558530390262604\n")
+    cand.write_text(HEADER + "TRACE_PY: polar 0.5\n"
+                    "TRACE_PY: spixel=685 fpixel=1039 I_pixel_final 0.07\n")
+    result = _run("diff", ref, cand)
+    assert result.exit_code == 1, result.output
+
+
+@pytest.mark.parametrize("declaration", [
+    "TRACE_PY: tracing pixel (spixel=685, fpixel=1039)",
+    "TRACE_PY: fpixel=1039 spixel=685",
+    "TRACE_PY: pixel (slow=685, fast=1039)",
+    "TRACE_CONFIG: Tracing pixel: slow: 685, fast: 1039",
+    "TRACE: slow_pixel=685 fast_pixel=1039",
+])
+def test_declaration_lines_alone_set_the_pixel_and_hold_no_record(declaration):
+    log = parse_trace_text(f"{declaration}\nTRACE_PY: polar 0.5\n", "py.log")
+    assert log.pixels == [(685, 1039)]
+    assert list(log.records.key) == ["polar"] and log.skipped == []
+
+
+@pytest.mark.parametrize("line", [
+    "TRACE_PY: subpixel slow=0 fast=0 weight=1",
+    "TRACE_PY: I_spixel=0 I_fpixel=0",
+    "TRACE_PY: slow=0 fast=0",
+    "TRACE_PY: pixel_pos slow=0 fast=0",
+])
+def test_words_that_only_contain_pixel_declare_nothing(line):
+    log = parse_trace_text(HEADER + f"{line}\nTRACE_PY: polar 0.5\n", "py.log")
+    assert log.pixels == [(685, 1039)]
+    assert set(log.records.slow) == {685}
