@@ -54,6 +54,8 @@ class StructureFactors:
     hkls: int  # reflections listed (0: none, default_F everywhere)
     default_F: float  # electrons (F's unit)
     interpolate: bool  # tricubic interpolation of F between table entries
+    # -dump with -hkl: the dump file to write (as given), with the run's other outputs
+    dump_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,14 @@ def read_dump(path):
     return np.array(full[:hr, :kr, :lr]), (hmin, kmin, lmin), (hmax, kmax, lmax), hr * kr * lr
 
 
-def write_dump(path, table, mins, maxs, cwd=None):
+def dump_bytes(table, mins, maxs) -> bytes:
+    """nanoBragg's Fdump.bin of a table (see read_dump); written with the run's other outputs
+    (write_all), so that a failed run leaves none."""
     hr, kr, lr = table.shape
     full = np.zeros((hr + 1, kr + 1, lr + 1))
     full[:hr, :kr, :lr] = table
     head = "%d %d %d %d %d %d\n\f" % (mins[0], maxs[0], mins[1], maxs[1], mins[2], maxs[2])
-    write_all([("-dump", path, head.encode() + full.astype("<f8").tobytes())], cwd=cwd)
+    return head.encode() + full.astype("<f8").tobytes()
 
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.I)

@@ -158,8 +158,11 @@ def write_outputs(config, result, stdout):
     img32 = image_float32(result)
     w = stdout.write
     _run_lines(c, result, img32, w)
+    dump = _dump_output(c)
     if c.run.trace_only:
         _write_trace(result, w)
+        stdout.flush()
+        nbio.write_all(dump, cwd=c.cwd)  # nanoBragg writes the dump in a trace-only run too
         return
     w("\n")
     steps = c.steps
@@ -167,11 +170,19 @@ def write_outputs(config, result, stdout):
         "solid angle subtended by detector = %g steradian ( %g%% sphere)\n"
         % (result.omega_sum / steps, 100 * result.omega_sum / steps / 4 / math.pi)
     )
-    outputs = _image_outputs(c, result, img32, w)
+    outputs = dump + _image_outputs(c, result, img32, w)
     _write_trace(result, w)
     # everything printed must have arrived before any output file is published
     stdout.flush()
     nbio.write_all(outputs, cwd=c.cwd)
+
+
+def _dump_output(c) -> list:
+    """The -dump file (-dump with -hkl) as [(option, path, bytes)], or []."""
+    sf = c.sf
+    if sf.dump_file is None:
+        return []
+    return [("-dump", sf.dump_file, nbio.dump_bytes(sf.table, sf.hkl_min, sf.hkl_max))]
 
 
 def _run_lines(c, result, img32, w):

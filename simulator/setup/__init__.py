@@ -57,7 +57,7 @@ def build_config(pairs, argv, cwd):
     )
     sampling_ = sampling.sampling_config(s, xtal.xtal_max, distance, size.pixel, s["lambda0"], log)
     log.append(xtal.molecular_weight_line())  # nanoBragg prints it after the oversampling
-    sf = sfac.structure_factors(s, dump_path, cwd, path_of, log)
+    sf = sfac.structure_factors(s, dump_path, path_of, log)
     beam_ = beam.beam_config(s, frame, steps, fluence, path_of, log)
     cryst = crystal.with_mosaic_domains(cryst, s["mosaic_seed"], table)
     det = detector.with_mask(det, s, log)

@@ -13,7 +13,7 @@ import sys
 
 from simulator.config import StructureFactors
 from simulator.hkl_file import read_hkl
-from simulator.io import InputError, read_columns, read_dump, write_dump
+from simulator.io import InputError, read_columns, read_dump
 from simulator.options import UsageError
 
 
@@ -57,7 +57,7 @@ def _interpolation(s, log):
     return interpolate
 
 
-def structure_factors(s, dump_path, cwd, path_of, log) -> StructureFactors:
+def structure_factors(s, dump_path, path_of, log) -> StructureFactors:
     """The structure factors: the -hkl table (default_F where not listed), the -dump table
     (``dump_path`` from ``dump_to_read``), or none (default_F everywhere).
 
@@ -69,7 +69,7 @@ def structure_factors(s, dump_path, cwd, path_of, log) -> StructureFactors:
     """
     interpolate = _interpolation(s, log)
     hklfile, default_F = s["hklfile"], s["default_F"]
-    sf_table, mins, maxs, hkls = None, (0, 0, 0), (0, 0, 0), 0
+    sf_table, mins, maxs, hkls, dump_file = None, (0, 0, 0), (0, 0, 0), 0, None
     if hklfile is None:
         if dump_path is not None:
             log.append(("hkl", "reading Fs from %s" % s["dumpfile"]))
@@ -83,8 +83,8 @@ def structure_factors(s, dump_path, cwd, path_of, log) -> StructureFactors:
             log.append(("hkl", "initializing to default_F = %g:" % default_F))
             log.append(("hkl", "done initializing:"))
         log.append(("hkl", "re-reading %s" % hklfile))
-        if s["dump_given"]:
-            write_dump(s["dumpfile"], sf_table, mins, maxs, cwd=cwd)
+        if s["dump_given"]:  # written with the run's outputs (simulator.output.write_outputs)
+            dump_file = s["dumpfile"]
             log.append(("hkl", "writing dump file for next time: %s" % s["dumpfile"]))
     if hkls == 0:
         interpolate = 0
@@ -98,6 +98,7 @@ def structure_factors(s, dump_path, cwd, path_of, log) -> StructureFactors:
         hkls=hkls,
         default_F=default_F,
         interpolate=bool(interpolate),
+        dump_file=dump_file,
     )
 
 

@@ -73,6 +73,44 @@ def test_dump_on_a_full_disk(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(
+    "extra, status",
+    [
+        (["-floatfile", "folder"], 3),  # an output that cannot be written
+        (["-sourcefile", "bad.src", "-floatfile", "f.bin"], 2),  # bad input read after the HKL
+    ],
+)
+def test_a_failed_run_leaves_no_dump(extra, status, tmp_path, monkeypatch, capsys):
+    """The -dump table is written with the run's other outputs (write_all), not while the
+    configuration is built: a run that fails later publishes none of them (it left the dump
+    behind; the C reference leaves none)."""
+    (tmp_path / "F.hkl").write_text("0 0 0 10\n1 0 0 5\n")
+    (tmp_path / "bad.src").write_text("1 2 3\nx_y 1 1\n")
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in SMALL if a not in ("-default_F", "10")]
+    assert main(args + ["-hkl", "F.hkl", "-dump", "d1.bin", *extra]) == status
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "d1.bin").exists() and not (tmp_path / "f.bin").exists()
+
+
+@pytest.mark.parametrize("extra", [["-floatfile", "f.bin"], ["-trace_pixel", "2", "3"], []])
+def test_dump_is_written_with_the_outputs_and_read_back(extra, tmp_path, monkeypatch, capsys):
+    """-dump with -hkl writes the table in every successful run (a trace-only run too, as
+    nanoBragg), and a run from the dump alone gives the -hkl run's image."""
+    import numpy as np
+
+    (tmp_path / "F.hkl").write_text("0 0 0 10\n1 0 0 5\n0 1 -1 7\n")
+    monkeypatch.chdir(tmp_path)
+    args = [a for a in SMALL if a not in ("-default_F", "10")]
+    assert main(args + ["-hkl", "F.hkl", "-dump", "d.bin", *extra]) == 0
+    assert (tmp_path / "d.bin").read_bytes().startswith(b"0 1 0 1 -1 0\n\f")
+    assert main(args + ["-hkl", "F.hkl", "-floatfile", "a.bin"]) == 0
+    assert main(args + ["-dump", "d.bin", "-floatfile", "b.bin"]) == 0
+    a, b = (np.fromfile(tmp_path / n, dtype="<f4") for n in ("a.bin", "b.bin"))
+    assert a.tobytes() == b.tobytes() and a.max() > 0
+
+
+@pytest.mark.parametrize(
     "extra, option",
     [
         (["-pixel", "0"], "-pixel"),
