@@ -104,6 +104,19 @@ def log_summary(log) -> dict:
             "skipped": log.skipped, "notes": [dict(note) for note in log.notes]}
 
 
+def skipped_notes(comparison: Comparison) -> list[str]:
+    """One line per log whose reader skipped TRACE lines (for the commands that do not show
+    ``reader_lines``): a skipped line may hold a value that was then never compared."""
+    notes = []
+    for role, log in (("reference", comparison.reference), ("candidate", comparison.candidate)):
+        if log.skipped_lines:
+            first = log.skipped[0]
+            notes.append(f"{role} {log.source}: {log.skipped_lines} TRACE line(s) skipped, "
+                         f"first at line {first['line']} ({first['shape']}); nbparity diff "
+                         "lists them")
+    return notes
+
+
 def reader_lines(comparison: Comparison, max_items: int = 8) -> list[str]:
     """A short section per log: its grammar and precision, then what its reader skipped."""
     lines = []
@@ -341,6 +354,8 @@ def render_gate(results) -> str:
         lines.append(f"{verdicts.get(r.exit_code, r.exit_code):13} {r.case} [{r.mode}] "
                      f"({r.seconds:.1f} s): {detail}")
         lines.extend(f"{'':13} warning: {w}" for w in getattr(r, "warnings", []))
+        if r.comparison is not None:
+            lines.extend(f"{'':13} warning: {w}" for w in skipped_notes(r.comparison))
     failing = [r for r in results if r.divergences]
     for r in failing:
         lines.append("")

@@ -355,6 +355,7 @@ def test_a_key_on_a_skipped_line_is_lost_not_vocabulary(tmp_path, command):
     result = _run(command, tmp_path / "c.log", tmp_path / "py.log")
     assert result.exit_code == 3, result.output
     assert "py.log lacks 1 records" in result.output and "skipped" in result.output
+    assert "1 TRACE line(s) skipped" in result.output  # the reader's report, in every command
     # the same log without the unit: read, compared, and the wrong value fails
     (tmp_path / "py.log").write_text((tmp_path / "py.log").read_text().replace(" photons", ""))
     assert _run(command, tmp_path / "c.log", tmp_path / "py.log").exit_code == 1

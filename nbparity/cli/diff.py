@@ -111,6 +111,8 @@ def first_divergence_command(c_log, py_log, rtol, atol, tol_items, nan_equal, fm
     comparison = load_comparison(c_log, py_log, make_tolerance(rtol, atol, tol_items, nan_equal),
                                  keymap, reference_keymap, candidate_keymap)
     click.echo(report.render_divergences(first_divergences(comparison), fmt), nl=False)
+    for note in report.skipped_notes(comparison):
+        click.echo(f"nbparity first-divergence: warning: {note}", err=True)
     sys.exit(_comparison_exit(comparison, strict, allow_missing, "first-divergence"))
 
 

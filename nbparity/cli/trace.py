@@ -128,6 +128,8 @@ def _print_trace_outcome(outcome) -> None:
     if outcome.comparison is None:
         return
     comparison = outcome.comparison
+    for note in report.skipped_notes(comparison):
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"summary (the summary keys, and failing steps; every record: nbparity diff "
                f"{outcome.bundle / 'c.log'} {outcome.bundle / 'py.log'})")
     click.echo(report.render_table(comparison, _trace_rows(comparison)), nl=False)
