@@ -521,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         log(n)
     rows: list[dict] = []
     t_start = time.perf_counter()
+    started = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     tmp = Path(tempfile.mkdtemp(prefix="nbbench-"))
     try:
         for bench in only:
@@ -551,8 +552,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{' '.join(f'{x:.2f}' for x in info['loadavg_end'])}; 'others': cores the rest of the "
         "machine kept busy during the engine's runs (median)")
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = {"started_utc": stamp, "machine": info, "argv": sys.argv[1:] if argv is None
-              else argv, "quick": opts.quick, "notes": notes, "total_s": total, "rows": rows}
+    result = {"started_utc": started, "finished_utc": stamp, "machine": info,
+              "argv": sys.argv[1:] if argv is None else argv, "quick": opts.quick,
+              "notes": notes, "total_s": total, "rows": rows}
     for name in (f"bench-{stamp}.json", "latest.json"):
         (out / name).write_text(json.dumps(result, indent=2) + "\n")
     log(f"JSON: {out / f'bench-{stamp}.json'}")
