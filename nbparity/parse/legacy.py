@@ -23,8 +23,17 @@ naming ``file:line``. Every other line is read tolerantly, in any log:
   such as ``-8.000000000000000e+00`` is the integer -8).
 
 A line that cannot be read this way is skipped and reported (``_RecordBuilder.skip``: grouped
-by shape, with a count, an example and its first line number); lines not starting with
-``TRACE`` are engine output, counted as ignored. Key maps (``nbparity.keymap``) are applied
+by shape, with a count, an example and its first line number). A trace line is one starting
+with ``TRACE`` followed by ``_``, ``:``, a blank or its end, or one where such a head follows a
+prefix of only (``_PREFIXED_RE``) blanks (spaces, tabs), bracketed tags of up to 64 characters
+(``[thread 3]``, ``[rank 0][12:00:01]``) and numbered tags ending in a colon (a word of up to
+12 letters, an optional `` ``/``_``/``#``/``-``, up to 6 digits: ``thread 3:``, ``T3:``, ``3:``),
+in any sequence: ``[thread 3] TRACE_C: I_pixel_final 0.07`` is read as ``TRACE_C:
+I_pixel_final 0.07`` (in a contract log, a grammar line so prefixed is held to the grammar;
+whether a log is a contract log is decided by unprefixed ``trace_pixel`` lines only). A
+``TRACE...:`` head after any other text (``INFO:root:TRACE_PY: ...``, ``12:00:01 TRACE_C:
+...``) is skipped and reported, not read. Every other line is engine output, counted as
+ignored. Key maps (``nbparity.keymap``) are applied
 here and only here, after the whole log is read, so that an alias whose target the log also
 prints is reported as a clash instead of overwriting it.
 """
@@ -53,6 +62,12 @@ _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
 MAX_VALUES = 48
 
 _UNDECODED_RE = re.compile("[\udc80-\udcff]")
+# a TRACE head inside a line (not TRACEBACK, not xTRACE): "TRACE", "_<A>"..., then ":" or a blank
+_INNER_HEAD_RE = re.compile(r"(?<![A-Za-z0-9_])TRACE(?:_[A-Za-z0-9]+)*(?=[:\s]|$)(:?)")
+# what may stand before a TRACE head: blanks, [bracketed tags] and numbered tags ending in ":"
+_PREFIXED_RE = re.compile(r"[ \t]*(?:(?:\[[^\[\]\n]{1,64}\]|[A-Za-z]{0,12}[ _#-]?\d{1,6}:)"
+                          r"[ \t]*)*")
+_BAD_PREFIX = ""  # _trace_part's answer for a TRACE head after other text
 _AFTER_TRACE = ("_", ":", " ", "\t", "")  # what may follow "TRACE" in a trace line's head
 _HEAD_RE = re.compile(r"^TRACE((?:_[A-Za-z0-9]+)*)(?=[:\s]|$)\s*(:?)(.*)$")
 _CONTRACT_HEAD_RE = re.compile(r"^_([A-Z][A-Z0-9]*)(_PHI)?$")
@@ -115,9 +130,9 @@ class _Reader:
         self.source = builder.source
         self.contract = contract
         self.ignored = 0
-        heads = [match.groups() for _, text in lines
-                 if text.startswith("TRACE") and text[5:6] in _AFTER_TRACE
-                 for match in [_HEAD_RE.match(text)] if match]
+        self.traces = [_trace_part(text) for _, text in lines]  # (read() takes the same lines)
+        heads = [match.groups() for trace in self.traces if trace
+                 for match in [_HEAD_RE.match(trace)] if match]
         plain = [comps.split("_")[1] for comps, _, _ in heads
                  if comps and (comps.count("_") == 1 or comps.endswith("_PHI")
                                and comps.count("_") == 2)]
@@ -128,9 +143,8 @@ class _Reader:
         self.undecoded = any(_UNDECODED_RE.search(text) for _, text in lines)
         self.pixel = (NO_INDEX, NO_INDEX)
         if not contract:  # records before the first pixel line belong to that pixel
-            for _, text in lines:
-                match = (_HEAD_RE.match(text) if text.startswith("TRACE")
-                         and text[5:6] in _AFTER_TRACE else None)
+            for trace in self.traces:
+                match = _HEAD_RE.match(trace) if trace else None
                 found = _declared_pixel(match.group(3)) if match else None
                 if found is not None and found[0] is not None:
                     self.pixel = found[0]
@@ -138,15 +152,19 @@ class _Reader:
 
     def read(self, lines: list) -> list[_Entry]:
         entries: list[_Entry] = []
-        for lineno, text in lines:
-            if not text.startswith("TRACE") or text[5:6] not in _AFTER_TRACE:  # not TRACEBACK
+        for (lineno, text), trace in zip(lines, self.traces, strict=True):
+            if trace is None:  # not TRACEBACK, not a TRACE head
                 self.ignored += 1
+                continue
+            if trace == _BAD_PREFIX:
+                self.builder.skip("TRACE line after text that is not a thread tag", lineno,
+                                  text)
                 continue
             if self.undecoded and _UNDECODED_RE.search(text):
                 self.builder.skip("TRACE line with bytes that are not UTF-8", lineno,
                                   text.encode("utf-8", "surrogateescape").decode("latin-1"))
                 continue
-            match = _HEAD_RE.match(text)
+            match = _HEAD_RE.match(trace)
             if match is None:
                 self.builder.skip("TRACE... line without a TRACE_<NAME> head", lineno, text)
                 continue
@@ -301,6 +319,22 @@ class _Reader:
                            None, False, head, text, is_number(token)) for sub, token in items]
         return [_Entry(lineno, engine, self.pixel, indices, name, items, None, False, head,
                        text, kind == "numbers")]
+
+
+def _trace_part(text: str) -> str | None:
+    """The trace line a line holds, from its ``TRACE`` head on (after an accepted prefix: see
+    the module's docstring); ``_BAD_PREFIX`` for a ``TRACE...:`` head after other text; None for
+    engine output."""
+    if text.startswith("TRACE"):
+        return text if text[5:6] in _AFTER_TRACE else None
+    if "TRACE" not in text:
+        return None
+    inner = _INNER_HEAD_RE.search(text)
+    if inner is None:
+        return None
+    if _PREFIXED_RE.fullmatch(text, 0, inner.start()):
+        return text[inner.start():]
+    return _BAD_PREFIX if inner.group(1) else None
 
 
 def split_pixel_line(rest: str, where: str) -> tuple[str, list[str]]:

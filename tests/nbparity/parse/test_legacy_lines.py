@@ -4,11 +4,13 @@ first trace_pixel line."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
 from nbparity.cli import cli
-from nbparity.parse import parse_trace_text
+from nbparity.parse import TraceFormatError, parse_trace_text
 
 
 def _run(*args):
@@ -85,3 +87,54 @@ def test_words_that_only_contain_pixel_declare_nothing(line):
     log = parse_trace_text(HEADER + f"{line}\nTRACE_PY: polar 0.5\n", "py.log")
     assert log.pixels == [(685, 1039)]
     assert set(log.records.slow) == {685}
+
+
+# --------------------------------------------------------------------------- prefixed lines
+
+@pytest.mark.parametrize("prefix", ["  ", "\t", "[thread 3] ", "[rank 0][t 2] ", "thread 3: ",
+                                    "T3:", "  [12:00:01] omp#2: "])
+def test_a_trace_line_after_blanks_or_a_thread_tag_is_read(prefix):
+    log = parse_trace_text(HEADER + f"{prefix}TRACE_PY: I_pixel_final 0.07\n"
+                           f"{prefix}TRACE_PY_PHI: phi_tic=1 mos_tic=0 F_latt 2.5\n", "py.log")
+    assert _texts(log) == {"I_pixel_final": "0.07", "F_latt": "2.5"}
+    assert log.skipped == [] and log.ignored_lines == 0
+
+
+@pytest.mark.parametrize("prefix", ["INFO:root:", "12:00:01 ", "# ", "note: "])
+def test_a_trace_line_after_other_text_is_skipped_and_reported(prefix, tmp_path):
+    text = HEADER + "TRACE_PY: polar 0.5\n" + f"{prefix}TRACE_PY: I_pixel_final 0.07\n"
+    log = parse_trace_text(text, "py.log")
+    assert list(log.records.key) == ["polar"]
+    assert [(item["shape"], item["line"]) for item in log.skipped] == [
+        ("TRACE line after text that is not a thread tag", 3)]
+    path = tmp_path / "py.log"
+    path.write_text(text)
+    assert _run("diff", path, path, "--strict").exit_code == 3
+
+
+def test_text_that_only_mentions_trace_stays_engine_output():
+    log = parse_trace_text(HEADER + "TRACE_PY: polar 0.5\nwriting TRACE_C log to x\n"
+                           "Traceback (most recent call last):\n  TRACEBACK: x\n", "py.log")
+    assert list(log.records.key) == ["polar"]
+    assert log.skipped == [] and log.ignored_lines == 3
+
+
+def test_prefixed_wrong_values_fail(tmp_path):
+    ref, cand = tmp_path / "c.log", tmp_path / "py.log"
+    ref.write_text("TRACE_C: tracing pixel (spixel=685, fpixel=1039)\nTRACE_C: polar 0.5\n"
+                   "TRACE_C: omega_pixel_sr 4.226625289741383e-07\n"
+                   "TRACE_C: I_pixel_final 0.065558530390262604\n")
+    cand.write_text(HEADER + "TRACE_PY: polar 0.5\n[thread 3] TRACE_PY: omega_pixel_sr 9e-07\n"
+                    "  TRACE_PY: I_pixel_final 0.07\n")
+    result = _run("diff", ref, cand, "--format", "json")
+    assert result.exit_code == 1, result.output
+    failed = {r["key"] for r in json.loads(result.output)["records"] if r["status"] == "fail"}
+    assert failed == {"omega_pixel_sr", "I_pixel_final"}
+
+
+def test_a_prefixed_grammar_line_in_a_contract_log_is_held_to_the_grammar(make_log):
+    text = make_log("C", {(1, 2): {"pixel": {"polar": 0.5}}})
+    log = parse_trace_text(text + "[thread 1] TRACE_C: omega_pixel_sr 4e-07\n", "c.log")
+    assert set(log.records.key) >= {"polar", "omega_pixel_sr"} and log.skipped == []
+    with pytest.raises(TraceFormatError, match=r"^c.log:\d+: duplicate record polar"):
+        parse_trace_text(text + "[thread 1] TRACE_C: polar 0.25\n", "c.log")
