@@ -65,12 +65,8 @@ def image_outcome(case: Case, reference: Engine, candidate: Engine, mode: str,
             return ImageOutcome(None, exitcodes.ENGINE_FAILED, str(exc), ref_image, cand_image,
                                 time.perf_counter() - start, rtol, labels)
     parity = images.compare_images(ref_image, cand_image)
-    problems = parity.problems(rtol)
-    if parity.compared_pixels == 0:
-        code = exitcodes.STRUCTURAL  # nothing comparable, whatever else differs
-    else:
-        code = exitcodes.DIVERGED if problems else exitcodes.PARITY
-    return ImageOutcome(parity, code, "; ".join(problems), ref_image, cand_image,
+    return ImageOutcome(parity, parity.exit_code(rtol), "; ".join(parity.problems(rtol)),
+                        ref_image, cand_image,
                         time.perf_counter() - start, rtol, labels)
 
 

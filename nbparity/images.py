@@ -37,6 +37,15 @@ class ImageParity:
     def passes(self, rtol: float) -> bool:
         return not self.problems(rtol)
 
+    def exit_code(self, rtol: float) -> int:
+        """The contract's verdict: nothing comparable is structural (3) whatever else
+        differs, any problem a divergence (1), else parity (0)."""
+        from nbparity import exitcodes
+
+        if self.compared_pixels == 0:
+            return exitcodes.STRUCTURAL
+        return exitcodes.DIVERGED if self.problems(rtol) else exitcodes.PARITY
+
     def problems(self, rtol: float) -> list[str]:
         """Why the images are not at parity under ``rtol`` (empty when they are)."""
         out = []

@@ -63,12 +63,9 @@ def images_command(image_a, image_b, shape, roi, rtol, png):
         marks = [(s, f) for s, f, *_ in parity.worst] if roi else None
         _write_figure(png, a, b, parity, f"{image_a} (reference) vs {image_b} (candidate)",
                       marks)
-    problems = parity.problems(rtol)
-    for problem in problems:
+    for problem in parity.problems(rtol):
         click.echo(f"nbparity images: {problem}", err=True)
-    if parity.compared_pixels == 0:  # nothing comparable: structural, whatever else differs
-        sys.exit(exitcodes.STRUCTURAL)
-    sys.exit(exitcodes.DIVERGED if problems else exitcodes.PARITY)
+    sys.exit(parity.exit_code(rtol))
 
 
 def _check_size(path: Path) -> None:

@@ -124,3 +124,19 @@ def test_commands_that_draw_nothing_do_not_load_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_image_verdict_is_one_rule():
+    """ImageParity.exit_code: nothing comparable is 3 whatever else differs, a problem 1, else 0
+    (the images command and image gates both take it)."""
+    from nbparity import exitcodes
+    from nbparity.images import compare_images
+
+    ref = np.ones((4, 5), np.float32)
+    assert compare_images(ref, ref.copy()).exit_code(1e-6) == exitcodes.PARITY
+    bad = ref.copy()
+    bad[1, 2] = 2.0
+    assert compare_images(ref, bad).exit_code(1e-6) == exitcodes.DIVERGED
+    assert compare_images(ref, bad).exit_code(2.0) == exitcodes.PARITY
+    nan = np.full((4, 5), np.nan, np.float32)
+    assert compare_images(nan, bad).exit_code(1e-6) == exitcodes.STRUCTURAL
