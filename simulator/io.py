@@ -18,6 +18,8 @@ import tempfile
 
 import numpy as np
 
+from simulator.options import c_strtod
+
 
 class InputError(Exception):
     """Bad input: the message is one line naming the option or file:line."""
@@ -78,22 +80,29 @@ def dump_bytes(table, mins, maxs) -> bytes:
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan)", re.I)
 
 
-_SCANF_FLOAT = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)", re.I)
+#: the longest prefix C's strtod reads as a number (hex, decimal, inf/infinity, nan/nan(chars));
+#: its value is options.c_strtod's
+_STRTOD_PREFIX = re.compile(
+    r"[-+]?(?:0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[-+]?[0-9]+)?"
+    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?|inf(?:inity)?|nan(?:\([0-9a-z_]*\))?)",
+    re.I | re.ASCII,
+)
 
 
 def read_matrix(path):
-    """First nine numbers of a MOSFLM-style matrix file, read like scanf's %lg (numbers may touch,
-    as in fixed-format columns "-0.0123-0.0456"). Returns the columns (a*, b*, c*)."""
+    """First nine numbers of a MOSFLM-style matrix file, read like scanf's %lg / the C
+    reference's strtod (numbers may touch, as in fixed-format columns "-0.0123-0.0456"; hex is a
+    number). Returns the columns (a*, b*, c*)."""
     text = _open_text(path)
     nums = []
     for n, line in enumerate(text.splitlines(), start=1):
         for tok in line.split():
             pos = 0
             while pos < len(tok) and len(nums) < 9:
-                m = _SCANF_FLOAT.match(tok, pos)
+                m = _STRTOD_PREFIX.match(tok, pos)
                 if not m:
                     raise InputError(f"{path}:{n}: not a number: {tok!r}")
-                nums.append(float(m.group(0)))
+                nums.append(c_strtod(m.group(0)))
                 pos = m.end()
             if len(nums) == 9:
                 break
@@ -114,20 +123,23 @@ def _c_atof(tok: str) -> float:
 
 
 def read_columns(path, ncols):
-    """nanoBragg's read_text_file: numbers separated by ' \\t,;:!'; missing values are NaN."""
+    """nanoBragg's read_text_file, as the C reference reads it: lines end at '\\n', fields are
+    separated by ' \\t,;:!\\r', every field is a number C's strtod reads whole
+    (options.c_strtod: hex, inf, nan(chars); not '1_0'); the first ``ncols`` are kept, missing
+    values are NaN."""
     text = _open_text(path)
     out = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        toks = [t for t in re.split(r"[ \t,;:!]+", line.strip(" \t,;:!\r")) if t]
+    for n, line in enumerate(text.split("\n"), start=1):
+        toks = [t for t in re.split(r"[ \t,;:!\r]+", line) if t]
         if not toks:
             continue
         vals = []
-        for t in toks[:ncols]:
-            try:
-                vals.append(float(t))
-            except ValueError:
-                raise InputError(f"{path}:{n}: not a number: {t!r}") from None
-        vals += [math.nan] * (ncols - len(vals))
+        for t in toks:
+            v = c_strtod(t) if t == t.rstrip() else None  # strtod stops at trailing space
+            if v is None:
+                raise InputError(f"{path}:{n}: not a number: {t!r}")
+            vals.append(v)
+        vals = vals[:ncols] + [math.nan] * (ncols - len(vals))
         out.append(vals)
     if not out:
         raise InputError(f"{path}: no data")
