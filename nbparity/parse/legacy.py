@@ -2,7 +2,9 @@
 
 Contract-grammar lines (``TRACE_<E>: key v...`` and ``TRACE_<E>_PHI: phi_tic=i ... key v...``
 in a log holding ``trace_pixel`` lines) are held to the grammar: a malformed one is an error
-naming ``file:line``. Every other line is read tolerantly, in any log:
+naming ``file:line``; one before the log's first ``trace_pixel`` line belongs to no pixel and
+is a structural error (``RecordOutsideBlockError``, exit 3), a line of another shape there is
+skipped and reported. Every other line is read tolerantly, in any log:
 
 - a head ``TRACE[_<E>][_<TAG>...][:]``: ``<E>`` an engine (C, PY, C2, ... or an engine the
   log prints plain lines for), ``PHI`` the step stream, any other tag a sub-stream whose keys
@@ -53,6 +55,7 @@ from nbparity.parse.records import (
     _KEY_RE,
     INDEX_TOKENS,
     NO_INDEX,
+    RecordOutsideBlockError,
     TraceFormatError,
     _small_int,
 )
@@ -142,6 +145,7 @@ class _Reader:
         # bytes a file held that are not UTF-8 arrive as lone surrogates (parse_trace_file)
         self.undecoded = any(_UNDECODED_RE.search(text) for _, text in lines)
         self.pixel = (NO_INDEX, NO_INDEX)
+        self.in_block = False  # a contract log: a trace_pixel line has been read
         if not contract:  # records before the first pixel line belong to that pixel
             for trace in self.traces:
                 match = _HEAD_RE.match(trace) if trace else None
@@ -172,8 +176,15 @@ class _Reader:
             head = f"TRACE{comps}{colon}"
             strict = self.contract and colon == ":" and _CONTRACT_HEAD_RE.match(comps)
             if strict:
-                entries += self._contract_line(lineno, strict.group(1),
-                                               strict.group(2) is not None, rest, head)
+                read = self._contract_line(lineno, strict.group(1), strict.group(2) is not None,
+                                           rest, head)
+                if read and not self.in_block:
+                    raise RecordOutsideBlockError(f"{self.source}:{lineno}: {read[0].key} before "
+                                                  f"the first trace_pixel line")
+                entries += read
+                continue
+            if self.contract and not self.in_block:  # a record that would belong to no pixel
+                self.builder.skip(f"{head} line before the first trace_pixel line", lineno, text)
                 continue
             declared = _declared_pixel(rest)
             if declared is not None:
@@ -225,6 +236,7 @@ class _Reader:
                 raise TraceFormatError(f"{where}: trace_pixel needs two integers: slow fast")
             self.pixel = (_small_int(tokens[0], where, "trace_pixel"),
                           _small_int(tokens[1], where, "trace_pixel"))
+            self.in_block = True
         return [_Entry(lineno, engine, self.pixel, _NO_INDICES, key, tokens, None, True, head,
                        f"{head} {rest.strip()}")]
 

@@ -38,6 +38,12 @@ class DuplicateRecordError(TraceFormatError):
     """The same (pixel, indices, key) twice in one contract log: a structural error."""
 
 
+class RecordOutsideBlockError(DuplicateRecordError):
+    """A record before the first ``trace_pixel`` line of a contract log: it belongs to no
+    pixel. A structural error like a duplicate (and a subclass of it, so that every command
+    that answers a duplicate with exit 3 answers this one so too)."""
+
+
 #: pixel coordinates and loop indices must fit the records' int64 columns (with room to spare)
 _INT_LIMIT = 2**62
 

@@ -138,3 +138,33 @@ def test_a_prefixed_grammar_line_in_a_contract_log_is_held_to_the_grammar(make_l
     assert set(log.records.key) >= {"polar", "omega_pixel_sr"} and log.skipped == []
     with pytest.raises(TraceFormatError, match=r"^c.log:\d+: duplicate record polar"):
         parse_trace_text(text + "[thread 1] TRACE_C: polar 0.25\n", "c.log")
+
+
+# --------------------------------------------------------------------------- before trace_pixel
+
+@pytest.mark.parametrize("early, message", [
+    ("TRACE_C: fdet_vec 1 0 0\n", "c.log:1: fdet_vec before the first trace_pixel line"),
+    ("TRACE_C_PHI: phi_tic=0 mos_tic=0 F_latt 2.5\n",
+     "c.log:1: F_latt before the first trace_pixel line"),
+])
+def test_a_contract_record_before_the_first_trace_pixel_line_is_named(make_log, tmp_path,
+                                                                     early, message):
+    text = early + make_log("C", {(1, 2): {"pixel": {"polar": 0.5}}})
+    with pytest.raises(TraceFormatError) as info:  # (RecordOutsideBlockError: exit 3)
+        parse_trace_text(text, "c.log")
+    assert str(info.value) == message
+    path = tmp_path / "c.log"
+    path.write_text(text)
+    for command in ("diff", "first-divergence"):
+        result = _run(command, path, path)
+        assert result.exit_code == 3, result.output
+        assert result.output.strip().endswith(message.replace("c.log", str(path)))
+        assert "negative index" not in result.output
+
+
+def test_a_line_of_another_shape_before_the_first_trace_pixel_line_is_skipped(make_log):
+    text = "TRACE_C_TAP5: weight 0.25\n" + make_log("C", {(1, 2): {"pixel": {"polar": 0.5}}})
+    log = parse_trace_text(text, "c.log")
+    assert log.pixels == [(1, 2)] and "TAP5.weight" not in set(log.records.key)
+    assert [(item["shape"], item["line"]) for item in log.skipped] == [
+        ("TRACE_C_TAP5: line before the first trace_pixel line", 1)]
