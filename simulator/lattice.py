@@ -23,17 +23,23 @@ def sincg(x: torch.Tensor, N) -> torch.Tensor:
     return torch.where(zero, Nt, val)
 
 
-def _sincg_nograd(x: torch.Tensor, N, Nt: torch.Tensor) -> torch.Tensor:
+def _sincg_nograd(x: torch.Tensor, N, Nt, check: bool = True) -> torch.Tensor:
     """sincg without a gradient: the same values (sin(x N) / sin(x), N at x == 0), in place.
 
     sin(x N) / sin(x) is NaN exactly where x == 0 (0/0) among finite x (sin never rounds to 0
     at a nonzero double), so the x == 0 test runs only when the values are not all finite. Their
     sum tells that at a sixth of the cost of an isnan pass (it is NaN or inf whenever a value
-    is; a finite sum means no value needs the fix).
+    is; a finite sum means no value needs the fix). ``check=False``: the raw quotient (NaN at
+    x == 0), for a caller that tests a product of several instead.
     """
     val = x * N
     val.sin_()
     val /= torch.sin(x)
+    return _n_at_zero(val, x, Nt) if check else val
+
+
+def _n_at_zero(val, x, Nt):
+    """sincg's values with N where x == 0, tested only when they are not all finite."""
     if not math.isfinite(float(val.sum())):
         val = torch.where(x == 0, Nt, val)
     return val
@@ -66,25 +72,21 @@ def _square_f64_nograd(h, k, l, N, N_values, one):
     if not axes:
         return one, (one, one, one)
 
-    def raw(x, n):
-        x = math.pi * x
-        val = x * n
-        val.sin_()
-        val /= torch.sin(x)
-        return val
-
-    factors = [raw(x, n) for x, n, _ in axes]
-    F = factors[0].clone() if len(factors) == 1 else factors[0] * factors[1]
-    for f in factors[2:]:
-        F *= f
-    if not math.isfinite(float(F.sum())):  # sin(N x) / sin(x) is 0/0 where x == 0: N there
-        factors = [
-            torch.where(x == 0, n if isinstance(n, torch.Tensor) else float(n), f)
-            for (x, n, _), f in zip(axes, factors)
-        ]
+    def product(factors):
         F = factors[0].clone() if len(factors) == 1 else factors[0] * factors[1]
         for f in factors[2:]:
             F *= f
+        return F
+
+    def at(n):
+        return n if isinstance(n, torch.Tensor) else float(n)
+
+    factors = [_sincg_nograd(math.pi * x, n, at(n), check=False) for x, n, _ in axes]
+    F = product(factors)
+    if not math.isfinite(float(F.sum())):  # sin(N x) / sin(x) is 0/0 where x == 0: N there
+        # (pi * h == 0 exactly where h == 0)
+        factors = [_n_at_zero(f, x, at(n)) for (x, n, _), f in zip(axes, factors)]
+        F = product(factors)
     it = iter(factors)
     parts = tuple(next(it) if v > 1 else one for v in N_values)
     return F, parts
