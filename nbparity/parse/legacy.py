@@ -58,6 +58,7 @@ from nbparity.parse.records import (
     RecordOutsideBlockError,
     TraceFormatError,
     _small_int,
+    is_number,
 )
 
 _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
@@ -80,8 +81,6 @@ _FIELD_RE = re.compile(r"(?:(?<=\s)|^)([^\s=]+)\s*=(?!=)")
 _NAMED_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):(\S+)$")
 _WORD_RE = re.compile(r"[^\s()\[\]{},;:#=-]+")
 _SPLIT_RE = re.compile(r"[\s,;\[\]()]+")
-_NUMBER_RE = re.compile(r"(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-                        r"|[+-]?inf|-?infinity|-?nan)\Z", re.I)
 # A pixel declaration: whole words only (``subpixel slow=0`` and ``I_spixel=3`` are not one);
 # bare ``slow``/``fast`` only right after the word ``pixel`` (``tracing pixel (slow=1, fast=2)``)
 _COORD = r"\s*[=:]\s*(\d+)(?![\w.])"
@@ -389,12 +388,6 @@ def _after_declaration(body: str, start: int, end: int) -> str:
         before = ""
     after = body[end:].lstrip(" \t)]},;")
     return f"{before} {after}".strip()
-
-
-def is_number(token: str) -> bool:
-    """A token the readers take as a number (the contract's forms: _REAL_RE, _INT_RE, the
-    spellings of _SPECIAL), in one match."""
-    return _NUMBER_RE.match(token) is not None
 
 
 def _is_key(name: str) -> bool:

@@ -19,10 +19,15 @@ RECORD_ID = ("slow", "fast", "stage", *INDEX_TOKENS, "key")
 _NO_INDICES = (NO_INDEX,) * len(INDEX_TOKENS)
 
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The number grammar, written once: an integer, a real, or a spelling of _SPECIAL (any case).
+_REAL_TEXT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _INT_RE = re.compile(r"^[+-]?\d+$")
-_REAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_REAL_RE = re.compile(rf"^{_REAL_TEXT}$")
 _SPECIAL = {"nan": math.nan, "-nan": math.nan, "inf": math.inf, "+inf": math.inf,
             "-inf": -math.inf, "infinity": math.inf, "-infinity": -math.inf}
+#: every number the readers accept (_INT_RE, _REAL_RE, _SPECIAL's spellings), in one match
+_NUMBER_RE = re.compile(
+    rf"(?:{_REAL_TEXT}|(?i:{'|'.join(map(re.escape, sorted(_SPECIAL, key=len, reverse=True)))}))\Z")
 
 _KNOWN = frozenset(key.name for key in schema.CATALOGUE)
 _KIND_OF = {key.name: key.kind for key in schema.CATALOGUE}
@@ -59,10 +64,13 @@ def _small_int(text: str, where: str, what: str) -> int:
     return value
 
 
+def is_number(token: str) -> bool:
+    """A token the readers take as a number (``_NUMBER_RE``)."""
+    return _NUMBER_RE.match(token) is not None
+
+
 def _number(token: str, where: str) -> float:
-    low = token.lower()
-    if low in _SPECIAL:
-        return _SPECIAL[low]
-    if _INT_RE.match(token) or _REAL_RE.match(token):
-        return float(token)
-    raise TraceFormatError(f"{where}: {token!r} is not a number")
+    if not is_number(token):
+        raise TraceFormatError(f"{where}: {token!r} is not a number")
+    special = _SPECIAL.get(token.lower())
+    return special if special is not None else float(token)

@@ -8,6 +8,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbparity.cli import cli
 from nbparity.parse import TraceFormatError, parse_trace_text
@@ -168,3 +170,27 @@ def test_a_line_of_another_shape_before_the_first_trace_pixel_line_is_skipped(ma
     assert log.pixels == [(1, 2)] and "TAP5.weight" not in set(log.records.key)
     assert [(item["shape"], item["line"]) for item in log.skipped] == [
         ("TRACE_C_TAP5: line before the first trace_pixel line", 1)]
+
+
+# --------------------------------------------------------------------------- the number grammar
+
+def test_the_legacy_reader_uses_the_one_number_grammar():
+    from nbparity.parse import legacy, records
+
+    assert legacy.is_number is records.is_number
+    assert not hasattr(legacy, "_NUMBER_RE")
+
+
+@given(st.one_of(st.text(alphabet="0123456789.eE+-naifINFTY_ x", max_size=10),
+                 st.sampled_from(["nan", "-NaN", "+inf", "-Infinity", "INF", "+nan", "1e",
+                                  ".e1", "1.e-3", "+.5", "1_0", "0x10", ""])))
+@settings(max_examples=500, deadline=None)
+def test_a_number_for_one_reader_is_a_number_for_every_reader(token):
+    from nbparity.parse import legacy, records
+
+    try:
+        records._number(token, "x")
+        readable = True
+    except TraceFormatError:
+        readable = False
+    assert legacy.is_number(token) == readable
