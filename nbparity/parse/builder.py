@@ -18,13 +18,13 @@ from nbparity.parse.precision import _prints_as_17g, _resolution, infer_precisio
 from nbparity.parse.records import (
     _INT_RE,
     _KNOWN,
-    _REAL_RE,
     _SPECIAL,
     INDEX_TOKENS,
     NO_INDEX,
     RECORD_ID,
     DuplicateRecordError,
     TraceFormatError,
+    is_number,
 )
 
 if TYPE_CHECKING:
@@ -226,8 +226,7 @@ class _RecordBuilder:
             return out
         except ValueError:
             for pos, token in zip(positions, tokens):
-                if not (_REAL_RE.match(token) or _INT_RE.match(token)
-                        or token.lower() in _SPECIAL):
+                if not is_number(token):
                     raise TraceFormatError(f"{self.source}:{self._line_of(pos, width)}: "
                                            f"{token!r} is not a number") from None
             raise
@@ -285,6 +284,6 @@ def _same_token(a: str | None, b: str | None) -> bool:
 def _guess_kind(tokens: list[str]) -> str:
     if tokens and all(_INT_RE.match(t) for t in tokens):
         return "int"
-    if tokens and all(_REAL_RE.match(t) or t.lower() in _SPECIAL for t in tokens):
+    if tokens and all(is_number(t) for t in tokens):
         return "real"
     return "word"
