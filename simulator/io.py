@@ -196,6 +196,23 @@ def _is_device(path) -> bool:
     return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
+def _rename_target(option, name, path):
+    """The file an output replaces: ``path``, or for a symbolic link the file it leads to (a
+    link stays a link, as in the C reference and nbparity's atomic_write). A dangling link, or
+    a loop of links, is refused and left as it is: writing through it would create a file
+    wherever it points."""
+    if not os.path.islink(path):
+        return path
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise OutputError(f"option {option}: cannot write '{name}' (a dangling symbolic "
+                              f"link to {os.readlink(path)})") from None
+        raise unwritable(option, name, exc) from None
+    return os.path.realpath(path)
+
+
 def _check_target(option, name, path):
     """A folder (or a name ending in '/') cannot receive an image: fail before writing."""
     if str(name).endswith(os.sep) or os.path.isdir(path):
@@ -212,10 +229,19 @@ def _write_temp(option, name, path, payload) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
+            # the mode fopen gives a new file (the C reference's and upstream's), not
+            # mkstemp's 0600
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
     except OSError as exc:
         os.unlink(tmp)
         raise unwritable(option, name, exc) from None
     return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_device(option, name, path, payload):
@@ -231,7 +257,8 @@ def write_all(outputs, cwd=None):
     as given. Regular files go to temporary files first, then device targets are written
     through, and only then are the temporary files renamed into place: an output that cannot
     be written leaves no output of the run published."""
-    targets = [(opt, name, os.path.join(cwd or "", name), data) for opt, name, data in outputs]
+    targets = [(opt, name, _rename_target(opt, name, os.path.join(cwd or "", name)), data)
+               for opt, name, data in outputs]
     for option, name, _path, _data in targets:
         _check_target(option, name, _path)
     staged = []

@@ -124,3 +124,31 @@ def test_bad_sizes_are_one_line_usage_errors(extra, option, tmp_path, monkeypatc
     assert main(SMALL + extra + ["-floatfile", "f.bin"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and option in err and "internal error" not in err
+
+
+def test_an_output_that_is_a_link_stays_a_link(tmp_path, monkeypatch, capsys):
+    """The file the link leads to is replaced, the link kept (as the C reference does, and
+    nbparity's atomic_write); before, the link itself was replaced by a regular file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "target.bin").write_bytes(b"old")
+    os.symlink("sub/target.bin", "lnk")
+    assert main(SMALL + ["-floatfile", "lnk"]) == 0
+    assert os.path.islink("lnk") and os.readlink("lnk") == "sub/target.bin"
+    assert (tmp_path / "sub" / "target.bin").stat().st_size == 8 * 8 * 4
+    assert main(SMALL + ["-floatfile", "plain.bin"]) == 0
+    assert (tmp_path / "plain.bin").read_bytes() == (tmp_path / "sub" / "target.bin").read_bytes()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "plain.bin").stat().st_mode & 0o777 == 0o666 & ~mask  # fopen's mode
+
+
+def test_a_dangling_link_is_refused_and_left_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("nowhere.bin", "dang")
+    assert main(SMALL + ["-floatfile", "dang", "-intfile", "i.img"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["nbsim: option -floatfile: cannot write 'dang' (a dangling symbolic link to "
+                   "nowhere.bin)"]
+    assert os.readlink("dang") == "nowhere.bin"
+    assert sorted(os.listdir()) == ["dang"]  # nothing created, no other output published
