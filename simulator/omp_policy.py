@@ -7,9 +7,9 @@ at once. Which is faster depends on whether anything else runs on the cores (mea
 
 - idle machine: spinning wins, because PASSIVE pays a wake-up of ~65 us for every parallel op
   (a 200 000-element multiply: 93 us PASSIVE, 16 us spinning, 28 us on one thread): dmin
-  10.6 -> 6.5 s, hkl 8.2 -> 6.1 s, sweep 4.9 -> 3.7 s;
+  9.06 -> 5.95 s, hkl 7.01 -> 5.75 s, sweep 4.05 -> 3.57 s;
 - one other busy process: spinning threads wait for descheduled ones and PASSIVE wins by far
-  (dmin 7.9 s PASSIVE, 19.8 s spinning; sweep 5.2 vs 7.9 s).
+  (dmin 7.71 s PASSIVE, 16.68 s spinning; sweep 4.46 vs 8.48 s).
 
 So the policy follows the machine at start: spinning (libgomp's default) when no other process
 is runnable, PASSIVE otherwise. A policy the user set (``OMP_WAIT_POLICY``) always wins. The
